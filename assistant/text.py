@@ -1,0 +1,93 @@
+"""German text primitives shared by chunking, keyword search and answer composition."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from functools import lru_cache
+
+# Abbreviations after which a period does not end a sentence (German policy prose).
+_ABBREVIATIONS = {
+    "z", "b", "bzw", "ca", "vgl", "nr", "s", "u", "a", "d", "h", "o", "g", "ggf", "usw", "inkl",
+    "ff", "f", "abs", "dr", "prof", "etc", "evtl", "bspw", "sog", "zb", "v", "m", "i", "e", "dt",
+    "mio", "mrd", "tel", "str", "jh", "max", "min", "u.a", "z.b", "o.g", "d.h", "vs", "st", "gem",
+}
+_SENTENCE_END = re.compile(r"[.!?…]+[\"“”»«)]*(?=\s+[\"„“»(]?[A-ZÄÖÜ0-9•])|[.!?…]+[\"“”»«)]*$")
+_WORD = re.compile(r"[0-9A-Za-zÄÖÜäöüßÀ-ÿ]+(?:[-'][0-9A-Za-zÄÖÜäöüßÀ-ÿ]+)*")
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the sentences in `text` (German rules: no split after z. B., Nr., 1.)."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for m in _SENTENCE_END.finditer(text):
+        end = m.end()
+        before = text[start:m.start()]
+        last = re.search(r"([0-9A-Za-zÄÖÜäöüß.]+)$", before)
+        token = last.group(1).lower().rstrip(".") if last else ""
+        if m.group(0).startswith(".") and (token in _ABBREVIATIONS or token.isdigit() or len(token) == 1):
+            # "z. B.", "Nr. 22", "1. globale ..." — a period that is not a sentence end
+            if end < len(text):
+                continue
+        if text[start:end].strip():
+            spans.append(_strip_span(text, start, end))
+        start = end
+    if text[start:].strip():
+        spans.append(_strip_span(text, start, len(text)))
+    return spans
+
+
+def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def words(text: str) -> list[str]:
+    """Word tokens (keeps hyphenated compounds such as Eine-Welt-Vereine together)."""
+    return _WORD.findall(unicodedata.normalize("NFC", text))
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer  # PyStemmer: Snowball German
+
+    return Stemmer.Stemmer("german")
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_GERMAN
+
+    extra = {"gibt", "welche", "welcher", "welches", "wer", "wie", "was", "wo", "wann", "warum",
+             "wozu", "bitte", "sagen", "sagt", "dokument", "dokumente", "dokumenten", "steht", "genau"}
+    return frozenset(w.lower() for w in STOPWORDS_GERMAN) | frozenset(extra)
+
+
+def keyword_terms(text: str) -> list[str]:
+    """Lower-cased, stop-word-free, Snowball-stemmed terms; hyphenated compounds also give their parts."""
+    stop = stopwords()
+    out: list[str] = []
+    for w in words(text):
+        low = w.lower()
+        parts = [low] + ([p for p in low.split("-") if p] if "-" in low else [])
+        for p in parts:
+            if p in stop or (len(p) < 2 and not p.isdigit()):
+                continue
+            out.append(p)
+    return _stemmer().stemWords(out) if out else []
+
+
+@lru_cache(maxsize=1)
+def _tiktoken_encode() -> Callable[[str], list[int]]:
+    # llama-index ships the cl100k_base file and points tiktoken at it: works offline.
+    from llama_index.core.utils import get_tokenizer
+
+    return get_tokenizer()
+
+
+def count_tokens(text: str) -> int:
+    """Length in tiktoken cl100k_base tokens — the unit of all chunk bounds."""
+    return len(_tiktoken_encode()(text))

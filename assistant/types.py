@@ -1,0 +1,99 @@
+"""Typed objects that travel from chunking to the screen: Passage, Citation, Answer."""
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """Catalogue data of one source document (from corpus/metadata.json or derived)."""
+
+    doc_id: str
+    title: str
+    source: str  # file name inside the corpus folder
+    kind: str = "unknown"
+    publisher: str = ""
+    year: int | None = None
+    audience: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One chunk of a cleaned document, with where it came from; `score` is set by retrieval."""
+
+    chunk_id: str
+    doc_id: str
+    title: str
+    source: str
+    kind: str
+    text: str
+    ordinal: int  # position of the chunk inside its document
+    char_start: int  # offsets into the cleaned document text
+    char_end: int
+    page_start: int | None = None
+    page_end: int | None = None
+    # (offset inside `text`, page number) at each page start, so any quote maps to its page
+    page_breaks: tuple[tuple[int, int], ...] = ()
+    section: str = ""
+    publisher: str = ""
+    year: int | None = None
+    score: float = 0.0
+
+    def page_at(self, offset: int) -> int | None:
+        """Page number of the character at `offset` inside this passage's text."""
+        if not self.page_breaks:
+            return self.page_start
+        starts = [o for o, _ in self.page_breaks]
+        i = bisect_right(starts, offset) - 1
+        return self.page_breaks[max(i, 0)][1]
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered source reference; `quote` is a verbatim substring of `passage`."""
+
+    n: int
+    doc_id: str
+    title: str
+    source: str
+    page: int | None
+    quote: str
+    passage: str
+    kind: str = ""
+    section: str = ""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What every face (CLI, UI, evals) shows: text with [n] markers and the citations behind them."""
+
+    question: str
+    answer: str
+    refused: bool
+    citations: tuple[Citation, ...] = ()
+    latency_ms: float = 0.0
+    standalone_question: str = ""
+    passages: tuple[Passage, ...] = field(default=(), repr=False)
+
+    def to_contract(self, qid: Any = None) -> dict[str, Any]:
+        """The stable JSON shape of `kepol ask --json` (see README)."""
+        return {
+            "id": qid,
+            "answer": self.answer,
+            "refused": self.refused,
+            "citations": [
+                {k: v for k, v in asdict(c).items() if k in _CITATION_KEYS} for c in self.citations
+            ],
+            "latency_ms": round(self.latency_ms, 1),
+        }
+
+
+_CITATION_KEYS = ("n", "doc_id", "title", "source", "page", "quote", "passage")
+
+
+def passage_contract(p: Passage, rank: int) -> dict[str, Any]:
+    """The stable JSON shape of one passage in `kepol retrieve --batch`."""
+    return {"rank": rank, "doc_id": p.doc_id, "title": p.title, "source": p.source,
+            "page": p.page_start, "text": p.text, "score": round(p.score, 6)}

@@ -1,0 +1,1 @@
+"""Ingestion: load → clean → chunk → embed → write, idempotent by content hash."""

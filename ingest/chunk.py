@@ -1,0 +1,129 @@
+"""Structure-aware, token-bounded chunking: whole sentences and list items, headings kept with their body."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from assistant.text import count_tokens, sentence_spans
+from assistant.types import DocumentInfo, Passage
+from ingest.clean import Block
+
+BLOCK_SEPARATOR = "\n\n"
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """The smallest piece a chunk boundary may fall between: a heading, a list item or a sentence."""
+
+    start: int  # offsets into the document text
+    end: int
+    tokens: int
+    kind: str
+    section: str
+    block: int
+
+
+def document_text(blocks: list[Block]) -> tuple[str, list[int]]:
+    """The cleaned document as one string, and each block's start offset in it."""
+    starts, pos = [], 0
+    for b in blocks:
+        starts.append(pos)
+        pos += len(b.text) + len(BLOCK_SEPARATOR)
+    return BLOCK_SEPARATOR.join(b.text for b in blocks), starts
+
+
+def _units(blocks: list[Block], starts: list[int], max_tokens: int) -> list[_Unit]:
+    units: list[_Unit] = []
+    for i, (b, s) in enumerate(zip(blocks, starts)):
+        n = count_tokens(b.text)
+        if b.kind != "paragraph" and n <= max_tokens:
+            units.append(_Unit(s, s + len(b.text), n, b.kind, b.section, i))
+            continue
+        for a, e in sentence_spans(b.text):
+            piece = b.text[a:e]
+            t = count_tokens(piece)
+            if t <= max_tokens:
+                units.append(_Unit(s + a, s + e, t, b.kind, b.section, i))
+                continue
+            # a "sentence" longer than a chunk (tables, run-on lists): cut at word boundaries
+            words, w0 = piece.split(" "), 0
+            cur: list[str] = []
+            for w in words:
+                if cur and count_tokens(" ".join(cur + [w])) > max_tokens:
+                    text = " ".join(cur)
+                    units.append(_Unit(s + a + w0, s + a + w0 + len(text), count_tokens(text), b.kind, b.section, i))
+                    w0 += len(text) + 1
+                    cur = []
+                cur.append(w)
+            if cur:
+                text = " ".join(cur)
+                units.append(_Unit(s + a + w0, s + a + w0 + len(text), count_tokens(text), b.kind, b.section, i))
+    return units
+
+
+def chunk_document(blocks: list[Block], doc: DocumentInfo, max_tokens: int, overlap_tokens: int) -> list[Passage]:
+    """Pack units into chunks of at most `max_tokens`; a new section starts a new chunk when the
+    current one is already substantial, and the last sentences of a chunk open the next (overlap)."""
+    text, starts = document_text(blocks)
+    units = _units(blocks, starts, max_tokens)
+    breaks = _page_breaks(blocks, starts)
+    groups: list[list[_Unit]] = []
+    cur: list[_Unit] = []
+    cur_tokens = 0
+    for u in units:
+        heading_starts = u.kind == "heading" and cur and cur_tokens > max_tokens * 0.4
+        if cur and (cur_tokens + u.tokens > max_tokens or heading_starts):
+            groups.append(cur)
+            carry: list[_Unit] = []
+            if not heading_starts:
+                for prev in reversed(cur):
+                    if prev.kind == "heading" or sum(x.tokens for x in carry) + prev.tokens > overlap_tokens:
+                        break
+                    carry.insert(0, prev)
+                if sum(x.tokens for x in carry) + u.tokens > max_tokens:
+                    carry = []
+            cur = carry
+            cur_tokens = sum(x.tokens for x in cur)
+        cur.append(u)
+        cur_tokens += u.tokens
+    if cur:
+        groups.append(cur)
+    # a trailing group made only of headings adds nothing to search
+    groups = [g for g in groups if any(u.kind != "heading" for u in g)] or groups
+
+    passages: list[Passage] = []
+    for ordinal, g in enumerate(groups):
+        a, e = g[0].start, g[-1].end
+        chunk = text[a:e]
+        pb = _breaks_in(breaks, a, e)
+        section = next((u.section for u in g if u.section), "")
+        digest = hashlib.sha1(chunk.encode()).hexdigest()[:10]
+        passages.append(Passage(
+            chunk_id=f"{doc.doc_id}:{ordinal:04d}:{digest}", doc_id=doc.doc_id, title=doc.title,
+            source=doc.source, kind=doc.kind, text=chunk, ordinal=ordinal, char_start=a, char_end=e,
+            page_start=pb[0][1] if pb else None, page_end=pb[-1][1] if pb else None, page_breaks=pb,
+            section=section, publisher=doc.publisher, year=doc.year))
+    return passages
+
+
+def _page_breaks(blocks: list[Block], starts: list[int]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for b, s in zip(blocks, starts):
+        for off, page in b.page_breaks:
+            if not out or out[-1][1] != page:
+                out.append((s + off, page))
+    return out
+
+
+def _breaks_in(breaks: list[tuple[int, int]], a: int, e: int) -> tuple[tuple[int, int], ...]:
+    """Page starts inside [a, e), relative to a; the page in force at a comes first."""
+    if not breaks:
+        return ()
+    current = breaks[0][1]
+    inside: list[tuple[int, int]] = []
+    for off, page in breaks:
+        if off <= a:
+            current = page
+        elif off < e:
+            inside.append((off - a, page))
+    return ((0, current), *inside)

@@ -1,0 +1,115 @@
+"""Read PDF, TXT, Markdown and HTML files into page texts; one clear DocumentError per bad file."""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.errors import DocumentError, UnsupportedFormatError
+
+PDF_SUFFIXES = {".pdf"}
+TEXT_SUFFIXES = {".txt", ".text"}
+MARKDOWN_SUFFIXES = {".md", ".markdown"}
+HTML_SUFFIXES = {".html", ".htm"}
+SUPPORTED_SUFFIXES = PDF_SUFFIXES | TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES
+
+
+@dataclass(frozen=True)
+class RawDocument:
+    """Extracted text, page by page (page is None for formats without pages)."""
+
+    path: Path
+    pages: tuple[tuple[int | None, str], ...]
+    title_hint: str = ""
+    markup: str = "plain"  # "plain" or "markdown": tells the cleaner how headings are marked
+
+
+def load(path: Path) -> RawDocument:
+    """Load one file by its suffix; raise DocumentError naming the file and the problem."""
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise UnsupportedFormatError(
+            str(path), f"unsupported file type '{suffix or '(none)'}'",
+            "supported: " + ", ".join(sorted(SUPPORTED_SUFFIXES)))
+    if path.stat().st_size == 0:
+        raise DocumentError(str(path), "file is empty")
+    if suffix in PDF_SUFFIXES:
+        doc = _load_pdf(path)
+    elif suffix in HTML_SUFFIXES:
+        doc = _load_html(path)
+    else:
+        doc = RawDocument(path, ((None, _read_text(path)),),
+                          markup="markdown" if suffix in MARKDOWN_SUFFIXES else "plain")
+    if not any(text.strip() for _, text in doc.pages):
+        raise DocumentError(str(path), "no extractable text — scanned?" if suffix == ".pdf" else "no text",
+                            "run OCR on the PDF first (e.g. ocrmypdf)" if suffix == ".pdf" else "")
+    return doc
+
+
+def _load_pdf(path: Path) -> RawDocument:
+    import pypdf
+    from pypdf.errors import PdfReadError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # pypdf warns loudly on harmless quirks
+    try:
+        reader = pypdf.PdfReader(str(path))
+        if reader.is_encrypted:
+            try:
+                if not reader.decrypt(""):
+                    raise DocumentError(str(path), "PDF is encrypted", "save an unprotected copy and add that")
+            except DocumentError:
+                raise
+            except Exception as exc:
+                raise DocumentError(str(path), f"PDF is encrypted ({exc})",
+                                    "save an unprotected copy and add that") from exc
+        pages = tuple((i + 1, page.extract_text() or "") for i, page in enumerate(reader.pages))
+        title = ""
+        if reader.metadata and reader.metadata.title:
+            title = str(reader.metadata.title).strip()
+    except DocumentError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError, AttributeError) as exc:
+        raise DocumentError(str(path), f"corrupt or unreadable PDF ({type(exc).__name__}: {exc})",
+                            "re-export or re-download the file") from exc
+    if not pages:
+        raise DocumentError(str(path), "PDF has no pages")
+    return RawDocument(path, pages, title_hint=title)
+
+
+def _read_text(path: Path) -> str:
+    """Decode UTF-8 (with or without BOM), else cp1252, else latin-1; refuse binary data."""
+    data = path.read_bytes()
+    if b"\x00" in data[:8192]:
+        raise DocumentError(str(path), "looks like binary data, not text",
+                            "check the file extension; only real text files can be read")
+    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise DocumentError(str(path), "unknown text encoding")  # latin-1 decodes anything; kept for clarity
+
+
+_BLOCK_TAGS = ("p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "br", "tr", "section", "article")
+
+
+def _load_html(path: Path) -> RawDocument:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(_read_text(path), "html.parser")
+    for tag in soup(["script", "style", "noscript", "nav", "footer", "header", "form"]):
+        tag.decompose()
+    title = soup.title.get_text(strip=True) if soup.title else ""
+    # Headings become Markdown headings, list items bullets, so the cleaner keeps structure.
+    for level in range(1, 7):
+        for h in soup.find_all(f"h{level}"):
+            h.insert_before("\n\n" + "#" * level + " ")
+            h.insert_after("\n\n")
+    for li in soup.find_all("li"):
+        li.insert_before("\n• ")
+    for tag in soup.find_all(_BLOCK_TAGS):
+        tag.insert_after("\n")
+    body = soup.body or soup
+    text = re.sub(r"[ \t]+", " ", body.get_text())
+    return RawDocument(path, ((None, text),), title_hint=title, markup="markdown")
