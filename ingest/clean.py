@@ -19,7 +19,7 @@ _URL_LINE = re.compile(r"^\s*(?:https?://|www\.)\S+\s*$")
 _PAGE_NUMBER = re.compile(r"^\s*(?:Seite\s+)?\d{1,3}(?:\s*/\s*\d{1,3})?\s*$")
 _FOOTNOTE_LINE = re.compile(r"^\s*(\d{1,2})\s+(?=\S)(?!\d)")
 # footnote markers glued to the end of a word or punctuation: "erhöhen.2 80", "(RGRE)5 –", "Kommunen“4."
-_FOOTNOTE_MARK = re.compile(r"(?<=[.,;:)“”\"’])\d{1,2}(?=\s|$|[.,;:])")
+_FOOTNOTE_MARK = re.compile(r"(?<=[.,;:)“”\"’])\d{1,2}(?=\s|$|[.,;:])|(?<=[a-zäöüß]{4})\d{1,2}(?=[\s.,;:]|$)")
 _HYPHEN_KEEP_NEXT = {"und", "oder", "bzw", "sowie", "als", "wie", "bis"}
 _FUNCTION_WORDS = {
     "der", "die", "das", "den", "dem", "des", "ein", "eine", "einen", "einer", "und", "oder", "für",

@@ -1,0 +1,148 @@
+"""`kepol` command line: a thin click layer over the Assistant API; domain errors become messages here."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from assistant.errors import KepolError
+from assistant.settings import Settings
+from assistant.types import passage_contract
+
+
+def _assistant(ctx: click.Context):
+    from assistant.api import Assistant
+
+    return Assistant(ctx.obj["settings"])
+
+
+def _read_batch(path: Path) -> list[dict[str, Any]]:
+    """JSONL lines {"id", "question", "history"}; a bad line names its number."""
+    items = []
+    for no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise KepolError(f"{path}:{no}: not valid JSON ({exc.msg})", "one JSON object per line") from exc
+        if not isinstance(obj, dict) or not isinstance(obj.get("question"), str):
+            raise KepolError(f"{path}:{no}: needs a string field \"question\"",
+                             'example: {"id": 1, "question": "…", "history": []}')
+        hist = obj.get("history") or []
+        if not isinstance(hist, list) or not all(isinstance(h, str) for h in hist):
+            raise KepolError(f"{path}:{no}: \"history\" must be a list of earlier user turns (strings)")
+        items.append({"id": obj.get("id", no), "question": obj["question"], "history": hist})
+    return items
+
+
+def _emit(obj: dict[str, Any]) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False))
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KepolError as exc:
+            click.echo(f"Fehler: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Group)
+@click.option("--data-dir", type=click.Path(path_type=Path), envvar="KEPOL_DATA_DIR",
+              help="Where the index lives (default: $XDG_DATA_HOME/kepol).")
+@click.pass_context
+def main(ctx: click.Context, data_dir: Path | None) -> None:
+    """KEPol-Assistent: cited answers about municipal development policy, offline."""
+    ctx.obj = {"settings": Settings(**({"data_dir": data_dir} if data_dir else {}))}
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Show what would change without writing.")
+@click.option("--strict", is_flag=True, help="Exit non-zero if any file was skipped.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.pass_context
+def ingest(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, strict: bool, quiet: bool) -> None:
+    """Ingest PATHS (files or folders; default: the bundled corpus/) into the index."""
+    a = _assistant(ctx)
+    report = a.ingest(list(paths) or None, progress=not quiet and sys.stderr.isatty(), dry_run=dry_run)
+    click.echo(report.summary())
+    click.echo(f"Index: {a.settings.index_dir}", err=True)
+    if (not report.usable and not dry_run) or (strict and report.by_status("skipped")):
+        sys.exit(2)
+
+
+@main.command()
+@click.argument("question", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the stable contract).")
+@click.option("--batch", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSONL file of {id, question, history}; prints one JSON object per line.")
+@click.option("--history", multiple=True, help="An earlier user turn (repeatable, oldest first).")
+@click.pass_context
+def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | None, history: tuple[str, ...]) -> None:
+    """Answer QUESTION with citations from the documents."""
+    a = _assistant(ctx)
+    if batch:
+        for item in _read_batch(batch):
+            _emit(a.ask(item["question"], item["history"]).to_contract(item["id"]))
+        return
+    if not question:
+        raise click.UsageError("give a QUESTION or --batch FILE")
+    ans = a.ask(question, list(history))
+    if as_json:
+        _emit(ans.to_contract())
+        return
+    click.echo(ans.answer)
+    for c in ans.citations:
+        page = f", S. {c.page}" if c.page else ""
+        click.echo(f"\n[{c.n}] {c.title}{page}\n    „{c.quote}“")
+
+
+@main.command()
+@click.argument("question", required=False)
+@click.option("--batch", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSONL file of {id, question, history}.")
+@click.option("-k", "k", type=click.IntRange(1, 100), default=5, show_default=True, help="Passages per question.")
+@click.pass_context
+def retrieve(ctx: click.Context, question: str | None, batch: Path | None, k: int) -> None:
+    """Print the top-k passages (JSON lines) for QUESTION or each line of --batch."""
+    a = _assistant(ctx)
+    items = _read_batch(batch) if batch else [{"id": None, "question": question, "history": []}]
+    if not batch and not question:
+        raise click.UsageError("give a QUESTION or --batch FILE")
+    for item in items:
+        passages = a.retrieve(item["question"], k=k, history=item["history"])
+        _emit({"id": item["id"], "passages": [passage_contract(p, r) for r, p in enumerate(passages, start=1)]})
+
+
+@main.command()
+@click.pass_context
+def docs(ctx: click.Context) -> None:
+    """List the indexed documents."""
+    for d in _assistant(ctx).documents():
+        click.echo(f"{d.doc_id:32} {d.kind:17} {d.year or '':>4}  {d.title}")
+
+
+@main.command()
+@click.option("--host", default=None, help="Bind address (default 127.0.0.1: this machine only).")
+@click.option("--port", type=int, default=None, help="Port (default 7860).")
+@click.option("--ingest/--no-ingest", "do_ingest", default=True, show_default=True,
+              help="Bring the index up to date with corpus/ before starting.")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None, do_ingest: bool) -> None:
+    """Start the chat UI in the browser."""
+    from assistant.ui import launch
+
+    a = _assistant(ctx)
+    if do_ingest:
+        click.echo(a.ingest(progress=sys.stderr.isatty()).summary())
+    launch(a, host or a.settings.host, port or a.settings.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""Shared fixtures: a real Chroma store in a temp dir, filled once from the bundled corpus."""
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+from assistant.api import Assistant  # noqa: E402
+from assistant.settings import BUNDLED_CORPUS, Settings  # noqa: E402
+
+SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+
+
+@pytest.fixture(scope="session")
+def corpus_assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+    """The bundled corpus ingested once per test session (about 30 s of embedding on 2 cores)."""
+    data = tmp_path_factory.mktemp("corpus-data")
+    a = Assistant(Settings(data_dir=data, corpus_dir=BUNDLED_CORPUS))
+    report = a.ingest()
+    assert report.usable, report.summary()
+    assert len(report.by_status("ingested")) == 5, report.summary()
+    return a
+
+
+@pytest.fixture()
+def fresh_assistant(tmp_path: Path) -> Assistant:
+    """An assistant over an empty store of its own (small chunks so tiny files give several chunks)."""
+    return Assistant(Settings(data_dir=tmp_path / "data", corpus_dir=tmp_path / "corpus", chunk_tokens=120,
+                              chunk_overlap_tokens=20))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
