@@ -14,7 +14,7 @@ from assistant.types import Citation, Passage
 REFUSAL = "In den Dokumenten finde ich dazu keine Angabe."
 _LIST_CUE = re.compile(
     r"\b(welche[nrs]?|nenne\w*|liste\w*|aufz[äa]hl\w*|angebote?n?|handlungsfeld\w*|schwerpunkt\w*|aufgaben|"
-    r"ziele|ans[äa]tze|leits[äa]tze|forderung\w*|which|list)\b", re.IGNORECASE)
+    r"ziele|ans[äa]tze|leits[äa]tze|forderung\w*|bietet|bieten|which|list)\b", re.IGNORECASE)
 _ITEM = re.compile(r"^(?:• |\d{1,2}\. |[a-z]\.\) )")
 _EN_STOP = {"the", "what", "which", "how", "does", "do", "is", "are", "of", "for", "who", "offer", "and", "to", "in"}
 
@@ -60,19 +60,24 @@ def is_list_question(question: str) -> bool:
     return bool(_LIST_CUE.search(question))
 
 
-def _covered(t: str, terms: set[str]) -> bool:
-    """Exact stem match, or compound containment (Migrantenorganisation ↔ migrant, Partnerschaft ↔
-    Städtepartnerschaft): a cheap stand-in for decompounding; parts shorter than 5 letters never count."""
+def _covered(t: str, terms: set[str]) -> float:
+    """How well a stemmed query term is matched: 1 for the same stem; 0.8 when it is part of a longer
+    compound in the text (Partnerschaft → Städtepartnerschaft); for a query compound, the share of it
+    spelled by text words it contains (Migrantenorganisation ← migrant + organisation). A cheap
+    stand-in for decompounding; parts shorter than 5 letters never count."""
     if t in terms:
-        return True
+        return 1.0
     if len(t) < 5:
-        return False
-    return any(len(u) >= 5 and (u in t or t in u) for u in terms)
+        return 0.0
+    if any(len(u) > len(t) and t in u for u in terms):
+        return 0.8
+    spelled = sum(len(u) for u in terms if 5 <= len(u) < len(t) and u in t)
+    return min(spelled / len(t), 1.0) if spelled / len(t) >= 0.5 else 0.0
 
 
 def _weighted(terms: set[str], wanted: list[str], idf: dict[str, float]) -> float:
     total = sum(idf.get(t, 1.0) for t in wanted)
-    return sum(idf.get(t, 1.0) for t in wanted if _covered(t, terms)) / total if total else 0.0
+    return sum(idf.get(t, 1.0) * _covered(t, terms) for t in wanted) / total if total else 0.0
 
 
 # Questions asking for a date, an amount or contact data need such a thing in the evidence.
@@ -91,7 +96,7 @@ def typed_evidence_missing(question: str, units: list[Unit], q_terms: list[str],
     """True when the question wants a date/amount/contact and no on-topic sentence contains one."""
     for asks, has in _ANSWER_TYPES:
         if asks.search(question):
-            return not any(has.search(u.text) and _weighted(set(keyword_terms(u.text)), q_terms, idf) >= 0.3
+            return not any(has.search(u.text) and _weighted(set(keyword_terms(u.text)), q_terms, idf) >= 0.5
                            for u in units)
     return False
 
@@ -100,7 +105,7 @@ def coverage(question_terms: list[str], passages: list[Passage], idf: dict[str, 
     """Best share (idf-weighted) of the question's key terms that one passage contains."""
     best = 0.0
     for p in passages:
-        terms = set(keyword_terms(f"{p.title} {p.section} {p.text}"))
+        terms = set(keyword_terms(f"{p.title} {p.publisher} {p.year or ''} {p.section} {p.text}"))
         best = max(best, _weighted(terms, question_terms, idf))
     return best
 
@@ -129,8 +134,12 @@ def _score_units(units: list[Unit], q_terms: list[str], c_terms: list[str], idf:
     scores = []
     for u in units:
         terms = set(keyword_terms(u.text))
-        ctx_terms = set(keyword_terms(f"{u.passage.title} {u.passage.section}"))
-        lex = _weighted(terms, q_terms, idf) + 0.3 * _weighted(ctx_terms - terms, q_terms, idf)
+        p = u.passage
+        doc_terms = set(keyword_terms(f"{p.title} {p.publisher} {p.year or ''}"))
+        ctx_terms = set(keyword_terms(p.section)) | doc_terms
+        # terms naming the source ("laut der Hamburger Erklärung") credit every sentence of it alike,
+        # so the remaining terms decide which sentence answers
+        lex = _weighted(terms | doc_terms, q_terms, idf) + 0.3 * _weighted(ctx_terms - terms, q_terms, idf)
         ctx = _weighted(terms | ctx_terms, c_terms, idf) if c_terms else 0.0
         s = lex + 0.35 * ctx + 0.25 / (1 + u.rank) + 0.5 * max(u.passage.score - 0.75, 0.0)
         if len(words(u.text)) < 6 and not u.is_item:

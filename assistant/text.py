@@ -62,7 +62,11 @@ def stopwords() -> frozenset[str]:
     from bm25s.stopwords import STOPWORDS_GERMAN
 
     extra = {"gibt", "welche", "welcher", "welches", "wer", "wie", "was", "wo", "wann", "warum",
-             "wozu", "bitte", "sagen", "sagt", "dokument", "dokumente", "dokumenten", "steht", "genau"}
+             "wozu", "bitte", "sagen", "sagt", "dokument", "dokumente", "dokumenten", "steht", "genau",
+             # question framing, not topic: "Was versteht man unter …", "Was bedeutet …", "Erkläre …"
+             "versteht", "verstehen", "versteh", "man", "bedeutet", "bedeuten", "heißt", "erkläre", "erklären",
+             "erklärt", "definiere", "definition", "beschreibe", "nenne", "nennen", "genannt", "eigentlich",
+             "gemeint", "unter", "mir", "uns", "ich", "kurz"}
     return frozenset(w.lower() for w in STOPWORDS_GERMAN) | frozenset(extra)
 
 
