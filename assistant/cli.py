@@ -120,6 +120,16 @@ def retrieve(ctx: click.Context, question: str | None, batch: Path | None, k: in
         _emit({"id": item["id"], "passages": [passage_contract(p, r) for r, p in enumerate(passages, start=1)]})
 
 
+@main.command(name="eval")
+@click.option("-k", "k", type=click.IntRange(1, 50), default=5, show_default=True)
+@click.pass_context
+def eval_(ctx: click.Context, k: int) -> None:
+    """Score the assistant on evals/questions.jsonl and print the metrics as JSON."""
+    from evals.harness import evaluate, load_questions
+
+    click.echo(json.dumps(evaluate(_assistant(ctx), load_questions(), k), indent=1))
+
+
 @main.command()
 @click.pass_context
 def docs(ctx: click.Context) -> None:

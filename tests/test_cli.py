@@ -1,0 +1,82 @@
+"""The `kepol` CLI and its JSON contract, through click's CliRunner on the real corpus index."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from assistant.api import Assistant
+from assistant.cli import main
+
+CITATION_KEYS = {"n", "doc_id", "title", "source", "page", "quote", "passage"}
+
+
+def _run(assistant: Assistant, *args: str):
+    result = CliRunner().invoke(main, ["--data-dir", str(assistant.settings.data_dir), *args])
+    return result
+
+
+def test_ask_json_contract(corpus_assistant: Assistant):
+    r = _run(corpus_assistant, "ask", "--json", "Was ist das Leitmotto des AKEZ?")
+    assert r.exit_code == 0, r.output
+    obj = json.loads(r.output)
+    assert set(obj) == {"id", "answer", "refused", "citations", "latency_ms"}
+    assert obj["refused"] is False and isinstance(obj["latency_ms"], float)
+    assert obj["citations"] and all(set(c) == CITATION_KEYS for c in obj["citations"])
+    assert all(c["quote"] in c["passage"] for c in obj["citations"])
+
+
+def test_ask_batch_keeps_order_ids_and_history(corpus_assistant: Assistant, tmp_path: Path):
+    batch = tmp_path / "q.jsonl"
+    lines = [
+        {"id": "q1", "question": "Wie lautet die Telefonnummer der SKEW?", "history": []},
+        {"id": "q2", "question": "Und welche Schwerpunkte hat das BMZ dabei?",
+         "history": ["Wie unterstützt das BMZ Kommunen bei Partnerschaften mit Partnerkommunen?"]},
+        {"id": 3, "question": "Was bietet die SKEW den Akteuren in den Kommunen?"},
+    ]
+    batch.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines), encoding="utf-8")
+    r = _run(corpus_assistant, "ask", "--batch", str(batch))
+    assert r.exit_code == 0, r.output
+    out = [json.loads(line) for line in r.output.splitlines()]
+    assert [o["id"] for o in out] == ["q1", "q2", 3]
+    assert out[0]["refused"] is True and out[0]["citations"] == []
+    assert out[1]["refused"] is False
+    assert any(c["doc_id"] == "bmz-lokal-handeln-2022" for c in out[1]["citations"])
+
+
+def test_retrieve_batch_contract(corpus_assistant: Assistant, tmp_path: Path):
+    batch = tmp_path / "r.jsonl"
+    batch.write_text(json.dumps({"id": "r1", "question": "Leitmotto des AKEZ"}), encoding="utf-8")
+    r = _run(corpus_assistant, "retrieve", "--batch", str(batch), "-k", "3")
+    assert r.exit_code == 0, r.output
+    obj = json.loads(r.output)
+    assert obj["id"] == "r1" and [p["rank"] for p in obj["passages"]] == [1, 2, 3]
+    assert set(obj["passages"][0]) == {"rank", "doc_id", "title", "source", "page", "text", "score"}
+    assert obj["passages"][0]["doc_id"] == "rgre-akez-leitbild"
+
+
+def test_bad_batch_line_is_reported_with_its_number(corpus_assistant: Assistant, tmp_path: Path):
+    batch = tmp_path / "bad.jsonl"
+    batch.write_text('{"id": 1, "question": "ok?"}\n{"id": 2, "frage": "falsch"}\n', encoding="utf-8")
+    r = _run(corpus_assistant, "ask", "--batch", str(batch))
+    assert r.exit_code == 1
+    assert "bad.jsonl:2" in r.output and "question" in r.output
+
+
+def test_asking_an_empty_index_says_what_to_do(tmp_path: Path):
+    r = CliRunner().invoke(main, ["--data-dir", str(tmp_path / "leer"), "ask", "Was ist KEPol?"])
+    assert r.exit_code == 1
+    assert "kepol ingest" in r.output
+
+
+def test_ingest_command_reports_and_is_incremental(corpus_assistant: Assistant):
+    r = _run(corpus_assistant, "ingest", "--quiet")
+    assert r.exit_code == 0, r.output
+    assert "5 unchanged" in r.output
+
+
+def test_docs_lists_the_corpus(corpus_assistant: Assistant):
+    r = _run(corpus_assistant, "docs")
+    assert r.exit_code == 0 and len(r.output.strip().splitlines()) == 5
+    assert "service brochure" in r.output

@@ -1,0 +1,53 @@
+"""The Gradio app, started on a free loopback port and driven through gradio_client (real HTTP)."""
+from __future__ import annotations
+
+import pytest
+from gradio_client import Client
+
+from assistant.api import Assistant
+from assistant.types import Answer, Citation
+from assistant.ui import launch, sources_html
+from tests.conftest import free_port
+
+
+@pytest.fixture(scope="module")
+def client(corpus_assistant: Assistant):
+    port = free_port()
+    app = launch(corpus_assistant, "127.0.0.1", port, block=False)
+    try:
+        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+    finally:
+        app.close()
+
+
+def test_ask_endpoint_speaks_the_contract(client: Client):
+    obj = client.predict("Was ist das Leitmotto des AKEZ?", [], api_name="/ask")
+    assert obj["refused"] is False
+    assert obj["citations"][0]["doc_id"] == "rgre-akez-leitbild"
+
+
+def test_chat_conversation_with_follow_up_and_refusal(client: Client):
+    _, chat, sources = client.predict(
+        "Wie unterstützt das BMZ Kommunen bei Partnerschaften mit Partnerkommunen?", api_name="/chat")
+    assert len(chat) == 2 and chat[1]["role"] == "assistant"
+    assert "bmz" in sources.lower() or "BMZ" in sources
+    # the session keeps the turns: the follow-up is resolved against the first question
+    _, chat, sources = client.predict("Und welche Schwerpunkte hat das BMZ dabei?", chat, api_name="/chat")
+    assert len(chat) == 4
+    text = chat[3]["content"][0]["text"] if isinstance(chat[3]["content"], list) else chat[3]["content"]
+    assert "Maghreb" in text or "Klimaschutz" in text
+    _, chat, sources = client.predict("Wie lautet die Telefonnummer der SKEW?", chat, api_name="/chat")
+    text = chat[5]["content"][0]["text"] if isinstance(chat[5]["content"], list) else chat[5]["content"]
+    assert "keine Angabe" in text and "Keine Belegstellen" in sources
+    chat, sources, _ = client.predict(api_name="/reset")
+    assert chat == []
+
+
+def test_document_text_is_escaped_in_sources():
+    evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    ans = Answer(question="q", answer="a [1]", refused=False, citations=(
+        Citation(n=1, doc_id="d", title=f"Titel {evil}", source="d.pdf", page=3, quote=evil,
+                 passage=f"Vorher {evil} nachher"),))
+    out = sources_html(ans)
+    assert "<script>" not in out and "<img" not in out
+    assert "&lt;script&gt;" in out and "S. 3" in out
