@@ -13,7 +13,6 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 from assistant.api import Assistant  # noqa: E402
 from assistant.settings import BUNDLED_CORPUS, Settings  # noqa: E402
 
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 
 
 @pytest.fixture(scope="session")
