@@ -21,6 +21,7 @@ def hybrid_search(index: KepolIndex, query_embedding: list[float], keyword_query
     """Top-k passages by RRF of the dense and keyword rankings; `score` is the dense cosine
     (the calibrated relevance signal), the order is the fused one."""
     dense = index.dense_search(query_embedding, candidates, where)
+    # the keyword index has no metadata filters: with a filter, dense results alone are exact
     keyword = [] if where else index.keyword_search(keyword_query, candidates)
     fused = rrf([[p.chunk_id for p in dense], [cid for cid, _ in keyword]], rrf_k)
     order = sorted(fused, key=lambda c: -fused[c])[:k]

@@ -139,9 +139,8 @@ def clean_pages(pages: list[tuple[int | None, str]], markup: str = "plain") -> l
                 footnote_no = int(fm.group(1))
                 in_footnote = True
                 continue
-            if in_footnote and lines and not lines[-1][1].rstrip().endswith((".", "!", "?")) and s[0].islower():
-                continue
-            in_footnote = in_footnote and bool(re.match(r"^\(?[a-z]", s))
+            # a footnote goes on over lines that start in lower case, e.g. "(s. z. B.: RGRE [2013] …)"
+            in_footnote = in_footnote and bool(re.match(r"^\(?[a-zäöüß]", s))
             if in_footnote:
                 continue
             lines.append((page, raw.rstrip()))
