@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +52,17 @@ def units_of(p: Passage, rank: int) -> list[Unit]:
     return out
 
 
+@lru_cache(maxsize=8192)
+def _terms(text: str) -> frozenset[str]:
+    """Stemmed term set of a text; cached because refusal checks and scoring read the same passages."""
+    return frozenset(keyword_terms(text))
+
+
+def _source_terms(p: Passage) -> frozenset[str]:
+    """Terms that name a passage's document (title, publisher, year) rather than its content."""
+    return _terms(f"{p.title} {p.publisher} {p.year or ''}")
+
+
 def is_english(question: str) -> bool:
     toks = [w.lower() for w in words(question)]
     return sum(t in _EN_STOP for t in toks) >= 2 and not any(ch in question for ch in "äöüßÄÖÜ")
@@ -96,7 +108,7 @@ def typed_evidence_missing(question: str, units: list[Unit], q_terms: list[str],
     """True when the question wants a date/amount/contact and no on-topic sentence contains one."""
     for asks, has in _ANSWER_TYPES:
         if asks.search(question):
-            return not any(has.search(u.text) and _weighted(set(keyword_terms(u.text)), q_terms, idf) >= 0.5
+            return not any(has.search(u.text) and _weighted(_terms(u.text), q_terms, idf) >= 0.5
                            for u in units)
     return False
 
@@ -105,7 +117,7 @@ def coverage(question_terms: list[str], passages: list[Passage], idf: dict[str, 
     """Best share (idf-weighted) of the question's key terms that one passage contains."""
     best = 0.0
     for p in passages:
-        terms = set(keyword_terms(f"{p.title} {p.publisher} {p.year or ''} {p.section} {p.text}"))
+        terms = _source_terms(p) | _terms(p.section) | _terms(p.text)
         best = max(best, _weighted(terms, question_terms, idf))
     return best
 
@@ -133,10 +145,10 @@ def answerable(question: str, passages: list[Passage], idf: dict[str, float],
 def _score_units(units: list[Unit], q_terms: list[str], c_terms: list[str], idf: dict[str, float]) -> list[float]:
     scores = []
     for u in units:
-        terms = set(keyword_terms(u.text))
+        terms = _terms(u.text)
         p = u.passage
-        doc_terms = set(keyword_terms(f"{p.title} {p.publisher} {p.year or ''}"))
-        ctx_terms = set(keyword_terms(p.section)) | doc_terms
+        doc_terms = _source_terms(p)
+        ctx_terms = _terms(p.section) | doc_terms
         # terms naming the source ("laut der Hamburger Erklärung") credit every sentence of it alike,
         # so the remaining terms decide which sentence answers
         lex = _weighted(terms | doc_terms, q_terms, idf) + 0.3 * _weighted(ctx_terms - terms, q_terms, idf)

@@ -111,10 +111,10 @@ def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | N
 @click.pass_context
 def retrieve(ctx: click.Context, question: str | None, batch: Path | None, k: int) -> None:
     """Print the top-k passages (JSON lines) for QUESTION or each line of --batch."""
-    a = _assistant(ctx)
-    items = _read_batch(batch) if batch else [{"id": None, "question": question, "history": []}]
     if not batch and not question:
         raise click.UsageError("give a QUESTION or --batch FILE")
+    a = _assistant(ctx)
+    items = _read_batch(batch) if batch else [{"id": None, "question": question, "history": []}]
     for item in items:
         passages = a.retrieve(item["question"], k=k, history=item["history"])
         _emit({"id": item["id"], "passages": [passage_contract(p, r) for r, p in enumerate(passages, start=1)]})
