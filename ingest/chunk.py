@@ -70,22 +70,30 @@ def chunk_document(blocks: list[Block], doc: DocumentInfo, max_tokens: int, over
     groups: list[list[_Unit]] = []
     cur: list[_Unit] = []
     cur_tokens = 0
-    for u in units:
+    # each unit is costed one token more than alone: the separator before it ("\n\n" or a space)
+    # may be a token of its own, and the bound must hold for the joined chunk text
+    runs = _list_runs(units, blocks)
+    for i, u in enumerate(units):
         heading_starts = u.kind == "heading" and cur and cur_tokens > max_tokens * 0.4
-        if cur and (cur_tokens + u.tokens > max_tokens or heading_starts):
+        # a list (with its lead-in line) that fits in one chunk starts one rather than being cut
+        list_starts = i in runs and cur and cur_tokens + runs[i] > max_tokens and runs[i] <= max_tokens
+        if list_starts and cur[-1].kind == "heading":
+            list_starts = False  # keep a heading with its list; the bound check below still applies
+        heading_starts = heading_starts or bool(list_starts)
+        if cur and (cur_tokens + u.tokens + 1 > max_tokens or heading_starts):
             groups.append(cur)
             carry: list[_Unit] = []
             if not heading_starts:
                 for prev in reversed(cur):
-                    if prev.kind == "heading" or sum(x.tokens for x in carry) + prev.tokens > overlap_tokens:
+                    if prev.kind == "heading" or sum(x.tokens + 1 for x in carry) + prev.tokens > overlap_tokens:
                         break
                     carry.insert(0, prev)
-                if sum(x.tokens for x in carry) + u.tokens > max_tokens:
+                if sum(x.tokens + 1 for x in carry) + u.tokens + 1 > max_tokens:
                     carry = []
             cur = carry
-            cur_tokens = sum(x.tokens for x in cur)
+            cur_tokens = sum(x.tokens + 1 for x in cur)
         cur.append(u)
-        cur_tokens += u.tokens
+        cur_tokens += u.tokens + 1
     if cur:
         groups.append(cur)
     # a trailing group made only of headings adds nothing to search
@@ -104,6 +112,25 @@ def chunk_document(blocks: list[Block], doc: DocumentInfo, max_tokens: int, over
             page_start=pb[0][1] if pb else None, page_end=pb[-1][1] if pb else None, page_breaks=pb,
             section=section, publisher=doc.publisher, year=doc.year))
     return passages
+
+
+def _list_runs(units: list[_Unit], blocks: list[Block]) -> dict[int, int]:
+    """Unit index → token cost of the list that starts there: a lead-in ending in ":" (or the first
+    item) and all items that follow it."""
+    runs: dict[int, int] = {}
+    for i, u in enumerate(units):
+        lead_in = u.kind == "paragraph" and blocks[u.block].text.rstrip().endswith(":") and \
+            i + 1 < len(units) and units[i + 1].kind == "item"
+        first_item = u.kind == "item" and (i == 0 or units[i - 1].kind != "item") and \
+            not (i > 0 and (i - 1) in runs)
+        if not (lead_in or first_item):
+            continue
+        j, cost = i, u.tokens + 1
+        while j + 1 < len(units) and units[j + 1].kind == "item":
+            j += 1
+            cost += units[j].tokens + 1
+        runs[i] = cost
+    return runs
 
 
 def _page_breaks(blocks: list[Block], starts: list[int]) -> list[tuple[int, int]]:

@@ -25,6 +25,7 @@ _FUNCTION_WORDS = {
     "der", "die", "das", "den", "dem", "des", "ein", "eine", "einen", "einer", "und", "oder", "für",
     "von", "zu", "zur", "zum", "mit", "in", "im", "an", "am", "auf", "bei", "aus", "nach", "über",
     "sich", "sie", "es", "wir", "ist", "sind", "auch", "als", "wie", "dass", "nicht", "so",
+    "deren", "dessen", "bzw", "bzw.", "sowie", "zwischen", "durch", "gegen", "ohne", "um",
 }
 
 
@@ -83,8 +84,10 @@ def _is_heading(line: str, prev_raw: str, next_raw: str, md: bool) -> bool:
         return True  # Markdown headings survive in text exports and PDF renderings of Markdown
     if md:
         return False
-    if not (2 <= len(s) <= 80) or _BULLET.match(line) or _NUMBERED.match(line):
+    if not (2 <= len(s) <= 80) or _BULLET.match(line) or _NUMBERED.match(line) or _CAPTION.search(s):
         return False
+    if re.search(r"\(\d{4}\)$", s):
+        return False  # "Division (2018)": the tail of a source reference
     if s[-1] in ".,;!-–" or not (s[0].isupper() or s[0].isdigit()):
         return False
     tokens = s.split()
@@ -108,7 +111,12 @@ def _strip_markup(s: str) -> str:
     return s.strip().rstrip(":").strip() if s.strip().endswith(":") and len(s) < 80 else s.strip()
 
 
+_FOOTNOTE_PAIR = re.compile(r"(?<=[.,;:)“”\"’])(\d{1,2}) (\d{1,2})(?= [A-ZÄÖÜ])")
+
+
 def _tidy(text: str) -> str:
+    # two notes on one spot, "fördern.17 18 Diese": the second number follows the first
+    text = _FOOTNOTE_PAIR.sub(lambda m: "" if int(m.group(2)) == int(m.group(1)) + 1 else m.group(0), text)
     text = _FOOTNOTE_MARK.sub("", text)
     text = re.sub(r"\*\*([^*]+?)\*\*", r"\1", text).replace("**", "")
     text = re.sub(r"(?<=[a-zäöüß]),(?=[A-ZÄÖÜ])", ", ", text)  # "Kooperation,Vernetzung"
@@ -116,11 +124,15 @@ def _tidy(text: str) -> str:
     return re.sub(r"\s{2,}", " ", text).strip()
 
 
-def clean_pages(pages: list[tuple[int | None, str]], markup: str = "plain") -> list[Block]:
-    """Turn extracted page texts into clean, structured blocks with page numbers."""
+def clean_pages(pages: list[tuple[int | None, str]], markup: str = "plain", title: str = "") -> list[Block]:
+    """Turn extracted page texts into clean, structured blocks with page numbers.
+
+    `title` (from the catalogue) lets the title block be recognised as a heading even when
+    it wraps over two lines, instead of being glued to the first paragraph."""
     md = markup == "markdown"
     split_pages = [normalize_chars(text).split("\n") for _, text in pages]
     noise = repeated_lines(split_pages)
+    glued = glued_repeats("\n".join("\n".join(p) for p in split_pages))
     lines: list[tuple[int | None, str]] = []
     footnote_no = 0
     in_footnote = False
@@ -143,8 +155,113 @@ def clean_pages(pages: list[tuple[int | None, str]], markup: str = "plain") -> l
             in_footnote = in_footnote and bool(re.match(r"^\(?[a-zäöüß]", s))
             if in_footnote:
                 continue
-            lines.append((page, raw.rstrip()))
-    return _blocks(lines, md)
+            raw = strip_web_chrome(raw, glued)
+            if raw.strip():
+                lines.append((page, raw.rstrip()))
+    return _blocks(_merge_title(lines, title), md)
+
+
+# ---------- web and layout debris ----------
+
+_UI_PHRASES = (
+    "link zur seite versenden", "druckansicht öffnen", "seite drucken", "seite teilen", "seite versenden",
+    "nach oben", "zum seitenanfang", "zur startseite", "zum inhalt springen", "inhalt anspringen",
+    "hauptmenü", "cookie-einstellungen", "cookies akzeptieren", "alle akzeptieren", "zurück zur übersicht",
+    "weiterlesen", "mehr erfahren", "teilen auf facebook", "teilen auf twitter", "per e-mail teilen",
+)
+_URL_FRAGMENT = re.compile(
+    r"^(?:[a-z0-9][\w\-.]*/[\w\-./]*|\S*_\S*|\S+\.(?:html?|php|aspx?)/?|[a-z0-9]+(?:-[a-z0-9]+){3,}/?"
+    r"|\S*[\w-]/[\w\-.]*/\S*)$")
+_SPACED_LETTERS = re.compile(r"^(?:\S{1,2}\s+){3,}\S{1,2}$")
+
+
+def glued_repeats(text: str) -> set[str]:
+    """Words that occur glued to themselves ("BannerbildBannerbild"): image alt texts of web pages."""
+    return {m.group(1) for m in re.finditer(r"([A-ZÄÖÜ][a-zäöüß]{3,})\1", text)}
+
+
+def strip_web_chrome(line: str, glued: set[str]) -> str:
+    """Drop alt-text repeats, share/print links, broken URL path fragments and letter-spaced logo text."""
+    for w in glued:
+        line = re.sub(rf"(?:{w})+(?=[A-ZÄÖÜ]|\s|$)|(?<=[a-zäöüß]){w}", " ", line)
+    s = line.strip()
+    if not s:
+        return ""
+    rest = s.lower()
+    for phrase in _UI_PHRASES:
+        rest = rest.replace(phrase, " ")
+    if not rest.strip(" |·•-–"):
+        return ""
+    if _SPACED_LETTERS.match(s):
+        return ""  # "I T I E SC": a logo set in spaced capitals
+    s = re.sub(r"(?<=\.[a-z]{2}/) (?=[a-z0-9_\-]+/)", "", s)  # "www.rgre.de/ partnerschaft/" → one URL
+    tokens = s.split(" ")
+    kept = [t for t in tokens if not (_URL_FRAGMENT.match(t) and not t.startswith(("www.", "http"))
+                                      and not re.fullmatch(r"\d{1,4}/\d{1,4}|[a-zäöüß]+/[a-zäöüß]+", t))]
+    if len(kept) == len(tokens):
+        return line.rstrip() if line.strip() == s else s
+    return " ".join(kept)
+
+
+def _norm(s: str) -> str:
+    return re.sub(r"\s+", " ", s.replace("–", "-")).strip().lower()
+
+
+def _merge_title(lines: list[tuple[int | None, str]], title: str) -> list[tuple[int | None, str]]:
+    """Lines that spell out the title (or one of its " – " parts) become one marked heading line."""
+    if not title:
+        return lines
+    parts = [_norm(title)] + [_norm(p) for p in re.split(r"\s[–-]\s|:\s", title) if len(p.split()) >= 3]
+    out: list[tuple[int | None, str]] = []
+    i = 0
+    while i < len(lines):
+        page, raw = lines[i]
+        joined, j, hit = _norm(raw), i, None
+        while joined and any(p.startswith(joined) for p in parts) and j < len(lines):
+            if joined in parts or any(joined.startswith(p) and len(joined) <= len(p) + 20 for p in parts):
+                hit = j
+            if j + 1 >= len(lines) or not lines[j + 1][1].strip():
+                break
+            j += 1
+            joined = _norm(joined + " " + lines[j][1])
+        if hit is None and any(_norm(raw).startswith(p) and len(raw) <= len(p) + 20 for p in parts):
+            hit = i  # "Erklärung der 10. Bundeskonferenz …, Hamburg 2006"
+        if hit is not None and len(_norm(raw)) >= 12:
+            text = " ".join(ln.strip() for _, ln in lines[i:hit + 1])
+            out.append((page, _TITLE_MARK + text))
+            i = hit + 1
+            continue
+        out.append((page, raw))
+        i += 1
+    return out
+
+
+_TITLE_MARK = "\x00title\x00"
+_CAPTION = re.compile(r"\((?:Foto|Bild|Abb\.|Abbildung|Grafik|Quelle)\s*:", re.IGNORECASE)
+
+
+def _is_heading_group(group: list[str], md: bool) -> bool:
+    """A block of one or two short lines with no closing punctuation, standing alone between
+    blank lines, is a heading ("Die Agenda 2030 als kommunaler / Handlungsrahmen …")."""
+    if md or not 1 <= len(group) <= 2:
+        return False
+    text = _tidy(" ".join(g.strip() for g in group))
+    if not (3 <= len(text) <= 110) or _BULLET.match(group[0]) or _NUMBERED.match(group[0]):
+        return False
+    if _CAPTION.search(text) or text[-1] in ".,;!?-–" or not (text[0].isupper() or text[0].isdigit()):
+        return False
+    tokens = text.split()
+    if text.endswith(":") and len(tokens) >= 5:
+        return False  # "Was wir den Akteuren in den Kommunen bieten:" leads into a list
+    if tokens[-1].strip(":").lower() in _FUNCTION_WORDS or re.search(r"\(\d{4}\)$", text):
+        return False
+    return sum(len(t) >= 4 and t[0].isalpha() for t in tokens) >= 1
+
+
+def _wrapped(line: str, next_line: str, width: int) -> bool:
+    """True when the next line's first word would not have fitted: the break is a line wrap."""
+    first = next_line.strip().split(" ", 1)[0] if next_line.strip() else ""
+    return bool(first) and len(line.strip()) + 1 + len(first) > width
 
 
 def _blocks(lines: list[tuple[int | None, str]], md: bool) -> list[Block]:
@@ -167,25 +284,97 @@ def _blocks(lines: list[tuple[int | None, str]], md: bool) -> list[Block]:
                 blocks.append(Block(cur_kind, tidy, breaks, section))
         cur_text, cur_breaks, cur_kind = "", [], "paragraph"
 
-    for i, (page, raw) in enumerate(lines):
-        prev_raw = lines[i - 1][1] if i else ""
-        next_raw = lines[i + 1][1] if i + 1 < len(lines) else ""
-        if not raw.strip():
-            flush()
+    def heading(text: str, page: int | None) -> None:
+        nonlocal section
+        flush()
+        h = _tidy(_strip_markup(text))
+        if h:
+            section = h
+            blocks.append(Block("heading", h, ((0, page),) if page else (), h))
+
+    groups = _groups(lines)
+    lengths = sorted(len(raw.strip()) for _, raw in lines if raw.strip())
+    doc_width = lengths[int(len(lengths) * 0.9)] if lengths else 80
+    for group in groups:
+        flush()
+        texts = [raw for _, raw in group]
+        titled = any(t.startswith(_TITLE_MARK) for t in texts)
+        if not titled and _is_heading_group(texts, md) and len(groups) > 1:
+            heading(" ".join(t.strip() for t in texts), group[0][0])
             continue
-        if _is_heading(raw, prev_raw, next_raw, md):
-            flush()
-            heading = _tidy(_strip_markup(raw))
-            if heading:
-                section = heading
-                blocks.append(Block("heading", heading, ((0, page),) if page else (), heading))
-            continue
-        starts_item = bool(_BULLET.match(raw) or _NUMBERED.match(raw))
-        if starts_item:
-            flush()
-            cur_kind = "item"
-        if page is not None and (not cur_breaks or cur_breaks[-1][1] != page):
-            cur_breaks.append((len(cur_text) + (1 if cur_text else 0), page))
-        cur_text = join_lines(cur_text, _strip_markup(raw) if md or _MD_HEADING.match(raw) else raw)
+        width = max(len(t.strip()) for t in texts) if len(texts) >= 3 else doc_width
+        skip = 0
+        for i, (page, raw) in enumerate(group):
+            if skip:
+                skip -= 1
+                continue
+            prev_raw = texts[i - 1] if i else ""
+            next_raw = texts[i + 1] if i + 1 < len(texts) else ""
+            if raw.startswith(_TITLE_MARK):
+                heading(raw[len(_TITLE_MARK):], page)
+                continue
+            if _is_heading(raw, prev_raw, next_raw, md) and not (
+                    next_raw and not md and not _MD_HEADING.match(raw) and _wrapped(raw, next_raw, width)):
+                heading(raw, page)
+                continue
+            starts_item = bool(_BULLET.match(raw) or _NUMBERED.match(raw))
+            if starts_item:
+                flush()
+                cur_kind = "item"
+            elif (cur_kind == "item" and not md and re.search(r"[.!?]$", prev_raw.rstrip())
+                  and raw.strip()[:1].isupper() and not _wrapped(prev_raw, raw, width)):
+                # a line that could have followed on the item's last line but did not: a new block,
+                # e.g. a box title after a list ("… -bindung." / "Internationaler Fachaustausch zu")
+                flush()
+                split_lines = texts[i:]
+                rest = split_lines[:next((k for k, t in enumerate(split_lines)
+                                          if _BULLET.match(t) or _NUMBERED.match(t)), len(split_lines))]
+                if len(rest) <= 3 and _is_heading_group([" ".join(t.strip() for t in rest)], md):
+                    heading(" ".join(t.strip() for t in rest), page)
+                    skip = len(rest) - 1
+                    continue
+            if page is not None and (not cur_breaks or cur_breaks[-1][1] != page):
+                cur_breaks.append((len(cur_text) + (1 if cur_text else 0), page))
+            cur_text = join_lines(cur_text, _strip_markup(raw) if md or _MD_HEADING.match(raw) else raw)
     flush()
-    return blocks
+    return _rejoin_items(blocks)
+
+
+def _groups(lines: list[tuple[int | None, str]]) -> list[list[tuple[int | None, str]]]:
+    """Runs of non-blank lines. A blank line after a word split by a hyphen ("wei-" / "teren")
+    is layout, not a paragraph break."""
+    groups: list[list[tuple[int | None, str]]] = []
+    cur: list[tuple[int | None, str]] = []
+    for i, (page, raw) in enumerate(lines):
+        if raw.strip():
+            cur.append((page, raw))
+            continue
+        nxt = next((ln for _, ln in lines[i + 1:] if ln.strip()), "")
+        if cur and re.search(r"[a-zäöüß]-$", cur[-1][1].rstrip()) and re.match(r"\s*[a-zäöüß]", nxt):
+            continue
+        if cur:
+            groups.append(cur)
+        cur = []
+    if cur:
+        groups.append(cur)
+    return groups
+
+
+def _rejoin_items(blocks: list[Block]) -> list[Block]:
+    """A paragraph sandwiched between two items of a list, after an item that ends without
+    punctuation, is that item's continuation split off by layout ("… zur interkulturellen" /
+    "Öffnung der kommunalen Entwicklungspolitik …")."""
+    out: list[Block] = []
+    for i, b in enumerate(blocks):
+        prev = out[-1] if out else None
+        nxt = blocks[i + 1] if i + 1 < len(blocks) else None
+        if (b.kind == "paragraph" and prev is not None and prev.kind == "item" and nxt is not None
+                and nxt.kind == "item" and prev.text[-1] not in ".!?;:" and prev.text.startswith("•")
+                and nxt.text.startswith("•")):
+            offset = len(prev.text) + 1
+            breaks = prev.page_breaks + tuple((o + offset, p) for o, p in b.page_breaks
+                                               if not prev.page_breaks or p != prev.page_breaks[-1][1])
+            out[-1] = Block("item", join_lines(prev.text, b.text), breaks, prev.section)
+            continue
+        out.append(b)
+    return out

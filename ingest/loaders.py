@@ -63,7 +63,7 @@ def _load_pdf(path: Path) -> RawDocument:
             except Exception as exc:
                 raise DocumentError(str(path), f"PDF is encrypted ({exc})",
                                     "save an unprotected copy and add that") from exc
-        pages = tuple((i + 1, page.extract_text() or "") for i, page in enumerate(reader.pages))
+        pages = tuple((i + 1, _page_text(page)) for i, page in enumerate(reader.pages))
         title = ""
         if reader.metadata and reader.metadata.title:
             title = str(reader.metadata.title).strip()
@@ -75,6 +75,19 @@ def _load_pdf(path: Path) -> RawDocument:
     if not pages:
         raise DocumentError(str(path), "PDF has no pages")
     return RawDocument(path, pages, title_hint=title)
+
+
+_COLUMN_GAP = re.compile(r"\S {4,}\S")
+
+
+def _page_text(page: object) -> str:
+    """Layout mode keeps blank lines between paragraphs (plain mode loses them), but it puts
+    columns side by side; pages that look multi-column fall back to plain extraction."""
+    layout = page.extract_text(extraction_mode="layout") or ""  # type: ignore[attr-defined]
+    lines = [ln for ln in layout.split("\n") if ln.strip()]
+    if lines and sum(bool(_COLUMN_GAP.search(ln.strip())) for ln in lines) > 0.2 * len(lines):
+        return page.extract_text() or ""  # type: ignore[attr-defined]
+    return "\n".join(ln.strip() for ln in layout.split("\n"))
 
 
 def _read_text(path: Path) -> str:

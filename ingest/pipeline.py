@@ -160,10 +160,13 @@ def _ingest_file(path: Path, settings: Settings, index: KepolIndex, embedder: An
     if owner and Path(docs[owner]["path"]).exists():
         return FileResult(str(path), "duplicate", owner, reason=f"same content as {docs[owner]['source']}")
     raw = load(path)
-    blocks = clean_pages(list(raw.pages), raw.markup)
+    info = document_info(path, raw.title_hint, "")
+    titled = info.title != path.stem  # a real title from the catalogue or the file's own metadata
+    blocks = clean_pages(list(raw.pages), raw.markup, title=info.title if titled else "")
     if not blocks:
         raise DocumentError(str(path), "no text left after cleaning")
-    info = document_info(path, raw.title_hint, blocks[0].text)
+    if not titled:
+        info = document_info(path, raw.title_hint, blocks[0].text)
     clash = docs.get(info.doc_id)
     if clash and clash["path"] != str(path) and Path(clash["path"]).exists():
         info = DocumentInfo(**{**info.__dict__, "doc_id": f"{info.doc_id}-{sha[:6]}"})
