@@ -236,7 +236,17 @@ def _list_answer(units: list[Unit], scores: list[float]) -> tuple[str, list[Cita
         i = j + 1
     if not runs:
         return None
-    score, first, last = max(runs)
+    # overlapping chunks hold the same list cut at different places: score it once, show the longest
+    best_of: dict[str, tuple[float, int, int]] = {}
+    for score, first, last in runs:
+        key = _norm(units[first].text)
+        old = best_of.get(key)
+        if old is None:
+            best_of[key] = (score, first, last)
+        else:
+            longer = (first, last) if last - first > old[2] - old[1] else (old[1], old[2])
+            best_of[key] = (max(score, old[0]), *longer)
+    score, first, last = max(best_of.values())
     if score < 0.6 * max(scores):
         return None
     parts, cits = [], []

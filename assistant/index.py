@@ -19,8 +19,10 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 
 def search_text(p: Passage) -> str:
-    """What both retrievers see: title and section give context the chunk text alone lacks."""
-    return f"{p.title}\n{p.section}\n{p.text}" if p.section else f"{p.title}\n{p.text}"
+    """What both retrievers see: title, publisher and section give context the chunk text alone
+    lacks (a list of offers rarely names who offers them)."""
+    head = " – ".join(x for x in (p.title, p.publisher) if x)
+    return "\n".join(x for x in (head, p.section, p.text) if x)
 
 
 def _to_node(p: Passage, embedding: list[float]) -> Any:

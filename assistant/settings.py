@@ -14,7 +14,7 @@ BUNDLED_CORPUS = PROJECT_ROOT / "corpus"
 
 # Bump when cleaning or chunking logic changes in a way that changes chunk text:
 # it is part of the index name, so a new version builds a fresh index.
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"
 
 
 def _default_data_dir() -> Path:

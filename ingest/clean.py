@@ -361,16 +361,16 @@ def _groups(lines: list[tuple[int | None, str]]) -> list[list[tuple[int | None, 
 
 
 def _rejoin_items(blocks: list[Block]) -> list[Block]:
-    """A paragraph sandwiched between two items of a list, after an item that ends without
-    punctuation, is that item's continuation split off by layout ("… zur interkulturellen" /
+    """A paragraph sandwiched between two items of a list, after an item that breaks off on a
+    lower-case word, is that item's continuation split off by layout ("… zur interkulturellen" /
     "Öffnung der kommunalen Entwicklungspolitik …")."""
     out: list[Block] = []
     for i, b in enumerate(blocks):
         prev = out[-1] if out else None
         nxt = blocks[i + 1] if i + 1 < len(blocks) else None
         if (b.kind == "paragraph" and prev is not None and prev.kind == "item" and nxt is not None
-                and nxt.kind == "item" and prev.text[-1] not in ".!?;:" and prev.text.startswith("•")
-                and nxt.text.startswith("•")):
+                and nxt.kind == "item" and prev.text.startswith("•") and nxt.text.startswith("•")
+                and re.search(r"(?:\s[a-zäöüß]+|-)$", prev.text) and not b.text.endswith(":")):
             offset = len(prev.text) + 1
             breaks = prev.page_breaks + tuple((o + offset, p) for o, p in b.page_breaks
                                                if not prev.page_breaks or p != prev.page_breaks[-1][1])
