@@ -60,12 +60,14 @@ class Assistant:
             self._warm = True
 
     # ---------- ingestion ----------
-    def ingest(self, paths: list[Path] | None = None, progress: bool = False, dry_run: bool = False):
-        """Ingest files/folders (default: the configured corpus folder); returns an IngestReport."""
+    def ingest(self, paths: list[Path] | None = None, progress: bool = False, dry_run: bool = False,
+               rebuild: bool = False):
+        """Ingest files/folders (default: the configured corpus folder); returns an IngestReport.
+        `rebuild` discards the index first (the embedding cache keeps this cheap)."""
         from ingest.pipeline import ingest
 
         return ingest(paths or [self.settings.corpus_dir], self.settings, self.index, self.embedder,
-                      progress=progress, dry_run=dry_run)
+                      progress=progress, dry_run=dry_run, rebuild=rebuild)
 
     def documents(self) -> list[DocumentInfo]:
         return self.index.documents()

@@ -66,11 +66,14 @@ def main(ctx: click.Context, data_dir: Path | None) -> None:
 @click.option("--dry-run", is_flag=True, help="Show what would change without writing.")
 @click.option("--strict", is_flag=True, help="Exit non-zero if any file was skipped.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--rebuild", is_flag=True, help="Discard the index and build it again (repairs a damaged one).")
 @click.pass_context
-def ingest(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, strict: bool, quiet: bool) -> None:
+def ingest(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, strict: bool, quiet: bool,
+           rebuild: bool) -> None:
     """Ingest PATHS (files or folders; default: the bundled corpus/) into the index."""
     a = _assistant(ctx)
-    report = a.ingest(list(paths) or None, progress=not quiet and sys.stderr.isatty(), dry_run=dry_run)
+    report = a.ingest(list(paths) or None, progress=not quiet and sys.stderr.isatty(), dry_run=dry_run,
+                      rebuild=rebuild)
     click.echo(report.summary())
     click.echo(f"Index: {a.settings.index_dir}", err=True)
     if (not report.usable and not dry_run) or (strict and report.by_status("skipped")):

@@ -29,3 +29,7 @@ class IndexMissingError(KepolError):
 
 class UnsupportedFormatError(DocumentError):
     """A file type we do not read."""
+
+
+class IndexCorruptError(KepolError):
+    """The data directory is damaged (e.g. an unreadable manifest); `kepol ingest --rebuild` repairs it."""

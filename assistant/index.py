@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import IndexMissingError
+from assistant.errors import IndexCorruptError, IndexMissingError
 from assistant.settings import Settings
 from assistant.text import keyword_terms
 from assistant.types import DocumentInfo, Passage
@@ -74,20 +74,41 @@ class KepolIndex:
         self.store = ChromaVectorStore(chroma_collection=self._collection)
         self._bm25: Any = None
         self._bm25_ids: list[str] = []
-        self._bm25_loaded_at = 0.0
+        self._bm25_name: str | None = None
+        self._manifest: dict[str, Any] | None = None
+        self._manifest_stamp = 0
+        self._active: frozenset[str] = frozenset()
 
-    # ---------- manifest ----------
+    # ---------- manifest: the commit point ----------
+    # Chunks are written to Chroma before a run commits, but readers only see the chunk ids the
+    # committed manifest lists, and the keyword index it names. Replacing manifest.json (one atomic
+    # rename) is therefore the only step that changes what queries see: a run killed before it
+    # leaves the previous index intact; the next run's commit collects the orphaned chunks.
     @property
     def manifest_path(self) -> Path:
         return self.dir / "manifest.json"
 
     def manifest(self) -> dict[str, Any]:
-        if not self.manifest_path.exists():
+        """The committed manifest (re-read when another process has committed since)."""
+        try:
+            stamp = self.manifest_path.stat().st_mtime_ns
+        except FileNotFoundError:
             return {"documents": {}}
-        return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        if self._manifest is None or stamp != self._manifest_stamp:
+            try:
+                data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise IndexCorruptError(
+                    f"the index manifest {self.manifest_path} is damaged ({exc})",
+                    "run `kepol ingest --rebuild` to rebuild the index from the documents") from exc
+            self._manifest, self._manifest_stamp = data, stamp
+            self._active = frozenset(i for d in data["documents"].values() for i in d.get("chunk_ids", ()))
+        return self._manifest
 
-    def write_manifest(self, manifest: dict[str, Any]) -> None:
-        _atomic_write(self.manifest_path, json.dumps(manifest, ensure_ascii=False, indent=1))
+    def active_ids(self) -> frozenset[str]:
+        """Chunk ids of the committed index: everything else in the collection is invisible."""
+        self.manifest()
+        return self._active
 
     def documents(self) -> list[DocumentInfo]:
         docs = self.manifest()["documents"]
@@ -96,45 +117,75 @@ class KepolIndex:
                              audience=tuple(v.get("audience", ()))) for k, v in docs.items()]
 
     def count(self) -> int:
-        return self._collection.count()
+        return len(self.active_ids())
 
     # ---------- writing ----------
-    def replace_document(self, doc_id: str, passages: list[Passage], embeddings: list[list[float]]) -> None:
-        """Add the new chunks first, then drop stale ones: a crash in between leaves a searchable index."""
-        existing = set(self._collection.get(where={"document_id": doc_id}, include=[])["ids"])
-        new_ids = {p.chunk_id for p in passages}
-        nodes = [_to_node(p, e) for p, e in zip(passages, embeddings) if p.chunk_id not in existing]
-        if nodes:
-            self.store.add(nodes)
-        stale = sorted(existing - new_ids)
-        if stale:
-            self.store.delete_nodes(node_ids=stale)
+    def stage(self, passages: list[Passage], embeddings: list[list[float]]) -> None:
+        """Write chunks to the store without making them visible (see `commit`). Chunk ids hash
+        text and metadata, so an id already stored holds exactly this chunk and is skipped."""
+        ids = [p.chunk_id for p in passages]
+        present = set(self._collection.get(ids=ids, include=[])["ids"]) if ids else set()
+        nodes = [_to_node(p, e) for p, e in zip(passages, embeddings) if p.chunk_id not in present]
+        for i in range(0, len(nodes), 2000):  # Chroma caps the batch size of one add
+            self.store.add(nodes[i:i + 2000])
 
-    def delete_document(self, doc_id: str) -> None:
-        self.store.delete(ref_doc_id=doc_id)
+    def commit(self, manifest: dict[str, Any]) -> None:
+        """Make `manifest` the visible index: build its keyword index, swap the manifest in,
+        then drop chunks and keyword indexes nothing refers to any more."""
+        active = [i for d in manifest["documents"].values() for i in d.get("chunk_ids", ())]
+        name = self._build_keyword_index(active)
+        _atomic_write(self.manifest_path, json.dumps({**manifest, "keyword_index": name},
+                                                     ensure_ascii=False, indent=1))
+        self.collect_garbage()
+
+    def collect_garbage(self) -> int:
+        """Delete stored chunks and keyword indexes the committed manifest does not list."""
+        manifest = self.manifest()
+        active = self.active_ids()
+        stored = self._collection.get(include=[])["ids"]
+        orphans = [i for i in stored if i not in active]
+        for i in range(0, len(orphans), 2000):
+            self._collection.delete(ids=orphans[i:i + 2000])
+        keep = manifest.get("keyword_index")
+        for d in self.dir.glob("bm25*"):
+            if d.name != keep and d.is_dir():
+                shutil.rmtree(d, ignore_errors=True)
+        return len(orphans)
+
+    def reset(self) -> None:
+        """Forget everything in this index (for `--rebuild`); the embedding cache is kept."""
+        name = self._collection.name
+        self._client.delete_collection(name)
+        self._collection = self._client.get_or_create_collection(
+            name=name, embedding_function=None, metadata={"hnsw:space": "cosine"})
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        self.store = ChromaVectorStore(chroma_collection=self._collection)
+        self.manifest_path.unlink(missing_ok=True)
+        for d in self.dir.glob("bm25*"):
+            shutil.rmtree(d, ignore_errors=True)
+        self._manifest, self._manifest_stamp, self._active = None, 0, frozenset()
+        self._bm25, self._bm25_ids, self._bm25_name = None, [], None
+
+    def orphan_count(self) -> int:
+        return self._collection.count() - self.count()
 
     def all_passages(self) -> list[Passage]:
-        got = self._collection.get(include=["documents", "metadatas"])
-        return [_from_meta(i, d or "", m or {}) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])]
+        return list(self.get(sorted(self.active_ids())).values())
 
-    def rebuild_keyword_index(self) -> None:
-        """Rebuild the bm25s index from the stored chunks and swap it in atomically."""
+    def _build_keyword_index(self, chunk_ids: list[str]) -> str:
+        """A new bm25s index over `chunk_ids` in a fresh directory; returns its name."""
         import bm25s
 
-        passages = self.all_passages()
-        target = self.dir / "bm25"
+        passages = self.get(chunk_ids, visible_only=False)
+        ordered = [passages[i] for i in chunk_ids if i in passages]
         tmp = Path(tempfile.mkdtemp(prefix="bm25-", dir=self.dir))
-        if passages:
+        if ordered:
             retriever = bm25s.BM25()
-            retriever.index([keyword_terms(search_text(p)) or ["∅"] for p in passages], show_progress=False)
+            retriever.index([keyword_terms(search_text(p)) or ["∅"] for p in ordered], show_progress=False)
             retriever.save(str(tmp / "index"))
-        (tmp / "ids.json").write_text(json.dumps([p.chunk_id for p in passages]), encoding="utf-8")
-        old = self.dir / "bm25.old"
-        if target.exists():
-            target.rename(old)
-        tmp.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
-        self._bm25 = None
+        _atomic_write(tmp / "ids.json", json.dumps([p.chunk_id for p in ordered]))
+        return tmp.name
 
     # ---------- reading ----------
     def require_ready(self) -> None:
@@ -146,33 +197,36 @@ class KepolIndex:
     def dense_search(self, query_embedding: list[float], k: int, where: dict[str, Any] | None = None) -> list[Passage]:
         from llama_index.core.vector_stores.types import VectorStoreQuery
 
-        n = min(k, self.count())
-        if n == 0:
+        active = self.active_ids()
+        n = min(k + self.orphan_count(), self._collection.count())  # invisible chunks may take places
+        if n == 0 or not active:
             return []
         kwargs = {"where": where} if where else {}
         res = self.store.query(VectorStoreQuery(query_embedding=query_embedding, similarity_top_k=n), **kwargs)
         out = []
         for node, sim in zip(res.nodes, res.similarities or []):
+            if node.node_id not in active:
+                continue
             cosine = 1.0 + math.log(max(sim, 1e-12))  # llama-index reports exp(-distance); distance = 1 - cos
             meta = dict(node.metadata)
             meta["document_id"] = node.ref_doc_id or meta.get("document_id")
             out.append(_from_meta(node.node_id, node.get_content(), meta, cosine))
-        return out
+        return out[:k]
 
     def _load_bm25(self) -> None:
         import bm25s
 
-        path = self.dir / "bm25"
-        stamp = path.stat().st_mtime if path.exists() else 0.0
-        if self._bm25 is not None and stamp == self._bm25_loaded_at:
+        name = self.manifest().get("keyword_index")
+        if self._bm25_name == name:
             return
-        ids_file = path / "ids.json"
-        if not ids_file.exists():
-            self._bm25, self._bm25_ids = None, []
+        path = self.dir / name if name else None
+        ids_file = path / "ids.json" if path else None
+        if not ids_file or not ids_file.exists():
+            self._bm25, self._bm25_ids, self._bm25_name = None, [], name
             return
         self._bm25_ids = json.loads(ids_file.read_text(encoding="utf-8"))
         self._bm25 = bm25s.BM25.load(str(path / "index")) if self._bm25_ids else None
-        self._bm25_loaded_at = stamp
+        self._bm25_name = name
 
     def keyword_search(self, query: str, k: int) -> list[tuple[str, float]]:
         """(chunk_id, BM25 score) for the best keyword matches, German-stemmed."""
@@ -202,8 +256,12 @@ class KepolIndex:
             out[t] = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
         return out
 
-    def get(self, chunk_ids: list[str], query_embedding: list[float] | None = None) -> dict[str, Passage]:
+    def get(self, chunk_ids: list[str], query_embedding: list[float] | None = None,
+            visible_only: bool = True) -> dict[str, Passage]:
         """Passages by id; with a query embedding, `score` is their cosine similarity to it."""
+        if visible_only:
+            active = self.active_ids()
+            chunk_ids = [i for i in chunk_ids if i in active]
         if not chunk_ids:
             return {}
         include = ["documents", "metadatas"] + (["embeddings"] if query_embedding is not None else [])
@@ -221,7 +279,9 @@ class KepolIndex:
         got = self._collection.get(
             where={"$and": [{"document_id": p.doc_id}, {"ordinal": {"$in": [p.ordinal - 1, p.ordinal + 1]}}]},
             include=["documents", "metadatas"])
-        out = [_from_meta(i, d or "", m or {}) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])]
+        active = self.active_ids()
+        out = [_from_meta(i, d or "", m or {}) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])
+               if i in active]
         return sorted(out, key=lambda x: x.ordinal)
 
 

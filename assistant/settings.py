@@ -44,6 +44,7 @@ class Settings(BaseSettings):
                                      description="Share of the question's weighted key terms the evidence must cover.")
     max_answer_sentences: int = Field(default=4, ge=1, le=12, description="Sentences in an extractive answer.")
     max_history_turns: int = Field(default=4, ge=0, le=20, description="Earlier user turns used for follow-ups.")
+    max_file_mb: float = Field(default=100.0, gt=0, description="Files larger than this are skipped at ingest.")
     max_question_chars: int = Field(default=2000, ge=50, description="Longer questions are truncated.")
     host: str = Field(default="127.0.0.1", description="Address the chat UI binds to.")
     port: int = Field(default=7860, description="Port of the chat UI.")

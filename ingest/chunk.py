@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 
 from assistant.text import count_tokens, sentence_spans
@@ -105,7 +106,10 @@ def chunk_document(blocks: list[Block], doc: DocumentInfo, max_tokens: int, over
         chunk = text[a:e]
         pb = _breaks_in(breaks, a, e)
         section = next((u.section for u in g if u.section), "")
-        digest = hashlib.sha1(chunk.encode()).hexdigest()[:10]
+        # the id hashes everything stored with the chunk: same id ⇔ same stored record
+        record = json.dumps([chunk, doc.title, doc.publisher, doc.kind, doc.year, list(doc.audience),
+                             doc.source, section, pb, a], ensure_ascii=False)
+        digest = hashlib.sha1(record.encode()).hexdigest()[:12]
         passages.append(Passage(
             chunk_id=f"{doc.doc_id}:{ordinal:04d}:{digest}", doc_id=doc.doc_id, title=doc.title,
             source=doc.source, kind=doc.kind, text=chunk, ordinal=ordinal, char_start=a, char_end=e,

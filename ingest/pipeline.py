@@ -1,6 +1,7 @@
 """Ingest files into the index: incremental by content hash, one clear reason per skipped file."""
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -13,9 +14,11 @@ from typing import Any
 from assistant.errors import DocumentError
 from assistant.index import KepolIndex, search_text
 from assistant.settings import Settings
+from assistant.text import count_tokens
 from assistant.types import DocumentInfo
 from ingest.chunk import chunk_document
 from ingest.clean import clean_pages
+from ingest.embed_cache import EmbeddingCache, EmbedStats, embed_texts
 from ingest.loaders import load
 
 METADATA_FILE = "metadata.json"
@@ -40,20 +43,27 @@ class IngestReport:
     seconds: float = 0.0
     embed_seconds: float = 0.0
     chunks_total: int = 0
+    embedded: int = 0
+    from_cache: int = 0
 
     def by_status(self, status: str) -> list[FileResult]:
         return [r for r in self.results if r.status == status]
 
     @property
     def usable(self) -> bool:
-        """True when the index holds something to answer from after this run."""
-        return self.chunks_total > 0
+        """False when nothing this run was given could be used (every file skipped) or the
+        index is empty: the CLI then exits non-zero."""
+        given = [r for r in self.results if r.status != "removed"]
+        return self.chunks_total > 0 and (not given or any(r.status != "skipped" for r in given))
 
     def summary(self) -> str:
         parts = [f"{len(self.by_status(s))} {label}" for s, label in
                  (("ingested", "ingested"), ("unchanged", "unchanged"), ("duplicate", "duplicates"),
                   ("skipped", "skipped"), ("removed", "removed"))]
         lines = [", ".join(parts) + f" — {self.chunks_total} chunks in the index, {self.seconds:.1f} s"]
+        if self.embedded or self.from_cache:
+            lines.append(f"  embedded {self.embedded} chunks in {self.embed_seconds:.1f} s, "
+                         f"{self.from_cache} taken from the embedding cache")
         lines += [f"  skipped {r.path}: {r.reason}" for r in self.by_status("skipped")]
         lines += [f"  duplicate {r.path}: {r.reason}" for r in self.by_status("duplicate")]
         return "\n".join(lines)
@@ -110,54 +120,86 @@ def document_info(path: Path, title_hint: str, first_line: str) -> DocumentInfo:
                         audience=tuple(meta.get("audience", ())))
 
 
+def catalogue_entry(path: Path) -> dict[str, Any]:
+    """The raw catalogue data for one file (folder metadata.json merged with its sidecar), so a
+    metadata edit is noticed without reading the document."""
+    meta: dict[str, Any] = {}
+    for f in (path.parent / METADATA_FILE, path.with_name(path.name + SIDECAR_SUFFIX)):
+        try:
+            data = json.loads(f.read_text(encoding="utf-8")) if f.exists() else {}
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue  # document_info reports the bad file when the document is (re)ingested
+        meta.update(data.get(path.name, {}) if f.name == METADATA_FILE and isinstance(data, dict) else
+                    data if isinstance(data, dict) else {})
+    return meta
+
+
+def _fingerprint(meta: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(meta, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
 def ingest(paths: list[Path], settings: Settings, index: KepolIndex, embedder: Any,
-           progress: bool = False, dry_run: bool = False) -> IngestReport:
-    """Load, clean, chunk, embed and store every new or changed file; skip bad files with a reason."""
+           progress: bool = False, dry_run: bool = False, rebuild: bool = False) -> IngestReport:
+    """Load, clean, chunk, embed and stage every new or changed file, then commit the run in one
+    step (see KepolIndex.commit): a run that fails or is killed leaves the previous index as it was."""
     t0 = time.perf_counter()
     report = IngestReport()
     files, folders = discover(paths)
-    manifest = index.manifest()
+    if rebuild and not dry_run:
+        index.reset()
+    manifest = copy.deepcopy(index.manifest())
+    manifest.pop("keyword_index", None)
     docs: dict[str, Any] = manifest["documents"]
     by_hash = {v["sha256"]: k for k, v in docs.items()}
     seen_sources: set[str] = set()
-    bar = _bar(len(files), progress)
+    cache = None if dry_run else EmbeddingCache(settings.data_dir / "embedding-cache.sqlite3", settings.embed_model)
+    stats = EmbedStats()
+    bar = _Progress(len(files), progress, stats)
     changed = False
-    for path in files:
-        bar.set_postfix_str(path.name[:30])
-        seen_sources.add(str(path))
-        try:
-            result = _ingest_file(path, settings, index, embedder, docs, by_hash, report, dry_run)
-        except DocumentError as exc:
-            result = FileResult(str(path), "skipped", reason=exc.problem + (f" ({exc.hint})" if exc.hint else ""))
-        changed |= result.status == "ingested"
-        report.results.append(result)
-        bar.update(1)
-    bar.close()
+    try:
+        for path in files:
+            bar.file(path.name)
+            seen_sources.add(str(path))
+            try:
+                result = _ingest_file(path, settings, index, embedder, docs, by_hash, cache, stats, bar, dry_run)
+            except DocumentError as exc:
+                result = FileResult(str(path), "skipped", reason=exc.problem + (f" ({exc.hint})" if exc.hint else ""))
+            changed |= result.status == "ingested"
+            report.results.append(result)
+            bar.done()
+    finally:
+        bar.close()
+        if cache:
+            cache.close()
     for doc_id, entry in list(docs.items()):
         src = Path(entry["path"])
         if str(src) not in seen_sources and any(src.is_relative_to(f) for f in folders) and not src.exists():
-            if not dry_run:
-                index.delete_document(doc_id)
-                del docs[doc_id]
+            del docs[doc_id]
             changed = True
             report.results.append(FileResult(str(src), "removed", doc_id, reason="file no longer exists"))
-    if changed and not dry_run:
-        index.write_manifest(manifest)
-        index.rebuild_keyword_index()
-    elif not (index.dir / "bm25").exists() and index.count() and not dry_run:
-        index.rebuild_keyword_index()
-    report.chunks_total = index.count()
+    if not dry_run and (changed or "keyword_index" not in index.manifest() and docs):
+        index.commit(manifest)
+    elif not dry_run and index.orphan_count():
+        index.collect_garbage()  # chunks left behind by an earlier run that was killed
+    report.chunks_total = sum(len(d.get("chunk_ids", ())) for d in docs.values()) if dry_run else index.count()
+    report.embedded, report.from_cache, report.embed_seconds = stats.embedded, stats.cached, stats.seconds
     report.seconds = time.perf_counter() - t0
     return report
 
 
 def _ingest_file(path: Path, settings: Settings, index: KepolIndex, embedder: Any, docs: dict[str, Any],
-                 by_hash: dict[str, str], report: IngestReport, dry_run: bool) -> FileResult:
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+                 by_hash: dict[str, str], cache: EmbeddingCache | None, stats: EmbedStats, bar: _Progress,
+                 dry_run: bool) -> FileResult:
+    size = path.stat().st_size
+    if size > settings.max_file_mb * 1024 * 1024:
+        raise DocumentError(str(path), f"file is {size / 1024 / 1024:.1f} MB, over the limit of "
+                            f"{settings.max_file_mb:g} MB", "raise KEPOL_MAX_FILE_MB or split the document")
+    sha = _sha256(path)
+    meta_fp = _fingerprint(catalogue_entry(path))
     owner = by_hash.get(sha)
-    if owner and docs[owner]["path"] == str(path):
+    if owner and docs[owner]["path"] == str(path) and docs[owner].get("catalogue") == meta_fp:
         return FileResult(str(path), "unchanged", owner, docs[owner]["chunks"])
-    if owner and Path(docs[owner]["path"]).exists():
+    if owner and docs[owner]["path"] != str(path) and Path(docs[owner]["path"]).exists():
         return FileResult(str(path), "duplicate", owner, reason=f"same content as {docs[owner]['source']}")
     raw = load(path)
     info = document_info(path, raw.title_hint, "")
@@ -173,26 +215,54 @@ def _ingest_file(path: Path, settings: Settings, index: KepolIndex, embedder: An
     passages = chunk_document(blocks, info, settings.chunk_tokens, settings.chunk_overlap_tokens)
     if dry_run:
         return FileResult(str(path), "ingested", info.doc_id, len(passages), reason="dry run: would ingest")
-    t = time.perf_counter()
-    embeddings = embedder.get_text_embedding_batch([search_text(p) for p in passages])
-    report.embed_seconds += time.perf_counter() - t
-    # a renamed file keeps no stale copy under its old id
+    embeddings = embed_texts([search_text(p) for p in passages], embedder.get_text_embedding_batch, cache, stats,
+                             on_batch=bar.chunks)
+    index.stage(passages, embeddings)
+    # a renamed or replaced file keeps no stale entry under its old id
     for old_id, entry in list(docs.items()):
-        if entry["path"] == str(path) and old_id != info.doc_id:
-            index.delete_document(old_id)
+        if (entry["path"] == str(path) or entry["sha256"] == sha) and old_id != info.doc_id:
             del docs[old_id]
-    index.replace_document(info.doc_id, passages, embeddings)
     pages = max((p.page_end or 0) for p in passages) or None
     docs[info.doc_id] = {
-        "path": str(path), "source": info.source, "sha256": sha, "title": info.title, "kind": info.kind,
-        "publisher": info.publisher, "year": info.year, "audience": list(info.audience), "pages": pages,
-        "chunks": len(passages), "ingested_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "path": str(path), "source": info.source, "sha256": sha, "catalogue": meta_fp, "title": info.title,
+        "kind": info.kind, "publisher": info.publisher, "year": info.year, "audience": list(info.audience),
+        "pages": pages, "chunks": len(passages), "chunk_ids": [p.chunk_id for p in passages],
+        "tokens": sum(count_tokens(p.text) for p in passages),
+        "ingested_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     by_hash[sha] = info.doc_id
     return FileResult(str(path), "ingested", info.doc_id, len(passages))
 
 
-def _bar(total: int, enabled: bool) -> Any:
-    from tqdm import tqdm
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
-    return tqdm(total=total, unit="doc", disable=not enabled, desc="Ingest", dynamic_ncols=True)
+
+class _Progress:
+    """tqdm's documents per second, plus chunks per second and cache hits as its postfix."""
+
+    def __init__(self, total: int, enabled: bool, stats: EmbedStats) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="doc", disable=not enabled, desc="Ingest", dynamic_ncols=True)
+        self.stats = stats
+        self.t0 = time.perf_counter()
+
+    def file(self, name: str) -> None:
+        self.bar.set_description_str(f"Ingest {name[:24]}")
+
+    def chunks(self, _n: int = 0) -> None:
+        done = self.stats.embedded + self.stats.cached
+        rate = done / max(time.perf_counter() - self.t0, 1e-6)
+        self.bar.set_postfix_str(f"{done} chunks, {rate:.1f} chunks/s, {self.stats.cached} cached", refresh=False)
+
+    def done(self) -> None:
+        self.bar.update(1)
+        self.chunks()
+
+    def close(self) -> None:
+        self.bar.close()

@@ -77,10 +77,14 @@ def test_pages_are_tracked_per_quote(paper):
     assert chunks[-1].page_end == 26
 
 
-def test_chunk_ids_are_stable(paper):
+def test_chunk_ids_are_stable_and_change_with_what_is_stored(paper):
     blocks, chunks = paper
-    again = chunk_document(blocks, DocumentInfo("dst", "Städte in der Welt", PAPER.name), 200, 40)
+    again = chunk_document(blocks, DocumentInfo("dst", "Städte in der Welt", PAPER.name, "position paper"), 200, 40)
     assert [c.chunk_id for c in chunks] == [c.chunk_id for c in again]
+    # the id hashes the stored record: new catalogue data means a new chunk, never a stale one
+    retitled = chunk_document(blocks, DocumentInfo("dst", "Städte in der Welt (2021)", PAPER.name,
+                                                   "position paper"), 200, 40)
+    assert not {c.chunk_id for c in chunks} & {c.chunk_id for c in retitled}
 
 
 def test_bundled_pdfs_exist():
