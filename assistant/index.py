@@ -57,27 +57,42 @@ class KepolIndex:
     """Vector store + keyword index + manifest for one settings fingerprint."""
 
     def __init__(self, settings: Settings) -> None:
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
-        from llama_index.vector_stores.chroma import ChromaVectorStore
-
         self.settings = settings
         self.dir = settings.index_dir
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._client = chromadb.PersistentClient(
-            path=str(settings.data_dir / "chroma"),
-            settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False))
-        # embedding_function=None: Chroma must never instantiate its downloading default model.
-        self._collection = self._client.get_or_create_collection(
-            name=f"kepol-{settings.index_fingerprint()}", embedding_function=None,
-            metadata={"hnsw:space": "cosine"})
-        self.store = ChromaVectorStore(chroma_collection=self._collection)
+        self._open_store()
         self._bm25: Any = None
         self._bm25_ids: list[str] = []
         self._bm25_name: str | None = None
         self._manifest: dict[str, Any] | None = None
         self._manifest_stamp = 0
+        self._own_stamp = 0
         self._active: frozenset[str] = frozenset()
+
+    def _open_store(self) -> None:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        self._client = chromadb.PersistentClient(
+            path=str(self.settings.data_dir / "chroma"),
+            settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False))
+        # embedding_function=None: Chroma must never instantiate its downloading default model.
+        self._collection = self._client.get_or_create_collection(
+            name=f"kepol-{self.settings.index_fingerprint()}", embedding_function=None,
+            metadata={"hnsw:space": "cosine"})
+        self.store = ChromaVectorStore(chroma_collection=self._collection)
+
+    def close(self) -> None:
+        """Release the Chroma client (the last client of a path stops its in-process system)."""
+        self._client.close()
+
+    def _reopen(self) -> None:
+        """Another process committed: the embedded Chroma system holds its vector index in memory,
+        so open it afresh to see the new vectors (works when this is the only client of the path
+        in this process, as in `kepol serve`)."""
+        self.close()
+        self._open_store()
 
     # ---------- manifest: the commit point ----------
     # Chunks are written to Chroma before a run commits, but readers only see the chunk ids the
@@ -95,6 +110,8 @@ class KepolIndex:
         except FileNotFoundError:
             return {"documents": {}}
         if self._manifest is None or stamp != self._manifest_stamp:
+            if self._manifest is not None and stamp != self._own_stamp:
+                self._reopen()
             try:
                 data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -136,6 +153,7 @@ class KepolIndex:
         name = self._build_keyword_index(active)
         _atomic_write(self.manifest_path, json.dumps({**manifest, "keyword_index": name},
                                                      ensure_ascii=False, indent=1))
+        self._own_stamp = self.manifest_path.stat().st_mtime_ns
         self.collect_garbage()
 
     def collect_garbage(self) -> int:

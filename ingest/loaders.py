@@ -1,4 +1,4 @@
-"""Read PDF, TXT, Markdown and HTML files into page texts; one clear DocumentError per bad file."""
+"""Read PDF, TXT, Markdown, HTML and DOCX files into page texts; one clear DocumentError per bad file."""
 from __future__ import annotations
 
 import logging
@@ -12,7 +12,9 @@ PDF_SUFFIXES = {".pdf"}
 TEXT_SUFFIXES = {".txt", ".text"}
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
-SUPPORTED_SUFFIXES = PDF_SUFFIXES | TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES
+DOCX_SUFFIXES = {".docx"}
+SUPPORTED_SUFFIXES = PDF_SUFFIXES | TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | DOCX_SUFFIXES
+MAX_UNPACKED_RATIO = 200  # a DOCX unpacking to 200× its size is a zip bomb, not a document
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ def load(path: Path) -> RawDocument:
         doc = _load_pdf(path)
     elif suffix in HTML_SUFFIXES:
         doc = _load_html(path)
+    elif suffix in DOCX_SUFFIXES:
+        doc = _load_docx(path)
     else:
         doc = RawDocument(path, ((None, _read_text(path)),),
                           markup="markdown" if suffix in MARKDOWN_SUFFIXES else "plain")
@@ -102,6 +106,57 @@ def _read_text(path: Path) -> str:
         except UnicodeDecodeError:
             continue
     raise DocumentError(str(path), "unknown text encoding")  # latin-1 decodes anything; kept for clarity
+
+
+def _load_docx(path: Path) -> RawDocument:
+    """Word documents: paragraphs in order, heading styles as Markdown headings, list paragraphs
+    as items, table rows as "cell | cell" lines."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            unpacked = sum(i.file_size for i in z.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DocumentError(str(path), f"corrupt or unreadable DOCX ({exc})",
+                            "open and save it again in Word or LibreOffice") from exc
+    if unpacked > MAX_UNPACKED_RATIO * max(path.stat().st_size, 1) and unpacked > 50 * 1024 * 1024:
+        raise DocumentError(str(path), f"DOCX unpacks to {unpacked / 1024 / 1024:.0f} MB (zip bomb?)")
+    import docx
+    from docx.oxml.ns import qn
+
+    try:
+        document = docx.Document(str(path))
+        lines: list[str] = []
+        for el in document.element.body.iterchildren():
+            if el.tag == qn("w:p"):
+                lines.append(_docx_paragraph(docx.text.paragraph.Paragraph(el, document)))
+            elif el.tag == qn("w:tbl"):
+                table = docx.table.Table(el, document)
+                for row in table.rows:
+                    cells = list(dict.fromkeys(c.text.strip() for c in row.cells if c.text.strip()))
+                    if cells:
+                        lines.append(" | ".join(cells))
+        title = (document.core_properties.title or "").strip()
+    except DocumentError:
+        raise
+    except Exception as exc:  # python-docx raises KeyError, ValueError, lxml errors … on broken parts
+        raise DocumentError(str(path), f"corrupt or unreadable DOCX ({type(exc).__name__}: {exc})",
+                            "open and save it again in Word or LibreOffice") from exc
+    return RawDocument(path, ((None, "\n\n".join(ln for ln in lines if ln)),), title_hint=title, markup="markdown")
+
+
+def _docx_paragraph(par: object) -> str:
+    text = par.text.strip()  # type: ignore[attr-defined]
+    if not text:
+        return ""
+    style = (par.style.name or "") if par.style is not None else ""  # type: ignore[attr-defined]
+    level = re.search(r"(?:Heading|Überschrift)\s*(\d)", style)
+    if level or style in ("Title", "Titel"):
+        return "#" * (int(level.group(1)) if level else 1) + " " + text
+    numbered = par._p.pPr is not None and par._p.pPr.numPr is not None  # type: ignore[attr-defined]
+    if numbered or "List" in style or "Liste" in style:
+        return "• " + text
+    return text
 
 
 _BLOCK_TAGS = ("p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "br", "tr", "section", "article")

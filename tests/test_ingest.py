@@ -27,6 +27,23 @@ def make_pdf(path: Path, pages: list[str]) -> Path:
     return path
 
 
+def make_docx(path: Path) -> Path:
+    import docx
+
+    d = docx.Document()
+    d.core_properties.title = "Jahresbericht Partnerschaft Tamale"
+    d.add_heading("Jahresbericht Partnerschaft Tamale", 1)
+    d.add_paragraph("Die Stadt Ostheim pflegt seit 2019 eine Klimapartnerschaft mit Tamale in Ghana.")
+    d.add_heading("Projekte", 2)
+    d.add_paragraph("Solarschule für vierzig Lehrkräfte", style="List Bullet")
+    d.add_paragraph("Baumpflanzaktion an der Stadtgrenze", style="List Bullet")
+    table = d.add_table(rows=2, cols=2)
+    table.cell(0, 0).text, table.cell(0, 1).text = "Jahr", "Budget"
+    table.cell(1, 0).text, table.cell(1, 1).text = "2023", "12.000 Euro für die Solarschule"
+    d.save(str(path))
+    return path
+
+
 @pytest.fixture()
 def folder(tmp_path: Path) -> Path:
     d = tmp_path / "corpus"
@@ -42,6 +59,7 @@ def folder(tmp_path: Path) -> Path:
                                   "Schulpartnerschaft mit einer Schule in Ghana.</p></body></html>", encoding="utf-8")
     (d / "alt.txt").write_bytes("Die Gemeinde Osterfeld unterstützt Eine-Welt-Läden mit Mietzuschüssen."
                                 .encode("cp1252"))
+    make_docx(d / "bericht.docx")
     (d / "metadata.json").write_text(json.dumps({"partnerschaft.pdf": {
         "doc_id": "partner-pdf", "title": "Partnerschaften konkret", "kind": "service brochure", "year": 2024}}),
         encoding="utf-8")
@@ -51,13 +69,14 @@ def folder(tmp_path: Path) -> Path:
 def test_each_format_is_ingested_and_found(fresh_assistant: Assistant, folder: Path):
     report = fresh_assistant.ingest([folder])
     assert {Path(r.path).name for r in report.by_status("ingested")} == {
-        "partnerschaft.pdf", "notiz.txt", "leitfaden.md", "seite.html", "alt.txt"}, report.summary()
+        "partnerschaft.pdf", "notiz.txt", "leitfaden.md", "seite.html", "alt.txt", "bericht.docx"}, report.summary()
     cases = {
         "Wie oft tagt der Klimabeirat in Nordheim?": "notiz",
         "Welchen Kaffee kauft Südheim für die Kantinen?": "leitfaden",
         "Mit welchem Land hat Westheim eine Schulpartnerschaft?": "seite",
         "Wen unterstützt Osterfeld mit Mietzuschüssen?": "alt",
         "Was fördert Beispielstadt am Viktoriasee?": "partner-pdf",
+        "Mit welcher Stadt in Ghana hat Ostheim eine Klimapartnerschaft?": "bericht",
     }
     for question, doc_id in cases.items():
         top = fresh_assistant.retrieve(question, k=1)[0]
@@ -65,6 +84,12 @@ def test_each_format_is_ingested_and_found(fresh_assistant: Assistant, folder: P
     html_text = " ".join(p.text for p in fresh_assistant.index.all_passages() if p.doc_id == "seite")
     assert "alert" not in html_text and "Menü" not in html_text
     assert "Eine-Welt-Läden" in " ".join(p.text for p in fresh_assistant.index.all_passages())
+    docx_passages = [p for p in fresh_assistant.index.all_passages() if p.doc_id == "bericht"]
+    docx_text = "\n".join(p.text for p in docx_passages)
+    assert "• Solarschule für vierzig Lehrkräfte" in docx_text  # list style → list item
+    assert "2023 | 12.000 Euro für die Solarschule" in docx_text  # table row kept as one line
+    assert "\n\nProjekte\n\n" in docx_text  # heading style → a heading block of its own
+    assert docx_passages[0].title == "Jahresbericht Partnerschaft Tamale"
 
 
 def test_pdf_pages_and_metadata_are_kept(fresh_assistant: Assistant, folder: Path):
@@ -83,6 +108,7 @@ def test_bad_files_are_skipped_with_reasons_and_the_rest_is_ingested(fresh_assis
     (folder / "kaputt.pdf").write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >>\ngarbage")
     (folder / "binär.txt").write_bytes(bytes(range(256)) * 4)
     (folder / "tabelle.xlsx").write_bytes(b"PK\x03\x04")
+    (folder / "kaputt.docx").write_bytes((folder / "bericht.docx").read_bytes()[:700])  # truncated download
     blank = FPDF()
     blank.add_page()
     blank.output(str(folder / "scan.pdf"))
@@ -93,7 +119,8 @@ def test_bad_files_are_skipped_with_reasons_and_the_rest_is_ingested(fresh_assis
     assert "binary" in reasons["binär.txt"]
     assert "unsupported" in reasons["tabelle.xlsx"]
     assert "scanned" in reasons["scan.pdf"]
-    assert len(report.by_status("ingested")) == 5
+    assert "DOCX" in reasons["kaputt.docx"]
+    assert len(report.by_status("ingested")) == 6
     assert "skipped" in report.summary() and "kaputt.pdf" in report.summary()
 
 
@@ -109,7 +136,7 @@ def test_reingest_is_incremental(fresh_assistant: Assistant, folder: Path):
     first = fresh_assistant.ingest([folder])
     n = first.chunks_total
     again = fresh_assistant.ingest([folder])
-    assert len(again.by_status("unchanged")) == 5 and not again.by_status("ingested")
+    assert len(again.by_status("unchanged")) == 6 and not again.by_status("ingested")
     assert again.chunks_total == n
     # changed content: re-embedded, old chunks gone
     (folder / "notiz.txt").write_text("Der Klimabeirat der Stadt Nordheim tagt jetzt monatlich.", encoding="utf-8")
@@ -132,5 +159,14 @@ def test_reingest_is_incremental(fresh_assistant: Assistant, folder: Path):
 
 def test_dry_run_writes_nothing(fresh_assistant: Assistant, folder: Path):
     report = fresh_assistant.ingest([folder], dry_run=True)
-    assert len(report.by_status("ingested")) == 5
+    assert len(report.by_status("ingested")) == 6
     assert fresh_assistant.index.count() == 0
+    assert not (fresh_assistant.settings.data_dir / "embedding-cache.sqlite3").exists()
+    # after a real run, a dry run names exactly the file that changed and still writes nothing
+    fresh_assistant.ingest([folder])
+    before = fresh_assistant.index.manifest()
+    (folder / "notiz.txt").write_text("Der Klimabeirat tagt nun monatlich.", encoding="utf-8")
+    preview = fresh_assistant.ingest([folder], dry_run=True)
+    assert [Path(r.path).name for r in preview.by_status("ingested")] == ["notiz.txt"]
+    assert "would ingest" in preview.by_status("ingested")[0].reason
+    assert fresh_assistant.index.manifest() == before
