@@ -146,6 +146,24 @@ class KepolIndex:
         for i in range(0, len(nodes), 2000):  # Chroma caps the batch size of one add
             self.store.add(nodes[i:i + 2000])
 
+    def stage_text(self, doc_id: str, digest: str, text: str) -> str:
+        """Store a document's cleaned text (what chunk offsets point into); returns its file name."""
+        name = f"{doc_id}-{digest[:12]}.txt"
+        (self.dir / "texts").mkdir(exist_ok=True)
+        _atomic_write(self.dir / "texts" / name, text)
+        return name
+
+    def context(self, p: Passage, chars: int = 500) -> tuple[str, str, str]:
+        """(text before, the passage, text after) from the cleaned document, to show a citation in
+        context; empty sides when the document text is not stored."""
+        entry = self.manifest()["documents"].get(p.doc_id, {})
+        path = self.dir / "texts" / entry.get("text_file", "")
+        if not entry.get("text_file") or not path.exists():
+            return "", p.text, ""
+        text = path.read_text(encoding="utf-8")
+        return text[max(0, p.char_start - chars):p.char_start], text[p.char_start:p.char_end], \
+            text[p.char_end:p.char_end + chars]
+
     def commit(self, manifest: dict[str, Any]) -> None:
         """Make `manifest` the visible index: build its keyword index, swap the manifest in,
         then drop chunks and keyword indexes nothing refers to any more."""
@@ -164,6 +182,10 @@ class KepolIndex:
         orphans = [i for i in stored if i not in active]
         for i in range(0, len(orphans), 2000):
             self._collection.delete(ids=orphans[i:i + 2000])
+        texts = {d.get("text_file") for d in manifest["documents"].values()}
+        for f in (self.dir / "texts").glob("*.txt") if (self.dir / "texts").exists() else ():
+            if f.name not in texts:
+                f.unlink(missing_ok=True)
         keep = manifest.get("keyword_index")
         for d in self.dir.glob("bm25*"):
             if d.name != keep and d.is_dir():

@@ -361,20 +361,25 @@ def _groups(lines: list[tuple[int | None, str]]) -> list[list[tuple[int | None, 
 
 
 def _rejoin_items(blocks: list[Block]) -> list[Block]:
-    """A paragraph sandwiched between two items of a list, after an item that breaks off on a
-    lower-case word, is that item's continuation split off by layout ("… zur interkulturellen" /
-    "Öffnung der kommunalen Entwicklungspolitik …")."""
+    """A paragraph (or what looked like a heading) sandwiched between two items of a list, after
+    an item that breaks off on a lower-case word, is that item's continuation split off by layout
+    ("• … zur interkulturellen" / "Öffnung der kommunalen Entwicklungspolitik …")."""
     out: list[Block] = []
+    renamed: dict[str, str] = {}  # a false heading merged away: its blocks belong to the previous section
     for i, b in enumerate(blocks):
+        if b.section in renamed:
+            b = Block(b.kind, b.text, b.page_breaks, renamed[b.section])
         prev = out[-1] if out else None
         nxt = blocks[i + 1] if i + 1 < len(blocks) else None
-        if (b.kind == "paragraph" and prev is not None and prev.kind == "item" and nxt is not None
+        if (b.kind in ("paragraph", "heading") and prev is not None and prev.kind == "item" and nxt is not None
                 and nxt.kind == "item" and prev.text.startswith("•") and nxt.text.startswith("•")
                 and re.search(r"(?:\s[a-zäöüß]+|-)$", prev.text) and not b.text.endswith(":")):
             offset = len(prev.text) + 1
             breaks = prev.page_breaks + tuple((o + offset, p) for o, p in b.page_breaks
                                                if not prev.page_breaks or p != prev.page_breaks[-1][1])
             out[-1] = Block("item", join_lines(prev.text, b.text), breaks, prev.section)
+            if b.kind == "heading":
+                renamed[b.text] = prev.section
             continue
         out.append(b)
     return out

@@ -16,7 +16,7 @@ from assistant.index import KepolIndex, search_text
 from assistant.settings import Settings
 from assistant.text import count_tokens
 from assistant.types import DocumentInfo
-from ingest.chunk import chunk_document
+from ingest.chunk import chunk_document, document_text
 from ingest.clean import clean_pages
 from ingest.embed_cache import EmbeddingCache, EmbedStats, embed_texts
 from ingest.loaders import load
@@ -218,6 +218,7 @@ def _ingest_file(path: Path, settings: Settings, index: KepolIndex, embedder: An
     embeddings = embed_texts([search_text(p) for p in passages], embedder.get_text_embedding_batch, cache, stats,
                              on_batch=bar.chunks)
     index.stage(passages, embeddings)
+    text_file = index.stage_text(info.doc_id, sha, document_text(blocks)[0])
     # a renamed or replaced file keeps no stale entry under its old id
     for old_id, entry in list(docs.items()):
         if (entry["path"] == str(path) or entry["sha256"] == sha) and old_id != info.doc_id:
@@ -227,6 +228,7 @@ def _ingest_file(path: Path, settings: Settings, index: KepolIndex, embedder: An
         "path": str(path), "source": info.source, "sha256": sha, "catalogue": meta_fp, "title": info.title,
         "kind": info.kind, "publisher": info.publisher, "year": info.year, "audience": list(info.audience),
         "pages": pages, "chunks": len(passages), "chunk_ids": [p.chunk_id for p in passages],
+        "text_file": text_file,
         "tokens": sum(count_tokens(p.text) for p in passages),
         "ingested_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -86,3 +86,14 @@ def test_english_question_gets_german_evidence(corpus_assistant: Assistant):
     ans = corpus_assistant.ask("What is the motto of the AKEZ committee?")
     assert not ans.refused
     assert ans.citations[0].doc_id == "rgre-akez-leitbild"
+
+
+def test_a_cited_passage_can_be_shown_in_its_context(corpus_assistant: Assistant):
+    passages = sorted((p for p in corpus_assistant.index.all_passages()
+                       if p.doc_id == "dst-staedte-in-der-welt-2021"), key=lambda p: p.ordinal)
+    middle = passages[len(passages) // 2]
+    before, same, after = corpus_assistant.index.context(middle, chars=300)
+    assert same == middle.text
+    assert len(before) == 300 and len(after) == 300
+    previous = passages[len(passages) // 2 - 1]
+    assert previous.text[-40:] in before + same  # the text before really is what precedes it

@@ -101,6 +101,11 @@ def test_pdf_pages_and_metadata_are_kept(fresh_assistant: Assistant, folder: Pat
     assert cit.quote in cit.passage
     doc = next(d for d in fresh_assistant.documents() if d.doc_id == "partner-pdf")
     assert doc.kind == "service brochure" and doc.year == 2024
+    # every chunk carries its place in the cleaned document, so a citation can be shown in context
+    passages = sorted((p for p in fresh_assistant.index.all_passages() if p.doc_id == "partner-pdf"),
+                      key=lambda p: p.ordinal)
+    assert passages[-1].page_end == 2 and passages[0].page_start == 1
+    assert all(p.kind == "service brochure" and p.title == "Partnerschaften konkret" for p in passages)
 
 
 def test_bad_files_are_skipped_with_reasons_and_the_rest_is_ingested(fresh_assistant: Assistant, folder: Path):
