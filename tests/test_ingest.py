@@ -175,3 +175,14 @@ def test_dry_run_writes_nothing(fresh_assistant: Assistant, folder: Path):
     assert [Path(r.path).name for r in preview.by_status("ingested")] == ["notiz.txt"]
     assert "would ingest" in preview.by_status("ingested")[0].reason
     assert fresh_assistant.index.manifest() == before
+
+
+def test_text_encodings_are_detected(tmp_path: Path):
+    sentence = "Die Städtepartnerschaft fördert Begegnungen über Grenzen."
+    (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbf" + sentence.encode("utf-8"))
+    (tmp_path / "win.txt").write_bytes((sentence + " „Eine Welt“ – 5 €").encode("cp1252"))
+    # 0x81 is undefined in cp1252: such a file can only be latin-1
+    (tmp_path / "latin.txt").write_bytes(sentence.encode("latin-1") + b" \x81")
+    assert load(tmp_path / "bom.txt").pages[0][1] == sentence
+    assert load(tmp_path / "win.txt").pages[0][1] == sentence + " „Eine Welt“ – 5 €"
+    assert load(tmp_path / "latin.txt").pages[0][1].startswith(sentence)
