@@ -195,12 +195,9 @@ def strip_web_chrome(line: str, glued: set[str]) -> str:
     if _SPACED_LETTERS.match(s):
         return ""  # "I T I E SC": a logo set in spaced capitals
     s = re.sub(r"(?<=\.[a-z]{2}/) (?=[a-z0-9_\-]+/)", "", s)  # "www.rgre.de/ partnerschaft/" → one URL
-    tokens = s.split(" ")
-    kept = [t for t in tokens if not (_URL_FRAGMENT.match(t) and not t.startswith(("www.", "http"))
-                                      and not re.fullmatch(r"\d{1,4}/\d{1,4}|[a-zäöüß]+/[a-zäöüß]+", t))]
-    if len(kept) == len(tokens):
-        return line.rstrip() if line.strip() == s else s
-    return " ".join(kept)
+    return " ".join(t for t in s.split(" ") if not (
+        _URL_FRAGMENT.match(t) and not t.startswith(("www.", "http"))
+        and not re.fullmatch(r"\d{1,4}/\d{1,4}|[a-zäöüß]+/[a-zäöüß]+", t)))
 
 
 def _norm(s: str) -> str:

@@ -95,21 +95,27 @@ def _slug(s: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", s).strip("-") or "dokument"
 
 
-def document_info(path: Path, title_hint: str, first_line: str) -> DocumentInfo:
-    """Catalogue data from the folder's metadata.json or a `<file>.meta.json` sidecar, else derived."""
+def catalogue_entry(path: Path) -> dict[str, Any]:
+    """Catalogue data for one file: its entry in the folder's metadata.json, overlaid by a
+    `<file>.meta.json` sidecar. Read before the document itself, so a metadata edit is noticed."""
     meta: dict[str, Any] = {}
-    folder_meta = path.parent / METADATA_FILE
-    if folder_meta.exists():
+    for f, sidecar in ((path.parent / METADATA_FILE, False), (path.with_name(path.name + SIDECAR_SUFFIX), True)):
+        if not f.exists():
+            continue
         try:
-            meta = json.loads(folder_meta.read_text(encoding="utf-8")).get(path.name, {})
-        except (json.JSONDecodeError, AttributeError) as exc:
-            raise DocumentError(str(folder_meta), f"invalid metadata JSON ({exc})") from exc
-    sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
-    if sidecar.exists():
-        try:
-            meta = {**meta, **json.loads(sidecar.read_text(encoding="utf-8"))}
-        except json.JSONDecodeError as exc:
-            raise DocumentError(str(sidecar), f"invalid metadata JSON ({exc})") from exc
+            data = json.loads(f.read_text(encoding="utf-8"))
+            entry = data if sidecar else data.get(path.name, {})
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
+            raise DocumentError(str(f), f"invalid metadata JSON ({exc})", "fix or remove the file") from exc
+        if not isinstance(entry, dict):
+            raise DocumentError(str(f), f"metadata for {path.name} must be a JSON object")
+        meta.update(entry)
+    return meta
+
+
+def document_info(path: Path, title_hint: str, first_line: str, meta: dict[str, Any] | None = None) -> DocumentInfo:
+    """Catalogue data from metadata.json or a sidecar, else derived from the file itself."""
+    meta = catalogue_entry(path) if meta is None else meta
     kind = meta.get("kind", "unknown")
     if kind not in KINDS:
         raise DocumentError(str(path), f"unknown kind '{kind}' in metadata", "use one of: " + ", ".join(KINDS))
@@ -118,20 +124,6 @@ def document_info(path: Path, title_hint: str, first_line: str) -> DocumentInfo:
     return DocumentInfo(doc_id=meta.get("doc_id") or _slug(path.stem), title=title, source=path.name, kind=kind,
                         publisher=meta.get("publisher", ""), year=int(year) if year else None,
                         audience=tuple(meta.get("audience", ())))
-
-
-def catalogue_entry(path: Path) -> dict[str, Any]:
-    """The raw catalogue data for one file (folder metadata.json merged with its sidecar), so a
-    metadata edit is noticed without reading the document."""
-    meta: dict[str, Any] = {}
-    for f in (path.parent / METADATA_FILE, path.with_name(path.name + SIDECAR_SUFFIX)):
-        try:
-            data = json.loads(f.read_text(encoding="utf-8")) if f.exists() else {}
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            continue  # document_info reports the bad file when the document is (re)ingested
-        meta.update(data.get(path.name, {}) if f.name == METADATA_FILE and isinstance(data, dict) else
-                    data if isinstance(data, dict) else {})
-    return meta
 
 
 def _fingerprint(meta: dict[str, Any]) -> str:
@@ -163,7 +155,9 @@ def ingest(paths: list[Path], settings: Settings, index: KepolIndex, embedder: A
             try:
                 result = _ingest_file(path, settings, index, embedder, docs, by_hash, cache, stats, bar, dry_run)
             except DocumentError as exc:
-                result = FileResult(str(path), "skipped", reason=exc.problem + (f" ({exc.hint})" if exc.hint else ""))
+                where = "" if exc.path == str(path) else f"{exc.path}: "  # e.g. a broken metadata.json
+                result = FileResult(str(path), "skipped",
+                                    reason=where + exc.problem + (f" ({exc.hint})" if exc.hint else ""))
             changed |= result.status == "ingested"
             report.results.append(result)
             bar.done()
@@ -195,20 +189,21 @@ def _ingest_file(path: Path, settings: Settings, index: KepolIndex, embedder: An
         raise DocumentError(str(path), f"file is {size / 1024 / 1024:.1f} MB, over the limit of "
                             f"{settings.max_file_mb:g} MB", "raise KEPOL_MAX_FILE_MB or split the document")
     sha = _sha256(path)
-    meta_fp = _fingerprint(catalogue_entry(path))
+    meta = catalogue_entry(path)
+    meta_fp = _fingerprint(meta)
     owner = by_hash.get(sha)
     if owner and docs[owner]["path"] == str(path) and docs[owner].get("catalogue") == meta_fp:
         return FileResult(str(path), "unchanged", owner, docs[owner]["chunks"])
     if owner and docs[owner]["path"] != str(path) and Path(docs[owner]["path"]).exists():
         return FileResult(str(path), "duplicate", owner, reason=f"same content as {docs[owner]['source']}")
     raw = load(path)
-    info = document_info(path, raw.title_hint, "")
+    info = document_info(path, raw.title_hint, "", meta)
     titled = info.title != path.stem  # a real title from the catalogue or the file's own metadata
     blocks = clean_pages(list(raw.pages), raw.markup, title=info.title if titled else "")
     if not blocks:
         raise DocumentError(str(path), "no text left after cleaning")
     if not titled:
-        info = document_info(path, raw.title_hint, blocks[0].text)
+        info = document_info(path, raw.title_hint, blocks[0].text, meta)
     clash = docs.get(info.doc_id)
     if clash and clash["path"] != str(path) and Path(clash["path"]).exists():
         info = DocumentInfo(**{**info.__dict__, "doc_id": f"{info.doc_id}-{sha[:6]}"})

@@ -186,3 +186,14 @@ def test_text_encodings_are_detected(tmp_path: Path):
     assert load(tmp_path / "bom.txt").pages[0][1] == sentence
     assert load(tmp_path / "win.txt").pages[0][1] == sentence + " „Eine Welt“ – 5 €"
     assert load(tmp_path / "latin.txt").pages[0][1].startswith(sentence)
+
+
+def test_broken_metadata_file_is_named_and_loses_nothing(fresh_assistant: Assistant, folder: Path):
+    first = fresh_assistant.ingest([folder])
+    (folder / "metadata.json").write_text('{"partnerschaft.pdf": {"title": "Partner', encoding="utf-8")
+    report = fresh_assistant.ingest([folder])
+    reasons = {r.reason for r in report.by_status("skipped")}
+    assert reasons and all("invalid metadata JSON" in r for r in reasons)
+    assert all(str(folder / "metadata.json") in r for r in reasons)  # the broken file is named
+    assert fresh_assistant.index.count() == first.chunks_total  # what was indexed stays
+    assert {d.doc_id for d in fresh_assistant.documents()} >= {"partner-pdf", "notiz"}
