@@ -155,6 +155,11 @@ def clean_pages(pages: list[tuple[int | None, str]], markup: str = "plain", titl
             in_footnote = in_footnote and bool(re.match(r"^\(?[a-zäöüß]", s))
             if in_footnote:
                 continue
+            prev = lines[-1][1] if lines else ""
+            if re.search(r"(?:www\.|https?://)\S*/$", prev) and re.match(r"\s*[a-z0-9_\-]+/", raw):
+                # a URL wrapped after a slash: "www.rgre.de/" + "partnerschaft/datenbank/)."
+                head, _, raw = raw.strip().partition(" ")
+                lines[-1] = (lines[-1][0], prev + head)
             raw = strip_web_chrome(raw, glued)
             if raw.strip():
                 lines.append((page, raw.rstrip()))

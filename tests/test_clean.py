@@ -112,6 +112,7 @@ def test_broken_url_fragments_are_dropped_and_real_slashes_kept():
            "und Vereinbarungen sind für alle städtischen Bereiche von Bedeutung.\n\n"
            "Projektpartnerschaften werden eingegangen, um ein gemeinsames Vorhaben umzusetzen "
            "(s. www.rgre.de/ partnerschaft/datenbank/).\n\n"
+           "Die Datenbank steht unter www.rgre.de/\npartnerschaft/datenbank/ bereit.\n\n"
            "Seit Langem bestehen enge Kontakte zwischen Karlsruhe/Baden-Württemberg und der indischen "
            "Region Pune/ Maharashtra.\n")
     text = " ".join(_texts(raw))
@@ -119,6 +120,7 @@ def test_broken_url_fragments_are_dropped_and_real_slashes_kept():
     assert "weltkrieg" not in text
     assert "Internationale Entwicklungen und Vereinbarungen sind für alle" in text
     assert "(s. www.rgre.de/partnerschaft/datenbank/)" in text
+    assert "unter www.rgre.de/partnerschaft/datenbank/ bereit" in text  # a URL wrapped after a slash
     assert "Karlsruhe/Baden-Württemberg" in text and "Pune/ Maharashtra" in text
 
 
