@@ -124,13 +124,43 @@ def retrieve(ctx: click.Context, question: str | None, batch: Path | None, k: in
 
 
 @main.command(name="eval")
-@click.option("-k", "k", type=click.IntRange(1, 50), default=5, show_default=True)
+@click.option("-k", "k", type=click.IntRange(1, 10), default=5, show_default=True, help="Cut-off for hit@k and recall@k.")
+@click.option("--fast", is_flag=True, help="Only the questions marked fast (the CI subset).")
+@click.option("--out", type=click.Path(path_type=Path), help="Report folder (default: evals/results/full|fast).")
+@click.option("--no-baseline", is_flag=True, help="Skip the naive llama-index baseline.")
+@click.option("--check", is_flag=True, help="Only check the question set (gold quotes, key facts, coverage).")
+@click.option("--json", "as_json", is_flag=True, help="Print our overall figures as JSON.")
 @click.pass_context
-def eval_(ctx: click.Context, k: int) -> None:
-    """Score the assistant on evals/questions.jsonl and print the metrics as JSON."""
-    from evals.harness import evaluate, load_questions
+def eval_(ctx: click.Context, k: int, fast: bool, out: Path | None, no_baseline: bool, check: bool,
+          as_json: bool) -> None:
+    """Score the assistant (and the naive baseline) on evals/questions.jsonl; write report.md,
+    metrics.json and plots."""
+    from evals.check import check_questions
+    from evals.harness import load_questions
 
-    click.echo(json.dumps(evaluate(_assistant(ctx), load_questions(), k), indent=1))
+    settings = ctx.obj["settings"]
+    problems = check_questions(load_questions(), settings.corpus_dir)
+    if problems:
+        raise KepolError("the question set has problems:\n  " + "\n  ".join(problems),
+                         "fix evals/questions.jsonl (gold quotes must stand verbatim in the cleaned documents)")
+    if check:
+        click.echo(f"question set OK: {len(load_questions())} questions")
+        return
+    from evals.report import LABELS, MAIN
+    from evals.run import evaluate_all
+
+    a = _assistant(ctx)
+    a.index.require_ready()
+    command = "kepol eval" + (" --fast" if fast else "") + (" --no-baseline" if no_baseline else "")
+    ours, path = evaluate_all(a, fast=fast, k=k, out=out, with_baseline=not no_baseline, command=command)
+    o = ours["overall"]
+    if as_json:
+        click.echo(json.dumps(o, indent=1))
+    else:
+        for key in MAIN + ["quote_validity", "latency_p50_ms", "latency_p95_ms"]:
+            name = LABELS[key].replace("@5", f"@{k}") if key.endswith("@5") else LABELS[key]
+            click.echo(f"{name:>20}: {o[key.replace('@5', f'@{k}')]:.2f}")
+    click.echo(f"Report: {path}", err=True)
 
 
 @main.command()

@@ -1,47 +1,143 @@
-"""Score the Assistant on evals/questions.jsonl: retrieval hit@k and MRR, refusal accuracy, and
-whether every citation quote is verbatim in its passage. Dicts in, metrics out (after bm25s' evaluate)."""
+"""Score any system with `ask(question, history)` and `retrieve(question, k, history)` (our Assistant,
+the naive baseline) on the question set: per-question results, then summaries overall, per type
+and per persona. Dicts in, metrics out (after bm25s' `evaluate`)."""
 from __future__ import annotations
 
 import json
-import re
-import statistics
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+from evals.metrics import (gold_ranks, hit_at, key_fact_recall, mean, ndcg_at, normalize, percentile,
+                           recall_at, reciprocal_rank, supports)
 
 QUESTIONS = Path(__file__).with_name("questions.jsonl")
+RETRIEVAL_DEPTH = 10
 
 
-def load_questions(path: Path = QUESTIONS) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+class System(Protocol):
+    def ask(self, question: str, history: list[str] | None = None) -> Any: ...
+    def retrieve(self, question: str, k: int | None = None, history: list[str] | None = None) -> list[Any]: ...
 
 
-def normalize(text: str) -> str:
-    """Whitespace- and hyphenation-insensitive form used to match gold quotes to passages."""
-    return re.sub(r"\s+", " ", text.replace("\u00ad", "")).strip().lower()
+def load_questions(path: Path = QUESTIONS, fast: bool = False) -> list[dict[str, Any]]:
+    items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [q for q in items if q.get("fast")] if fast else items
 
 
-def evaluate(assistant: Any, questions: list[dict[str, Any]], k: int = 5) -> dict[str, float]:
-    """hit@k / MRR over answerable questions, refusal accuracy, false refusals, quote validity, latency."""
-    hits, rr, refusal_ok, false_ref, latencies, quotes_ok = [], [], [], [], [], []
+@dataclass
+class QuestionResult:
+    """Everything measured for one question (kept in the JSON report for inspection)."""
+
+    id: str
+    persona: str
+    type: str
+    question: str
+    answerable: bool
+    refused: bool
+    answer: str
+    latency_ms: float
+    ranks: list[int | None] = field(default_factory=list)  # per gold quote, rank in the top 10
+    key_fact_recall: float = 0.0
+    citations: int = 0
+    supporting_citations: int = 0
+    cited_gold: float = 0.0  # share of gold quotes some citation supports
+    quotes_verbatim: bool = True
+    missing_facts: list[str] = field(default_factory=list)
+
+
+def run(system: System, questions: list[dict[str, Any]]) -> list[QuestionResult]:
+    out = []
     for q in questions:
-        ans = assistant.ask(q["question"], q.get("history", []))
-        latencies.append(ans.latency_ms)
-        quotes_ok += [c.quote in c.passage for c in ans.citations]
-        if not q["gold"]:
-            refusal_ok.append(ans.refused)
-            continue
-        false_ref.append(ans.refused)
-        passages = assistant.retrieve(q["question"], k=k, history=q.get("history", []))
-        rank = next((i for i, p in enumerate(passages, 1) if any(
-            g["doc_id"] == p.doc_id and normalize(g["quote"]) in normalize(p.text) for g in q["gold"])), None)
-        hits.append(rank is not None)
-        rr.append(1.0 / rank if rank else 0.0)
-    return {
-        f"hit@{k}": statistics.fmean(hits) if hits else 0.0,
-        "mrr": statistics.fmean(rr) if rr else 0.0,
-        "refusal_accuracy": statistics.fmean(refusal_ok) if refusal_ok else 0.0,
-        "false_refusal_rate": statistics.fmean(false_ref) if false_ref else 0.0,
-        "quote_validity": statistics.fmean(quotes_ok) if quotes_ok else 1.0,
-        "latency_p50_ms": statistics.median(latencies) if latencies else 0.0,
-        "latency_max_ms": max(latencies) if latencies else 0.0,
-    }
+        history = q.get("history") or []
+        t = time.perf_counter()
+        ans = system.ask(q["question"], history)
+        latency = (time.perf_counter() - t) * 1000
+        gold = q.get("gold") or []
+        r = QuestionResult(q["id"], q["persona"], q["type"], q["question"], bool(gold), ans.refused, ans.answer,
+                           latency, citations=len(ans.citations),
+                           quotes_verbatim=all(c.quote in c.passage for c in ans.citations))
+        if gold:
+            passages = system.retrieve(q["question"], k=RETRIEVAL_DEPTH, history=history)
+            r.ranks = gold_ranks([(p.doc_id, p.text) for p in passages], gold)
+            facts = q.get("key_facts") or []
+            r.key_fact_recall = 0.0 if ans.refused else key_fact_recall(ans.answer, facts)
+            r.missing_facts = [f for f in facts if normalize(f) not in normalize(ans.answer)] if not ans.refused \
+                else list(facts)
+            if not ans.refused:
+                r.supporting_citations = sum(any(supports(c.quote, g["quote"]) for g in gold) for c in ans.citations)
+                r.cited_gold = mean([float(any(supports(c.quote, g["quote"]) for c in ans.citations)) for g in gold])
+        out.append(r)
+    return out
+
+
+def summarize(results: list[QuestionResult], k: int = 5) -> dict[str, Any]:
+    """Overall figures plus the same per question type and per persona."""
+    def block(rs: list[QuestionResult]) -> dict[str, float | int]:
+        ans = [r for r in rs if r.answerable]
+        unans = [r for r in rs if not r.answerable]
+        answered = [r for r in ans if not r.refused]
+        cites = sum(r.citations for r in answered)
+        nan = float("nan")  # a figure with nothing to measure (e.g. recall on unanswerable questions)
+        m = lambda values, rows: mean(values) if rows else nan  # noqa: E731
+        return {
+            "n": len(rs),
+            f"hit@{k}": m([hit_at(r.ranks, k) for r in ans], ans),
+            f"recall@{k}": m([recall_at(r.ranks, k) for r in ans], ans),
+            "mrr": m([reciprocal_rank(r.ranks) for r in ans], ans),
+            "ndcg@10": m([ndcg_at(r.ranks, 10) for r in ans], ans),
+            "key_fact_recall": m([r.key_fact_recall for r in ans], ans),
+            "citation_precision": sum(r.supporting_citations for r in answered) / cites if cites else nan,
+            "citation_recall": m([r.cited_gold for r in ans], ans),
+            "refusal_accuracy": m([float(r.refused) for r in unans], unans),
+            "false_refusal_rate": m([float(r.refused) for r in ans], ans),
+            "quote_validity": mean([float(r.quotes_verbatim) for r in rs]),
+            "latency_p50_ms": percentile([r.latency_ms for r in rs], 50),
+            "latency_p95_ms": percentile([r.latency_ms for r in rs], 95),
+        }
+
+    by = lambda attr: {v: block([r for r in results if getattr(r, attr) == v])  # noqa: E731
+                       for v in sorted({getattr(r, attr) for r in results})}
+    return {"overall": block(results), "by_type": by("type"), "by_persona": by("persona")}
+
+
+def evaluate(system: System, questions: list[dict[str, Any]], k: int = 5) -> dict[str, Any]:
+    """Convenience: run and return the overall figures."""
+    return summarize(run(system, questions), k)["overall"]
+
+
+def worst(results: list[QuestionResult], n: int = 5, k: int = 5) -> list[tuple[QuestionResult, str]]:
+    """The n questions that fail worst, each with the reason read off its measurements."""
+    def badness(r: QuestionResult) -> float:
+        if not r.answerable:
+            return 3.0 if not r.refused else 0.0
+        if r.refused:
+            return 2.5
+        return (1 - r.key_fact_recall) + (1 - reciprocal_rank(r.ranks)) + (1 - r.cited_gold) * 0.5
+
+    def why(r: QuestionResult) -> str:
+        if not r.answerable:
+            return "answered a question the documents do not answer"
+        parts = []
+        if r.refused:
+            parts.append("refused although the documents answer it")
+        best = min((x for x in r.ranks if x is not None), default=None)
+        if best is None:
+            parts.append("gold evidence not in the top 10")
+        elif best > k:
+            parts.append(f"gold evidence only at rank {best}")
+        elif best > 1:
+            parts.append(f"gold evidence at rank {best}")
+        if r.missing_facts and not r.refused:
+            parts.append("answer lacks " + ", ".join(f"„{f}“" for f in r.missing_facts))
+        if not r.refused and r.citations and r.supporting_citations < r.citations:
+            parts.append(f"{r.citations - r.supporting_citations} of {r.citations} citations are not gold evidence")
+        return "; ".join(parts) or "minor"
+
+    ranked = sorted(results, key=badness, reverse=True)[:n]
+    return [(r, why(r)) for r in ranked if badness(r) > 0]
+
+
+def as_dicts(results: list[QuestionResult]) -> list[dict[str, Any]]:
+    return [asdict(r) for r in results]

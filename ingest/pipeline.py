@@ -17,7 +17,7 @@ from assistant.settings import Settings
 from assistant.text import count_tokens
 from assistant.types import DocumentInfo
 from ingest.chunk import chunk_document, document_text
-from ingest.clean import clean_pages
+from ingest.clean import Block, clean_pages
 from ingest.embed_cache import EmbeddingCache, EmbedStats, embed_texts
 from ingest.loaders import load
 
@@ -126,6 +126,20 @@ def document_info(path: Path, title_hint: str, first_line: str, meta: dict[str, 
                         audience=tuple(meta.get("audience", ())))
 
 
+def read_document(path: Path, meta: dict[str, Any] | None = None) -> tuple[DocumentInfo, list[Block]]:
+    """Load and clean one file: its catalogue data and the blocks that are chunked and quoted."""
+    meta = catalogue_entry(path) if meta is None else meta
+    raw = load(path)
+    info = document_info(path, raw.title_hint, "", meta)
+    titled = info.title != path.stem  # a real title from the catalogue or the file's own metadata
+    blocks = clean_pages(list(raw.pages), raw.markup, title=info.title if titled else "")
+    if not blocks:
+        raise DocumentError(str(path), "no text left after cleaning")
+    if not titled:
+        info = document_info(path, raw.title_hint, blocks[0].text, meta)
+    return info, blocks
+
+
 def _fingerprint(meta: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(meta, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
@@ -196,14 +210,7 @@ def _ingest_file(path: Path, settings: Settings, index: KepolIndex, embedder: An
         return FileResult(str(path), "unchanged", owner, docs[owner]["chunks"])
     if owner and docs[owner]["path"] != str(path) and Path(docs[owner]["path"]).exists():
         return FileResult(str(path), "duplicate", owner, reason=f"same content as {docs[owner]['source']}")
-    raw = load(path)
-    info = document_info(path, raw.title_hint, "", meta)
-    titled = info.title != path.stem  # a real title from the catalogue or the file's own metadata
-    blocks = clean_pages(list(raw.pages), raw.markup, title=info.title if titled else "")
-    if not blocks:
-        raise DocumentError(str(path), "no text left after cleaning")
-    if not titled:
-        info = document_info(path, raw.title_hint, blocks[0].text, meta)
+    info, blocks = read_document(path, meta)
     clash = docs.get(info.doc_id)
     if clash and clash["path"] != str(path) and Path(clash["path"]).exists():
         info = DocumentInfo(**{**info.__dict__, "doc_id": f"{info.doc_id}-{sha[:6]}"})
