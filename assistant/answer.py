@@ -9,13 +9,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assistant.query import Query
 from assistant.text import keyword_terms, sentence_spans, words
 from assistant.types import Citation, Passage
 
 REFUSAL = "In den Dokumenten finde ich dazu keine Angabe."
+# "Welches/Welcher …" ask for one thing; "Welche …", "nenne …", "Angebote" may ask for a list
 _LIST_CUE = re.compile(
-    r"\b(welche[nrs]?|nenne\w*|liste\w*|aufz[äa]hl\w*|angebote?n?|handlungsfeld\w*|schwerpunkt\w*|aufgaben|"
-    r"ziele|ans[äa]tze|leits[äa]tze|forderung\w*|bietet|bieten|which|list)\b", re.IGNORECASE)
+    r"\b(welche|welchen|nenne\w*|liste\w*|aufz[äa]hl\w*|angebote?n?|handlungsfeld\w*|schwerpunkt\w*|aufgaben|"
+    r"ziele|ans[äa]tze|leits[äa]tze|forderung\w*|mehrwerte|themen|bietet|bieten|which|list)\b", re.IGNORECASE)
 _ITEM = re.compile(r"^(?:• |\d{1,2}\. |[a-z]\.\) )")
 _EN_STOP = {"the", "what", "which", "how", "does", "do", "is", "are", "of", "for", "who", "offer", "and", "to", "in"}
 
@@ -72,13 +74,16 @@ def is_list_question(question: str) -> bool:
     return bool(_LIST_CUE.search(question))
 
 
-def _covered(t: str, terms: set[str]) -> float:
-    """How well a stemmed query term is matched: 1 for the same stem; 0.8 when it is part of a longer
-    compound in the text (Partnerschaft → Städtepartnerschaft); for a query compound, the share of it
-    spelled by text words it contains (Migrantenorganisation ← migrant + organisation). A cheap
-    stand-in for decompounding; parts shorter than 5 letters never count."""
-    if t in terms:
+def _covered(t: str, terms: frozenset[str] | set[str], alternatives: tuple[frozenset[str], ...] = ()) -> float:
+    """How well a stemmed query term is matched: 1 for the same stem or a synonym/abbreviation whose
+    terms all occur; 0.8 when it is part of a longer compound in the text (Partnerschaft →
+    Städtepartnerschaft); for a query compound, the share of it spelled by text words it contains
+    (Migrantenorganisation ← migrant + organisation); a hyphenated term by its parts."""
+    if t in terms or any(alt <= terms for alt in alternatives):
         return 1.0
+    if "-" in t:
+        parts = [x for x in t.split("-") if x]
+        return sum(1.0 if x in terms else _covered(x, terms) for x in parts) / len(parts) if parts else 0.0
     if len(t) < 5:
         return 0.0
     if any(len(u) > len(t) and t in u for u in terms):
@@ -87,100 +92,147 @@ def _covered(t: str, terms: set[str]) -> float:
     return min(spelled / len(t), 1.0) if spelled / len(t) >= 0.5 else 0.0
 
 
-def _weighted(terms: set[str], wanted: list[str], idf: dict[str, float]) -> float:
-    total = sum(idf.get(t, 1.0) for t in wanted)
-    return sum(idf.get(t, 1.0) * _covered(t, terms) for t in wanted) / total if total else 0.0
+def _weighted(terms: frozenset[str] | set[str], q: Query, idf: dict[str, float]) -> float:
+    """idf-weighted share of the query's terms that `terms` cover; a term found nowhere in the
+    corpus (a place or name the documents never mention) weighs double."""
+    weight = {t: idf.get(t, 1.0) * (2.0 if t in q.unknown else 1.0) for t in q.terms}
+    total = sum(weight.values())
+    return sum(w * _covered(t, terms, q.alternatives.get(t, ())) for t, w in weight.items()) / total if total else 0.0
 
 
-# Questions asking for a date, an amount or contact data need such a thing in the evidence.
-_ANSWER_TYPES: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
-    (re.compile(r"^\s*(wann|seit wann|bis wann|in welchem jahr|when)\b|\b(frist|stichtag|deadline|datum)\b", re.I),
-     re.compile(r"\b(1[89]\d\d|20\d\d)\b|\b(januar|februar|märz|april|mai|juni|juli|august|september|oktober|"
-                r"november|dezember)\b", re.I)),
-    (re.compile(r"\b(wie hoch|wie viel\w*|wieviel\w*|wie gro(ß|ss)|how much|how many|betrag|summe|budget)\b", re.I),
-     re.compile(r"\d")),
-    (re.compile(r"\b(telefon\w*|e-?mail\w*|adresse|kontaktdaten|ansprechpart\w*|phone|anschrift)\b", re.I),
+# What a question asks for, and what a sentence that answers it contains.
+_DATE = re.compile(r"\b(1[89]\d\d|20\d\d)\b|\b(januar|februar|märz|april|mai|juni|juli|august|september|"
+                   r"oktober|november|dezember)\b", re.I)
+_ANSWER_TYPES: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
+    ("date", re.compile(r"^\s*(wann|seit wann|bis wann|in welchem jahr|when|since when|until when)\b|"
+                        r"\b(frist|stichtag|deadline|datum|termin|due date)\b", re.I), _DATE),
+    ("frequency", re.compile(r"\b(wie oft|wie häufig|in welchem (rhythmus|turnus)|how often)\b", re.I),
+     re.compile(r"\b(jährlich|halbjährlich|monatlich|wöchentlich|täglich|regelmäßig|alle \w+ jahre|\w+mal |"
+                r"pro jahr|im jahr|jedes jahr)", re.I)),
+    ("amount", re.compile(r"\b(wie hoch|wie viel\w*|wieviel\w*|wie gro(ß|ss)|how much|how many|how large|"
+                          r"betrag|summe|budget|preisgeld)\b", re.I), re.compile(r"\d")),
+    ("contact", re.compile(r"\b(telefon\w*|e-?mail\w*|adresse|kontaktdaten|phone|anschrift|erreiche ich)\b", re.I),
      re.compile(r"@|\+?\d[\d /-]{5,}\d|\b(str\.|straße)\b", re.I)),
 ]
+_DEFINITION_Q = re.compile(r"^\s*(was (ist|sind|bedeutet|meint|heißt)|was versteht man|wie ist .* zu verstehen|"
+                           r"what (is|are|does .* mean))\b", re.I)
+_DEFINES = re.compile(r"\b(meint|bezeichnet|versteht man|verstanden|bedeutet|heißt|ist ein|ist eine)\b", re.I)
 
 
-def typed_evidence_missing(question: str, units: list[Unit], q_terms: list[str], idf: dict[str, float]) -> bool:
-    """True when the question wants a date/amount/contact and no on-topic sentence contains one."""
-    for asks, has in _ANSWER_TYPES:
+_CONTINUES = re.compile(r"^(doch|daher|deshalb|deswegen|dazu|dafür|damit|dies|diese[rs]?|hierzu|hierfür|so|"
+                        r"somit|also|zudem|außerdem|darüber hinaus)\b", re.I)
+_ENDS_SENTENCE = re.compile(r"[.!?:;…“”\"')\]]\s*$")
+
+
+def answer_type(question: str) -> tuple[str, re.Pattern[str]] | None:
+    for name, asks, has in _ANSWER_TYPES:
         if asks.search(question):
-            return not any(has.search(u.text) and _weighted(_terms(u.text), q_terms, idf) >= 0.5
-                           for u in units)
-    return False
+            return name, has
+    return None
 
 
-def coverage(question_terms: list[str], passages: list[Passage], idf: dict[str, float]) -> float:
+def _unit_terms(units: list[Unit], i: int) -> frozenset[str]:
+    """A sentence's terms plus those of the sentence before it in the same paragraph and its
+    section: "Insgesamt haben sich … 500 Kommunen beteiligt" is about Connective Cities because the
+    sentence before names it."""
+    u = units[i]
+    terms = _terms(u.text) | _terms(u.passage.section)
+    if i and units[i - 1].passage is u.passage and not u.is_item and \
+            "\n\n" not in u.passage.text[units[i - 1].end:u.start]:
+        terms |= _terms(units[i - 1].text)
+    return terms
+
+
+def typed_evidence_missing(question: str, units: list[Unit], q: Query, idf: dict[str, float]) -> bool:
+    """True when the question wants a date/frequency/amount/contact and no on-topic sentence has one."""
+    kind = answer_type(question)
+    if kind is None:
+        return False
+    return not any(kind[1].search(u.text) and _weighted(_unit_terms(units, i), q, idf) >= 0.6
+                   for i, u in enumerate(units))
+
+
+def coverage(q: Query, passages: list[Passage], idf: dict[str, float]) -> float:
     """Best share (idf-weighted) of the question's key terms that one passage contains."""
     best = 0.0
     for p in passages:
         terms = _source_terms(p) | _terms(p.section) | _terms(p.text)
-        best = max(best, _weighted(terms, question_terms, idf))
+        best = max(best, _weighted(terms, q, idf))
     return best
 
 
-def answerable(question: str, passages: list[Passage], idf: dict[str, float],
-               min_dense: float, min_coverage: float, context: str = "") -> bool:
+def answerable(q: Query, passages: list[Passage], idf: dict[str, float], min_dense: float, min_coverage: float,
+               context: Query | None = None) -> bool:
     """Calibrated refusal: the evidence must be semantically close and cover the question's key terms."""
     if not passages or max(p.score for p in passages) < min_dense:
         return False
-    if is_english(question):
-        return True  # German stems cannot match English words; rely on the cross-lingual dense score
-    q_terms = list(dict.fromkeys(keyword_terms(question)))
-    if not q_terms:
+    if is_english(q.text):
+        # German stems cannot match English words: rely on the cross-lingual dense score, but a
+        # question asking for a date, amount or contact still needs one in the top passages
+        kind = answer_type(q.text)
+        return kind is None or any(kind[1].search(p.text) for p in passages[:2])
+    if not q.terms:
         return False
-    cov = coverage(q_terms, passages, idf)
-    if context:  # a follow-up may lean on its history for the topic words
-        both = list(dict.fromkeys(q_terms + keyword_terms(context)))
+    cov = coverage(q, passages, idf)
+    if context is not None and context.terms:  # a follow-up may lean on its history for the topic words
+        both = Query(q.text, tuple(dict.fromkeys(q.terms + context.terms)),
+                     {**context.alternatives, **q.alternatives}, q.unknown | context.unknown)
         cov = max(cov, coverage(both, passages, idf))
+        q = both
     if cov < min_coverage:
         return False
     units = [u for rank, p in enumerate(passages) for u in units_of(p, rank)]
-    return not typed_evidence_missing(question, units, q_terms, idf)
+    return not typed_evidence_missing(q.text, units, q, idf)
 
 
-def _score_units(units: list[Unit], q_terms: list[str], c_terms: list[str], idf: dict[str, float]) -> list[float]:
+def _score_units(units: list[Unit], q: Query, ctx: Query | None, idf: dict[str, float]) -> list[float]:
+    kind = answer_type(q.text)
+    defining = bool(_DEFINITION_Q.search(q.text))
     scores = []
-    for u in units:
+    for i, u in enumerate(units):
         terms = _terms(u.text)
         p = u.passage
         doc_terms = _source_terms(p)
         ctx_terms = _terms(p.section) | doc_terms
         # terms naming the source ("laut der Hamburger Erklärung") credit every sentence of it alike,
         # so the remaining terms decide which sentence answers
-        lex = _weighted(terms | doc_terms, q_terms, idf) + 0.3 * _weighted(ctx_terms - terms, q_terms, idf)
-        ctx = _weighted(terms | ctx_terms, c_terms, idf) if c_terms else 0.0
-        s = lex + 0.35 * ctx + 0.25 / (1 + u.rank) + 0.5 * max(u.passage.score - 0.75, 0.0)
+        lex = _weighted(terms | doc_terms, q, idf) + 0.3 * _weighted(ctx_terms - terms, q, idf)
+        c = _weighted(terms | ctx_terms, ctx, idf) if ctx is not None and ctx.terms else 0.0
+        s = lex + 0.35 * c + 0.25 / (1 + u.rank) + 0.5 * max(u.passage.score - 0.75, 0.0)
+        if kind is not None and kind[1].search(u.text):
+            s += 0.25 if _weighted(_unit_terms(units, i), q, idf) >= 0.4 else 0.1
+        if defining and _DEFINES.search(u.text) and _weighted(terms, q, idf) >= 0.5:
+            s += 0.2  # "Städtediplomatie meint …" answers "Was versteht man unter Städtediplomatie?"
         if len(words(u.text)) < 6 and not u.is_item:
             s *= 0.5  # fragments and headings rarely answer anything alone
+        elif not u.is_item and not _ENDS_SENTENCE.search(u.text):
+            s *= 0.7  # a heading or caption line: it names the topic but does not say anything about it
         scores.append(s)
     return scores
 
 
-def compose(question: str, passages: list[Passage], idf: dict[str, float], max_sentences: int,
-            context: str = "", embed: Callable[[str, list[str]], np.ndarray] | None = None,
+def compose(q: Query, passages: list[Passage], idf: dict[str, float], max_sentences: int,
+            context: Query | None = None, embed: Callable[[str, list[str]], np.ndarray] | None = None,
             ) -> tuple[str, list[Citation]]:
     """German answer text with [n] markers, and the citations behind them (never an unsourced sentence)."""
     units = [u for rank, p in enumerate(passages) for u in units_of(p, rank)]
     if not units:
         return REFUSAL, []
-    q_terms = list(dict.fromkeys(keyword_terms(question)))
-    c_terms = [t for t in dict.fromkeys(keyword_terms(context)) if t not in q_terms]
-    scores = _score_units(units, q_terms, c_terms, idf)
-    if embed is not None and max(scores) < 0.45:
-        # weak lexical signal (English question, paraphrase): rank sentences of the top passages semantically
-        top = [i for i, u in enumerate(units) if u.rank < 3]
-        sims = embed(question if not context else f"{context} {question}", [units[i].text for i in top])
+    scores = _score_units(units, q, context, idf)
+    if embed is not None and (is_english(q.text) or max(scores) < 0.45):
+        # weak lexical signal (English question, paraphrase): rank sentences semantically
+        top = [i for i, u in enumerate(units) if u.rank < 6]
+        asked = f"{context.text} {q.text}" if context is not None and context.text else q.text
+        sims = embed(asked, [units[i].text for i in top])
+        kind = answer_type(q.text)
         for i, sim in zip(top, sims):
-            scores[i] = float(sim) + 0.1 / (1 + units[i].rank)
-    if is_list_question(question):
+            typed = 0.03 if kind is not None and kind[1].search(units[i].text) else 0.0
+            scores[i] = float(sim) + 0.02 / (1 + units[i].rank) + typed
+    if is_list_question(q.text):
         listed = _list_answer(units, scores)
         if listed is not None:
             return listed
-    return _prose_answer(units, scores, max_sentences)
+    return _prose_answer(units, scores, max_sentences, q, idf)
 
 
 def _cite(n: int, u: Unit, start: int | None = None, end: int | None = None) -> Citation:
@@ -195,19 +247,38 @@ def _norm(s: str) -> str:
     return re.sub(r"\W+", " ", s.lower()).strip()
 
 
-def _prose_answer(units: list[Unit], scores: list[float], max_sentences: int) -> tuple[str, list[Citation]]:
+def _prose_answer(units: list[Unit], scores: list[float], max_sentences: int, q: Query,
+                  idf: dict[str, float]) -> tuple[str, list[Citation]]:
+    """The best sentence, plus a few that are nearly as good and add something: question terms the
+    chosen ones do not cover yet, or the view of another document. Fewer, better citations."""
     order = sorted(range(len(units)), key=lambda i: -scores[i])
     best = scores[order[0]]
-    chosen: list[int] = []
-    seen: set[str] = set()
-    for i in order:
-        if len(chosen) >= max_sentences or scores[i] < 0.55 * best:
+    chosen = [order[0]]
+    seen = {_norm(units[order[0]].text)}
+    covered = _weighted(_terms(units[order[0]].text), q, idf)
+    docs = {units[order[0]].passage.doc_id}
+    for i in order[1:]:
+        if len(chosen) >= max_sentences or scores[i] < 0.6 * best:
             break
         key = _norm(units[i].text)
         if key in seen or any(key in s or s in key for s in seen):
             continue  # overlapping chunks repeat sentences
+        together = _weighted(frozenset().union(*(_terms(units[j].text) for j in chosen), _terms(units[i].text)),
+                             q, idf)
+        other_doc = units[i].passage.doc_id not in docs and scores[i] >= 0.75 * best
+        if not (scores[i] >= 0.85 * best and together - covered >= 0.15) and not other_doc:
+            continue
         seen.add(key)
         chosen.append(i)
+        covered = together
+        docs.add(units[i].passage.doc_id)
+    # a sentence that goes on from a chosen one ("Doch gerade dann …", "Deswegen …") completes it
+    for i in list(chosen):
+        j = i + 1
+        if j < len(units) and j not in chosen and units[j].passage is units[i].passage and not units[j].is_item \
+                and _CONTINUES.match(units[j].text) and scores[j] >= 0.3 * best \
+                and "\n\n" not in units[i].passage.text[units[i].end:units[j].start]:
+            chosen.append(j)
     # read in document order within each passage, passages in rank order
     chosen.sort(key=lambda i: (units[i].rank, units[i].start))
     parts, cits = [], []
@@ -247,18 +318,16 @@ def _list_answer(units: list[Unit], scores: list[float]) -> tuple[str, list[Cita
             longer = (first, last) if last - first > old[2] - old[1] else (old[1], old[2])
             best_of[key] = (max(score, old[0]), *longer)
     score, first, last = max(best_of.values())
-    if score < 0.6 * max(scores):
-        return None
-    parts, cits = [], []
-    n = 1
-    if first > 0 and units[first - 1].passage is units[first].passage and not units[first - 1].is_item:
-        lead = units[first - 1]
-        parts.append(f"{lead.text} [{n}]")
-        cits.append(_cite(n, lead))
-        n += 1
+    if score < 0.9 * max(scores):
+        return None  # a better single sentence exists: the question was not asking for this list
+    # one citation from the lead-in line through the last item: the list as the document states it
+    lead = units[first - 1] if first > 0 and units[first - 1].passage is units[first].passage \
+        and not units[first - 1].is_item else None
     items = units[first:last + 1]
-    cits.append(_cite(n, items[0], items[0].start, items[-1].end))
+    start = lead.start if lead is not None else items[0].start
+    cit = _cite(1, items[0], start, items[-1].end)
+    parts = [f"{lead.text} [1]"] if lead is not None else []
     for u in items:
         text = u.text[2:] if u.text.startswith("• ") else u.text
-        parts.append(f"- {text} [{n}]")
-    return "\n".join(parts), cits
+        parts.append(f"- {text} [1]")
+    return "\n".join(parts), [cit]

@@ -12,6 +12,7 @@ import numpy as np
 from assistant.answer import REFUSAL, answerable, compose
 from assistant.chat import Condensed, condense
 from assistant.index import KepolIndex
+from assistant.query import analyze
 from assistant.retrieve import hybrid_search
 from assistant.settings import Settings
 from assistant.text import keyword_terms
@@ -83,9 +84,12 @@ class Assistant:
     # ---------- retrieval ----------
     def _search(self, c: Condensed, k: int, where: dict[str, Any] | None) -> list[Passage]:
         self.index.require_ready()
-        qvec = self.embedder.get_query_embedding(c.standalone)
+        q = analyze(c.standalone, self.index.vocabulary())
+        # abbreviations spelled out ("AKEZ" → "Ausschuss für Kommunale Entwicklungszusammenarbeit") help
+        # the dense retriever, which has never seen most of them
+        qvec = self.embedder.get_query_embedding(f"{c.standalone} {q.expansion}".strip())
         s = self.settings
-        return hybrid_search(self.index, qvec, c.standalone, k, s.candidates, s.rrf_k, where)
+        return hybrid_search(self.index, qvec, q.keyword_query(), k, s.candidates, s.rrf_k, where)
 
     def retrieve(self, question: str, k: int | None = None, history: list[str] | None = None,
                  where: dict[str, Any] | None = None) -> list[Passage]:
@@ -108,13 +112,15 @@ class Assistant:
                           latency_ms=(time.perf_counter() - t0) * 1000)
         c = condense(q, history or [], self.settings.max_history_turns)
         passages = self._search(c, self.settings.top_k, where)
-        idf = self.index.idf(list(dict.fromkeys(keyword_terms(c.standalone))))
+        vocab = self.index.vocabulary()
+        query = analyze(c.question, vocab)
+        context = analyze(c.context, vocab) if c.context else None
+        idf = self.index.idf(query.keyword_query() + (context.keyword_query() if context else []))
         s = self.settings
-        if not answerable(c.question, passages, idf, s.min_dense_score, s.min_term_coverage, c.context):
+        if not answerable(query, passages, idf, s.min_dense_score, s.min_term_coverage, context):
             return Answer(question=q, answer=REFUSAL, refused=True, standalone_question=c.standalone,
                           passages=tuple(passages), latency_ms=(time.perf_counter() - t0) * 1000)
-        text, citations = compose(c.question, passages, idf, s.max_answer_sentences, c.context,
-                                  embed=self._similarities)
+        text, citations = compose(query, passages, idf, s.max_answer_sentences, context, embed=self._similarities)
         return Answer(question=q, answer=text, refused=not citations, citations=tuple(citations),
                       standalone_question=c.standalone, passages=tuple(passages),
                       latency_ms=(time.perf_counter() - t0) * 1000)

@@ -8,11 +8,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from collections.abc import Collection
 from typing import Any
 
 from assistant.errors import IndexCorruptError, IndexMissingError
 from assistant.settings import Settings
-from assistant.text import keyword_terms
+from assistant.text import keyword_terms, split_compound
 from assistant.types import DocumentInfo, Passage
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -222,7 +223,8 @@ class KepolIndex:
         tmp = Path(tempfile.mkdtemp(prefix="bm25-", dir=self.dir))
         if ordered:
             retriever = bm25s.BM25()
-            retriever.index([keyword_terms(search_text(p)) or ["∅"] for p in ordered], show_progress=False)
+            retriever.index(_with_compound_parts([keyword_terms(search_text(p)) for p in ordered]),
+                            show_progress=False)
             retriever.save(str(tmp / "index"))
         _atomic_write(tmp / "ids.json", json.dumps([p.chunk_id for p in ordered]))
         return tmp.name
@@ -268,13 +270,18 @@ class KepolIndex:
         self._bm25 = bm25s.BM25.load(str(path / "index")) if self._bm25_ids else None
         self._bm25_name = name
 
-    def keyword_search(self, query: str, k: int) -> list[tuple[str, float]]:
-        """(chunk_id, BM25 score) for the best keyword matches, German-stemmed."""
+    def vocabulary(self) -> Collection[str]:
+        """Every term of the keyword index (stems and compound parts): what queries are mapped onto."""
+        self._load_bm25()
+        return self._bm25.vocab_dict.keys() if self._bm25 is not None else ()
+
+    def keyword_search(self, query_terms: list[str], k: int) -> list[tuple[str, float]]:
+        """(chunk_id, BM25 score) for the best keyword matches of stemmed `query_terms`."""
         self._load_bm25()
         if self._bm25 is None:
             return []
         vocab = self._bm25.vocab_dict
-        terms = [t for t in keyword_terms(query) if t in vocab]
+        terms = [t for t in query_terms if t in vocab]
         if not terms:
             return []
         n = min(k, len(self._bm25_ids))
@@ -323,6 +330,17 @@ class KepolIndex:
         out = [_from_meta(i, d or "", m or {}) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])
                if i in active]
         return sorted(out, key=lambda x: x.ordinal)
+
+
+def _with_compound_parts(docs: list[list[str]]) -> list[list[str]]:
+    """Add the known parts of long compounds to each chunk's terms, so "Beteiligung" also finds
+    "Bürgerbeteiligung" (parts are looked up in the corpus vocabulary itself)."""
+    vocab = {t for d in docs for t in d}
+    out = []
+    for d in docs:
+        parts = [p for t in set(d) for p in split_compound(t, vocab)]
+        out.append(d + parts or ["∅"])
+    return out
 
 
 def _atomic_write(path: Path, text: str) -> None:

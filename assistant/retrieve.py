@@ -16,7 +16,7 @@ def rrf(rankings: list[list[str]], k: int) -> dict[str, float]:
     return fused
 
 
-def hybrid_search(index: KepolIndex, query_embedding: list[float], keyword_query: str, k: int,
+def hybrid_search(index: KepolIndex, query_embedding: list[float], keyword_query: list[str], k: int,
                   candidates: int, rrf_k: int, where: dict[str, Any] | None = None) -> list[Passage]:
     """Top-k passages by RRF of the dense and keyword rankings; `score` is the dense cosine
     (the calibrated relevance signal), the order is the fused one."""

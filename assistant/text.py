@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from functools import lru_cache
 
 # Abbreviations after which a period does not end a sentence (German policy prose).
@@ -66,7 +66,9 @@ def stopwords() -> frozenset[str]:
              # question framing, not topic: "Was versteht man unter …", "Was bedeutet …", "Erkläre …"
              "versteht", "verstehen", "versteh", "man", "bedeutet", "bedeuten", "heißt", "erkläre", "erklären",
              "erklärt", "definiere", "definition", "beschreibe", "nenne", "nennen", "genannt", "eigentlich",
-             "gemeint", "unter", "mir", "uns", "ich", "kurz"}
+             "gemeint", "unter", "mir", "uns", "ich", "kurz",
+             # "Wie viele …", "Wie oft …" frame an amount or a frequency, the topic is elsewhere
+             "viel", "viele", "vielen", "oft", "häufig"}
     return frozenset(w.lower() for w in STOPWORDS_GERMAN) | frozenset(extra)
 
 
@@ -82,6 +84,24 @@ def keyword_terms(text: str) -> list[str]:
                 continue
             out.append(p)
     return _stemmer().stemWords(out) if out else []
+
+
+def split_compound(term: str, vocab: Collection[str]) -> list[str]:
+    """Known parts of a compound stem, found in the corpus vocabulary itself (no dictionary, so no
+    licence to carry): the longest known tail of at least 5 letters, preceded by the head when that
+    is known too (also after dropping a linking "s"): stadtepartnerschaft → [partnerschaft],
+    burgerbeteilig → [burg?, beteilig]."""
+    if len(term) < 9 or not term.isalpha():
+        return []
+    for i in range(3, len(term) - 4):
+        tail = term[i:]
+        if tail in vocab:
+            head = term[:i]
+            for h in (head, head[:-1] if head.endswith("s") else ""):
+                if len(h) >= 4 and h in vocab:
+                    return [h, tail]
+            return [tail]
+    return []
 
 
 @lru_cache(maxsize=1)
