@@ -89,7 +89,8 @@ class Assistant:
         # the dense retriever, which has never seen most of them
         qvec = self.embedder.get_query_embedding(f"{c.standalone} {q.expansion}".strip())
         s = self.settings
-        return hybrid_search(self.index, qvec, q.keyword_query(), k, s.candidates, s.rrf_k, where)
+        return hybrid_search(self.index, qvec, q.keyword_query(), k, s.candidates, s.rrf_k, where, s.fusion,
+                             s.dense_weight)
 
     def retrieve(self, question: str, k: int | None = None, history: list[str] | None = None,
                  where: dict[str, Any] | None = None) -> list[Passage]:

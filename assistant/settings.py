@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +39,10 @@ class Settings(BaseSettings):
                                       description="Tokens of trailing sentences repeated in the next chunk.")
     top_k: int = Field(default=6, ge=1, le=50, description="Passages handed to the answer composer.")
     candidates: int = Field(default=30, ge=5, le=500, description="Candidates per retriever before fusion.")
+    fusion: Literal["weighted", "rrf"] = Field(
+        default="weighted", description="How dense and keyword rankings are combined (weighted won on the question set).")
+    dense_weight: float = Field(default=0.4, ge=0.0, le=1.0,
+                                description="Share of the dense score in weighted fusion (keyword: the rest).")
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant (Cormack et al. 2009).")
     min_dense_score: float = Field(default=0.80, description="Cosine similarity below which a passage is off-topic.")
     min_term_coverage: float = Field(default=0.34,
