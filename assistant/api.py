@@ -4,21 +4,28 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from assistant.answer import REFUSAL, answerable, compose
+from assistant import llm as llm_module
 from assistant.chat import Condensed, condense
+from assistant.llm import LLMUnavailable
 from assistant.index import KepolIndex
 from assistant.query import analyze
 from assistant.retrieve import hybrid_search
 from assistant.settings import Settings
 from assistant.text import keyword_terms
-from assistant.types import Answer, DocumentInfo, Passage
+from assistant.types import Answer, DocumentInfo, Passage, StreamEvent
 
 EMPTY_QUESTION = "Bitte stellen Sie eine Frage zu den Dokumenten."
+
+
+def _fallback_notice(exc: Exception) -> str:
+    return f"Generatives Sprachmodell nicht verfügbar ({getattr(exc, 'message', exc)}); extraktive Antwort."
 
 
 def clean_question(text: str, max_chars: int) -> str:
@@ -34,6 +41,7 @@ class Assistant:
         self.settings = settings or Settings()
         self._index: KepolIndex | None = None
         self._embedder: Any = None
+        self._llm: Any = None
         self._lock = threading.Lock()
         self._warm = False
 
@@ -105,26 +113,85 @@ class Assistant:
     def ask(self, question: str, history: list[str] | None = None,
             where: dict[str, Any] | None = None) -> Answer:
         """A grounded German answer with citations, or a plain refusal when the documents do not say."""
+        final = None
+        for event in self.ask_stream(question, history, where):
+            if event.kind == "answer":
+                final = event.answer
+        assert final is not None
+        return final
+
+    def ask_stream(self, question: str, history: list[str] | None = None,
+                   where: dict[str, Any] | None = None) -> Iterator[StreamEvent]:
+        """Deltas as the answer is produced (sentence by sentence, or the model's tokens), then the
+        final, verified Answer. The extractive composer is the default and the fallback."""
         self.warm_up()  # one-off model/store loading is start-up cost, not per-question latency
         t0 = time.perf_counter()
+        elapsed = lambda: (time.perf_counter() - t0) * 1000  # noqa: E731
         q = clean_question(question, self.settings.max_question_chars)
         if not q:
-            return Answer(question=question, answer=EMPTY_QUESTION, refused=True,
-                          latency_ms=(time.perf_counter() - t0) * 1000)
-        c = condense(q, history or [], self.settings.max_history_turns)
-        passages = self._search(c, self.settings.top_k, where)
+            yield StreamEvent("answer", answer=Answer(question=question, answer=EMPTY_QUESTION, refused=True,
+                                                      latency_ms=elapsed()))
+            return
+        s = self.settings
+        llm, notice = self._llm_or_notice()
+        c = condense(q, history or [], s.max_history_turns)
+        if llm is not None and c.context:
+            try:  # the model rewrites a follow-up into a standalone question; rules are the fallback
+                c = Condensed(llm_module.condense(llm, q, [h for h in history or [] if h.strip()][-s.max_history_turns:]))
+            except LLMUnavailable as exc:
+                llm, notice = None, _fallback_notice(exc)
+        passages = self._search(c, s.top_k, where)
         vocab = self.index.vocabulary()
         query = analyze(c.question, vocab)
         context = analyze(c.context, vocab) if c.context else None
         idf = self.index.idf(query.keyword_query() + (context.keyword_query() if context else []))
-        s = self.settings
+        base = {"question": q, "standalone_question": c.standalone, "passages": tuple(passages)}
         if not answerable(query, passages, idf, s.min_dense_score, s.min_term_coverage, context):
-            return Answer(question=q, answer=REFUSAL, refused=True, standalone_question=c.standalone,
-                          passages=tuple(passages), latency_ms=(time.perf_counter() - t0) * 1000)
+            yield StreamEvent("delta", REFUSAL)
+            yield StreamEvent("answer", answer=Answer(answer=REFUSAL, refused=True, notice=notice,
+                                                      latency_ms=elapsed(), **base))
+            return
+        if llm is not None:
+            text = ""
+            try:
+                for delta in llm_module.stream_answer(llm, c.standalone, passages):
+                    text += delta
+                    yield StreamEvent("delta", delta)
+            except LLMUnavailable as exc:
+                notice = _fallback_notice(exc)
+            else:
+                if llm_module.NO_ANSWER in text and "[" not in text:
+                    yield StreamEvent("answer", answer=Answer(answer=REFUSAL, refused=True, mode="generative",
+                                                              latency_ms=elapsed(), **base))
+                    return
+                checked, citations, dropped = llm_module.verify(text, passages)
+                if citations:
+                    note = (f"{dropped} Satz/Sätze der generierten Antwort ohne Beleg in den Passagen wurden "
+                            "entfernt." if dropped else "")
+                    yield StreamEvent("answer", answer=Answer(answer=checked, refused=False, citations=tuple(citations),
+                                                              mode="generative", notice=note, latency_ms=elapsed(),
+                                                              **base))
+                    return
+                notice = ("Die Antwort des Sprachmodells ließ sich nicht mit den Dokumenten belegen; "
+                          "hier die belegte extraktive Antwort.")
         text, citations = compose(query, passages, idf, s.max_answer_sentences, context, embed=self._similarities)
-        return Answer(question=q, answer=text, refused=not citations, citations=tuple(citations),
-                      standalone_question=c.standalone, passages=tuple(passages),
-                      latency_ms=(time.perf_counter() - t0) * 1000)
+        for sentence in re.split(r"(?<=\]) (?=\S)|\n", text):
+            if sentence:
+                yield StreamEvent("delta", sentence + " ")
+        yield StreamEvent("answer", answer=Answer(answer=text, refused=not citations, citations=tuple(citations),
+                                                  notice=notice, latency_ms=elapsed(), **base))
+
+    def _llm_or_notice(self) -> tuple[Any, str]:
+        """The configured language model (built once), or None with the reason to show the user."""
+        if self.settings.llm_backend == "none":
+            return None, ""
+        with self._lock:
+            if self._llm is None:
+                try:
+                    self._llm = llm_module.make_llm(self.settings)
+                except LLMUnavailable as exc:
+                    return None, _fallback_notice(exc)
+            return self._llm, ""
 
     def _similarities(self, query: str, texts: list[str]) -> np.ndarray:
         q = np.asarray(self.embedder.get_query_embedding(query), dtype=np.float32)

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +51,18 @@ class Settings(BaseSettings):
     max_history_turns: int = Field(default=4, ge=0, le=20, description="Earlier user turns used for follow-ups.")
     max_file_mb: float = Field(default=100.0, gt=0, description="Files larger than this are skipped at ingest.")
     max_question_chars: int = Field(default=2000, ge=50, description="Longer questions are truncated.")
+    llm_backend: Literal["none", "openai", "ollama", "llamacpp"] = Field(
+        default="none", description="Optional generative answers: none (extractive), an OpenAI-compatible server, "
+                                    "Ollama, or llama.cpp with a local GGUF file.")
+    llm_model: str = Field(default="", description="Model name on the server (openai, ollama).")
+    llm_base_url: str = Field(default="", description="e.g. http://127.0.0.1:8000/v1 (openai) or "
+                                                      "http://127.0.0.1:11434 (ollama).")
+    llm_api_key: SecretStr | None = Field(default=None, description="API key, if the server wants one; never logged.")
+    llm_gguf_path: Path | None = Field(default=None, description="GGUF model file for the llamacpp backend.")
+    llm_timeout: float = Field(default=30.0, gt=0, description="Seconds before a model call counts as failed.")
+    llm_temperature: float = Field(default=0.1, ge=0.0, le=2.0)
+    llm_max_tokens: int = Field(default=512, ge=16, le=8192)
+    llm_context_window: int = Field(default=8192, ge=1024)
     host: str = Field(default="127.0.0.1", description="Address the chat UI binds to.")
     port: int = Field(default=7860, description="Port of the chat UI.")
 

@@ -76,6 +76,8 @@ class Answer:
     latency_ms: float = 0.0
     standalone_question: str = ""
     passages: tuple[Passage, ...] = field(default=(), repr=False)
+    mode: str = "extractive"  # or "generative"
+    notice: str = ""  # shown to the user, e.g. when the generative backend failed and we fell back
 
     def to_contract(self, qid: Any = None) -> dict[str, Any]:
         """The stable JSON shape of `kepol ask --json` (see README)."""
@@ -87,10 +89,22 @@ class Answer:
                 {k: v for k, v in asdict(c).items() if k in _CITATION_KEYS} for c in self.citations
             ],
             "latency_ms": round(self.latency_ms, 1),
+            "mode": self.mode,
+            "notice": self.notice,
         }
 
 
 _CITATION_KEYS = ("n", "doc_id", "title", "source", "page", "quote", "passage")
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """What `Assistant.ask_stream` yields: text deltas as they are produced, then the final answer
+    (whose text may differ: generative output is verified before it is shown as the answer)."""
+
+    kind: str  # "delta" | "answer"
+    text: str = ""
+    answer: Answer | None = None
 
 
 def passage_contract(p: Passage, rank: int) -> dict[str, Any]:
