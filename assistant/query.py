@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from assistant.text import keyword_terms, split_compound, words
+from assistant.text import english_stopwords, is_english, keyword_terms, split_compound, words
 
 SYNONYMS = Path(__file__).with_name("data") / "synonyms.json"
 
@@ -34,15 +34,18 @@ class Query:
         return list(dict.fromkeys([*self.terms, *extra]))
 
 
-@lru_cache(maxsize=1)
-def synonym_groups(path: Path = SYNONYMS) -> tuple[tuple[str, ...], ...]:
+@lru_cache(maxsize=2)
+def synonym_groups(english: bool = False, path: Path = SYNONYMS) -> tuple[tuple[str, ...], ...]:
+    """The domain's synonym groups; for English questions also the bilingual glossary (which must
+    not touch German questions: "Städte" ↔ "cities" would pull in every "Connective Cities")."""
     data = json.loads(path.read_text(encoding="utf-8"))
-    return tuple(tuple(g) for g in data["groups"])
+    return tuple(tuple(g) for g in data["groups"] + (data.get("english", []) if english else []))
 
 
-@lru_cache(maxsize=1)
-def _group_stems() -> tuple[tuple[tuple[str, frozenset[str]], ...], ...]:
-    return tuple(tuple((m, frozenset(keyword_terms(m))) for m in g if keyword_terms(m)) for g in synonym_groups())
+@lru_cache(maxsize=2)
+def _group_stems(english: bool) -> tuple[tuple[tuple[str, frozenset[str]], ...], ...]:
+    return tuple(tuple((m, frozenset(keyword_terms(m))) for m in g if keyword_terms(m))
+                 for g in synonym_groups(english))
 
 
 def correct(term: str, vocab: Collection[str]) -> str | None:
@@ -62,7 +65,10 @@ def correct(term: str, vocab: Collection[str]) -> str | None:
 
 def analyze(question: str, vocab: Collection[str]) -> Query:
     """Terms of `question` mapped onto the corpus vocabulary (`vocab`: the keyword index's terms)."""
+    english = is_english(question)
     raw = list(dict.fromkeys(keyword_terms(question)))
+    if english:
+        raw = [t for t in raw if t not in english_stopwords()]
     # only a capitalised word (a noun or a name, not the question's first word) that the corpus never
     # mentions is evidence that the documents cannot answer: "Würzburg", but not "ausgelobt"
     names = set(keyword_terms(" ".join(w for w in words(question)[1:] if w[:1].isupper())))
@@ -81,14 +87,19 @@ def analyze(question: str, vocab: Collection[str]) -> Query:
                 unknown.add(t2)
     present = set(terms)
     expansion: list[str] = []
-    for group in _group_stems():
+    for group in _group_stems(english):
         hit = [(m, stems) for m, stems in group if stems <= present]
         for m, stems in hit:
             others = [s for n, s in group if s != stems]
             for t in stems:
                 alternatives.setdefault(t, []).extend(o for o in others if o not in alternatives.get(t, []))
                 unknown.discard(t)
-            if m.isupper() and len(m) <= 6:  # an abbreviation: spell it out for the dense retriever
+            if (m.isupper() and len(m) <= 6) or english:
+                # an abbreviation, or an English word: give the dense retriever the German wording too
                 expansion += [n for n, _ in group if n != m and not n.isupper()][:1]
+    if english:
+        # English words the glossary does not map say nothing about the German documents either way
+        terms = [t for t in terms if t in vocab or t in alternatives]
+        unknown = set()
     return Query(question, tuple(terms), {k: tuple(v) for k, v in alternatives.items()}, frozenset(unknown),
                  " ".join(dict.fromkeys(expansion)))

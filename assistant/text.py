@@ -72,6 +72,22 @@ def stopwords() -> frozenset[str]:
     return frozenset(w.lower() for w in STOPWORDS_GERMAN) | frozenset(extra)
 
 
+_EN_MARKERS = {"the", "what", "which", "how", "does", "do", "is", "are", "of", "for", "who", "and", "to", "in"}
+
+
+def is_english(question: str) -> bool:
+    """Questions are German unless they read as English (a few English function words, no umlauts)."""
+    toks = [w.lower() for w in words(question)]
+    return sum(t in _EN_MARKERS for t in toks) >= 2 and not any(ch in question for ch in "äöüßÄÖÜ")
+
+
+@lru_cache(maxsize=1)
+def english_stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return frozenset(keyword_terms(" ".join(STOPWORDS_EN)))
+
+
 def keyword_terms(text: str) -> list[str]:
     """Lower-cased, stop-word-free, Snowball-stemmed terms; hyphenated compounds also give their parts."""
     stop = stopwords()
