@@ -97,3 +97,33 @@ def test_a_cited_passage_can_be_shown_in_its_context(corpus_assistant: Assistant
     assert len(before) == 300 and len(after) == 300
     previous = passages[len(passages) // 2 - 1]
     assert previous.text[-40:] in before + same  # the text before really is what precedes it
+
+
+@pytest.mark.parametrize(("question", "expected"), [
+    ("Wie viel Geld geben Kommunen für Beschaffung aus?", "250 Milliarden Euro"),  # Geld ↔ Euro (synonym file)
+    ("Wie oft wird der Wetbewerb Komune bewegt Welt vergeben?", "Alle zwei Jahre"),  # typos corrected
+    ("What is the motto of the AKEZ committee?", "Kommunales Denken und Handeln für Eine bessere Welt."),
+    ("Wie viele Kommunen haben sich insgesamt an Connective Cities beteiligt?", "mehr als 500 Kommunen"),
+])
+def test_answers_through_synonyms_typos_english_and_context(corpus_assistant: Assistant, question, expected):
+    ans = corpus_assistant.ask(question)
+    assert not ans.refused, ans.answer
+    assert any(expected in c.quote for c in ans.citations), [c.quote for c in ans.citations]
+
+
+@pytest.mark.parametrize("question", [
+    "Welche Städtepartnerschaften hat die Stadt Würzburg?",  # a name the corpus never mentions
+    "What is the deadline for the next SKEW funding call?",  # English, asks for a date nobody gives
+    "Wo sind die Förderangebote des BMZ und die Ansprechpartner zusammengestellt? Bitte die Telefonnummer.",
+])
+def test_refuses_what_the_documents_do_not_say(corpus_assistant: Assistant, question):
+    ans = corpus_assistant.ask(question)
+    assert ans.refused and ans.answer == REFUSAL and not ans.citations
+
+
+def test_list_answer_has_one_citation_covering_lead_in_and_items(corpus_assistant: Assistant):
+    ans = corpus_assistant.ask("Welche Handlungsfelder umfasst die internationale Arbeit der Städte?")
+    assert len(ans.citations) == 1
+    quote = ans.citations[0].quote
+    assert quote.startswith("Die internationale Arbeit der Städte umfasst die folgenden Handlungsfelder:")
+    assert "2. Städtediplomatie" in quote and quote in ans.citations[0].passage
