@@ -53,7 +53,10 @@ def _citation_html(c: Citation) -> str:
 
 def answer_markdown(answer: Answer) -> str:
     """Answer text for the chat bubble; HTML-escaped so document text cannot inject markup."""
-    return html.escape(answer.answer, quote=False)
+    text = html.escape(answer.answer, quote=False)
+    if answer.notice:  # e.g. the language model failed and the extractive answer stands in
+        text += "\n\n*Hinweis: " + html.escape(answer.notice, quote=False) + "*"
+    return text
 
 
 def create_app(assistant: Any) -> gr.Blocks:
