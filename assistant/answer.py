@@ -130,9 +130,10 @@ def _unit_terms(units: list[Unit], i: int) -> frozenset[str]:
     section: "Insgesamt haben sich … 500 Kommunen beteiligt" is about Connective Cities because the
     sentence before names it."""
     u = units[i]
-    terms = _terms(u.text) | _terms(u.passage.section)
+    terms = _terms(u.text) | _terms(u.passage.section) | _source_terms(u.passage)
+    heading_like = not _ENDS_SENTENCE.search(u.text)  # "Beschluss vom 28. September 2021 …" under its title
     if i and units[i - 1].passage is u.passage and not u.is_item and \
-            "\n\n" not in u.passage.text[units[i - 1].end:u.start]:
+            (heading_like or "\n\n" not in u.passage.text[units[i - 1].end:u.start]):
         terms |= _terms(units[i - 1].text)
     return terms
 
@@ -166,15 +167,13 @@ def answerable(q: Query, passages: list[Passage], idf: dict[str, float], min_den
     if english and not q.terms:
         kind = answer_type(q.text)  # nothing to check lexically: a typed question still needs its type
         return kind is None or any(kind[1].search(p.text) for p in passages[:2])
-    if not q.terms:
-        return False
-    cov = coverage(q, passages, idf)
+    cov = coverage(q, passages, idf) if q.terms else 0.0
     if context is not None and context.terms:  # a follow-up may lean on its history for the topic words
         both = Query(q.text, tuple(dict.fromkeys(q.terms + context.terms)),
                      {**context.alternatives, **q.alternatives}, q.unknown | context.unknown)
         cov = max(cov, coverage(both, passages, idf))
         q = both
-    if cov < min_coverage:
+    if not q.terms or cov < min_coverage:
         return False
     units = [u for rank, p in enumerate(passages) for u in units_of(p, rank)]
     return not typed_evidence_missing(q.text, units, q, idf)

@@ -97,8 +97,16 @@ def chunk_document(blocks: list[Block], doc: DocumentInfo, max_tokens: int, over
         cur_tokens += u.tokens + 1
     if cur:
         groups.append(cur)
-    # a trailing group made only of headings adds nothing to search
-    groups = [g for g in groups if any(u.kind != "heading" for u in g)] or groups
+    # a group made only of headings (the document's last lines, e.g. "Beschluss vom 28. September
+    # 2021 in Heidelberg") joins the group before it when it fits, rather than standing alone
+    merged: list[list[_Unit]] = []
+    for g in groups:
+        if merged and all(u.kind == "heading" for u in g) and \
+                sum(u.tokens + 1 for u in merged[-1] + g) <= max_tokens:
+            merged[-1] = merged[-1] + [u for u in g if u.start >= merged[-1][-1].end]
+        else:
+            merged.append(g)
+    groups = merged
 
     passages: list[Passage] = []
     for ordinal, g in enumerate(groups):
