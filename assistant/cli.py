@@ -80,27 +80,48 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, strict: b
         sys.exit(2)
 
 
+def _filters(f: Any) -> Any:
+    """--kind/--publisher/--year: restrict answers to part of the library (metadata filter)."""
+    for opt in (click.option("--year", type=int, help="Only documents of this year."),
+                click.option("--publisher", help="Only documents of this publisher (exact name, see `kepol docs`)."),
+                click.option("--kind", type=click.Choice(["declaration", "position paper", "service brochure",
+                                                          "web article", "unknown"]),
+                             help="Only documents of this kind.")):
+        f = opt(f)
+    return f
+
+
+def _where(kind: str | None, publisher: str | None, year: int | None) -> dict[str, Any] | None:
+    clauses = [{k: v} for k, v in (("kind", kind), ("publisher", publisher), ("year", year)) if v is not None]
+    return None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
 @main.command()
 @click.argument("question", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the stable contract).")
 @click.option("--batch", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="JSONL file of {id, question, history}; prints one JSON object per line.")
 @click.option("--history", multiple=True, help="An earlier user turn (repeatable, oldest first).")
+@_filters
 @click.pass_context
-def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | None, history: tuple[str, ...]) -> None:
+def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | None, history: tuple[str, ...],
+        kind: str | None, publisher: str | None, year: int | None) -> None:
     """Answer QUESTION with citations from the documents."""
+    where = _where(kind, publisher, year)
     a = _assistant(ctx)
     if batch:
         for item in _read_batch(batch):
-            _emit(a.ask(item["question"], item["history"]).to_contract(item["id"]))
+            _emit(a.ask(item["question"], item["history"], where).to_contract(item["id"]))
         return
     if not question:
         raise click.UsageError("give a QUESTION or --batch FILE")
-    ans = a.ask(question, list(history))
+    ans = a.ask(question, list(history), where)
     if as_json:
         _emit(ans.to_contract())
         return
     click.echo(ans.answer)
+    if ans.notice:
+        click.echo(f"\nHinweis: {ans.notice}")
     for c in ans.citations:
         page = f", S. {c.page}" if c.page else ""
         click.echo(f"\n[{c.n}] {c.title}{page}\n    „{c.quote}“")
@@ -111,15 +132,17 @@ def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | N
 @click.option("--batch", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="JSONL file of {id, question, history}.")
 @click.option("-k", "k", type=click.IntRange(1, 100), default=5, show_default=True, help="Passages per question.")
+@_filters
 @click.pass_context
-def retrieve(ctx: click.Context, question: str | None, batch: Path | None, k: int) -> None:
+def retrieve(ctx: click.Context, question: str | None, batch: Path | None, k: int, kind: str | None,
+             publisher: str | None, year: int | None) -> None:
     """Print the top-k passages (JSON lines) for QUESTION or each line of --batch."""
     if not batch and not question:
         raise click.UsageError("give a QUESTION or --batch FILE")
     a = _assistant(ctx)
     items = _read_batch(batch) if batch else [{"id": None, "question": question, "history": []}]
     for item in items:
-        passages = a.retrieve(item["question"], k=k, history=item["history"])
+        passages = a.retrieve(item["question"], k=k, history=item["history"], where=_where(kind, publisher, year))
         _emit({"id": item["id"], "passages": [passage_contract(p, r) for r, p in enumerate(passages, start=1)]})
 
 

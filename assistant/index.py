@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from dataclasses import replace
 import os
 import shutil
 import tempfile
@@ -330,6 +332,37 @@ class KepolIndex:
         out = [_from_meta(i, d or "", m or {}) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])
                if i in active]
         return sorted(out, key=lambda x: x.ordinal)
+
+
+    def with_next(self, p: Passage, max_chunks: int = 5) -> Passage:
+        """`p` extended by the chunks after it while a list goes on (at most `max_chunks` in all), as
+        one passage cut from the cleaned document text: a list that runs past a chunk's end (the
+        Städtetag's 11th Handlungsfeld) is answered whole."""
+        entry = self.manifest()["documents"].get(p.doc_id, {})
+        path = self.dir / "texts" / entry.get("text_file", "") if entry.get("text_file") else None
+        if path is None or not path.exists():
+            return p
+        merged, last = p, p
+        for _ in range(max_chunks - 1):
+            nxt = [n for n in self.neighbours(last) if n.ordinal == last.ordinal + 1]
+            if not nxt or not _LIST_ITEM.match(nxt[0].text.split("\n\n", 1)[0]):
+                break
+            n = nxt[0]
+            shift = n.char_start - merged.char_start
+            breaks = list(merged.page_breaks)
+            for off, page in n.page_breaks:
+                if off + shift >= len(merged.text) and (not breaks or breaks[-1][1] != page):
+                    breaks.append((off + shift, page))
+            text = path.read_text(encoding="utf-8")[merged.char_start:n.char_end]
+            merged = replace(merged, chunk_id=f"{merged.chunk_id}+{n.chunk_id}", text=text, char_end=n.char_end,
+                             page_end=n.page_end or merged.page_end, page_breaks=tuple(breaks))
+            last = n
+            if not _LIST_ITEM.match(n.text.rstrip().rsplit("\n\n", 1)[-1]):
+                break  # the list ends inside this chunk
+        return merged
+
+
+_LIST_ITEM = re.compile(r"(• |\d{1,2}\. |[a-z]\.\) )")
 
 
 def _with_compound_parts(docs: list[list[str]]) -> list[list[str]]:

@@ -127,3 +127,19 @@ def test_list_answer_has_one_citation_covering_lead_in_and_items(corpus_assistan
     quote = ans.citations[0].quote
     assert quote.startswith("Die internationale Arbeit der Städte umfasst die folgenden Handlungsfelder:")
     assert "2. Städtediplomatie" in quote and quote in ans.citations[0].passage
+
+
+def test_list_running_past_a_chunk_end_is_answered_whole(fresh_assistant: Assistant, tmp_path):
+    folder = tmp_path / "liste"
+    folder.mkdir()
+    items = [f"• Angebot Nummer {i}: Beratung der Partnerkommune zu Thema {i} mit Fachleuten aus der Verwaltung"
+             for i in range(1, 13)]
+    (folder / "angebote.md").write_text("# Angebote der Stadt Nordheim\n\nDie Stadt Nordheim bietet ihren "
+                                        "Partnerkommunen folgende Angebote:\n\n" + "\n".join(items) + "\n",
+                                        encoding="utf-8")
+    fresh_assistant.ingest([folder])
+    chunks = [p for p in fresh_assistant.index.all_passages()]
+    assert len(chunks) >= 2  # 120-token chunks: the list does not fit in one
+    ans = fresh_assistant.ask("Welche Angebote bietet die Stadt Nordheim ihren Partnerkommunen?")
+    assert "Angebot Nummer 1:" in ans.answer and "Angebot Nummer 12:" in ans.answer, ans.answer
+    assert len(ans.citations) == 1 and ans.citations[0].quote in ans.citations[0].passage

@@ -81,3 +81,15 @@ def test_docs_lists_the_corpus(corpus_assistant: Assistant):
     r = _run(corpus_assistant, "docs")
     assert r.exit_code == 0 and len(r.output.strip().splitlines()) == 5
     assert "service brochure" in r.output
+
+
+def test_metadata_filters_restrict_the_library(corpus_assistant):
+    env = {"KEPOL_DATA_DIR": str(corpus_assistant.settings.data_dir)}
+    out = CliRunner().invoke(main, ["retrieve", "Welche Angebote gibt es?", "--kind", "service brochure", "-k", "3"],
+                             env=env)
+    assert out.exit_code == 0, out.output
+    docs = {p["doc_id"] for p in json.loads(out.output)["passages"]}
+    assert docs == {"skew-migration-entwicklung"}
+    out = CliRunner().invoke(main, ["ask", "--json", "Was fordert die Erklärung?", "--year", "2006"], env=env)
+    obj = json.loads(out.output)
+    assert obj["citations"] and {c["doc_id"] for c in obj["citations"]} == {"bukoko-2006-erklaerung"}
