@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from assistant.query import Query
-from assistant.text import is_english, keyword_terms, sentence_spans, words
+from assistant.text import LIST_ITEM, is_english, keyword_terms, sentence_spans, words
 from assistant.types import Citation, Passage
 
 REFUSAL = "In den Dokumenten finde ich dazu keine Angabe."
@@ -18,7 +18,6 @@ REFUSAL = "In den Dokumenten finde ich dazu keine Angabe."
 _LIST_CUE = re.compile(
     r"\b(welche|welchen|nenne\w*|liste\w*|aufz[äa]hl\w*|angebote?n?|handlungsfeld\w*|schwerpunkt\w*|aufgaben|"
     r"ziele|ans[äa]tze|leits[äa]tze|forderung\w*|mehrwerte|themen|bietet|bieten|which|list)\b", re.IGNORECASE)
-_ITEM = re.compile(r"^(?:• |\d{1,2}\. |[a-z]\.\) )")
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ def units_of(p: Passage, rank: int) -> list[Unit]:
         pos = b0 + len(block)
         if not block.strip():
             continue
-        if _ITEM.match(block):
+        if LIST_ITEM.match(block):
             out.append(Unit(p, rank, b0, b0 + len(block), True))
             continue
         for a, e in sentence_spans(block):

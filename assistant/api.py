@@ -10,23 +10,18 @@ from typing import Any
 
 import numpy as np
 
-from assistant.answer import REFUSAL, answerable, compose, is_list_question
 from assistant import llm as llm_module
+from assistant.answer import REFUSAL, answerable, compose, is_list_question
 from assistant.chat import Condensed, condense
-from assistant.llm import LLMUnavailable
 from assistant.index import KepolIndex
+from assistant.llm import LLMUnavailable
 from assistant.query import analyze
 from assistant.retrieve import hybrid_search
 from assistant.settings import Settings
-from assistant.text import keyword_terms
+from assistant.text import ends_in_list_item
 from assistant.types import Answer, DocumentInfo, Passage, StreamEvent
 
 EMPTY_QUESTION = "Bitte stellen Sie eine Frage zu den Dokumenten."
-
-
-def _ends_in_list(p: Passage) -> bool:
-    last = p.text.rstrip().rsplit("\n\n", 1)[-1]
-    return bool(re.match(r"(• |\d{1,2}\. )", last))
 
 
 def _fallback_notice(exc: Exception) -> str:
@@ -181,7 +176,7 @@ class Assistant:
                           "hier die belegte extraktive Antwort.")
         if is_list_question(query.text):
             # a list cut at a chunk's end goes on in the next chunk: answer from both
-            passages = [self.index.with_next(p) if _ends_in_list(p) else p for p in passages[:3]] + passages[3:]
+            passages = [self.index.with_next(p) if ends_in_list_item(p.text) else p for p in passages[:3]] + passages[3:]
         text, citations = compose(query, passages, idf, s.max_answer_sentences, context, embed=self._similarities)
         citations = [c for c in citations if c.quote and c.quote in c.passage]  # never show an unverifiable quote
         for sentence in re.split(r"(?<=\]) (?=\S)|\n", text):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import replace
 import os
 import shutil
@@ -15,7 +14,7 @@ from typing import Any
 
 from assistant.errors import IndexCorruptError, IndexMissingError
 from assistant.settings import Settings
-from assistant.text import keyword_terms, split_compound
+from assistant.text import LIST_ITEM, ends_in_list_item, keyword_terms, split_compound
 from assistant.types import DocumentInfo, Passage
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -156,14 +155,18 @@ class KepolIndex:
         _atomic_write(self.dir / "texts" / name, text)
         return name
 
+    def document_text(self, doc_id: str) -> str | None:
+        """The committed cleaned text of a document (what chunk offsets point into), if stored."""
+        name = self.manifest()["documents"].get(doc_id, {}).get("text_file")
+        path = self.dir / "texts" / name if name else None
+        return path.read_text(encoding="utf-8") if path is not None and path.exists() else None
+
     def context(self, p: Passage, chars: int = 500) -> tuple[str, str, str]:
         """(text before, the passage, text after) from the cleaned document, to show a citation in
         context; empty sides when the document text is not stored."""
-        entry = self.manifest()["documents"].get(p.doc_id, {})
-        path = self.dir / "texts" / entry.get("text_file", "")
-        if not entry.get("text_file") or not path.exists():
+        text = self.document_text(p.doc_id)
+        if text is None:
             return "", p.text, ""
-        text = path.read_text(encoding="utf-8")
         return text[max(0, p.char_start - chars):p.char_start], text[p.char_start:p.char_end], \
             text[p.char_end:p.char_end + chars]
 
@@ -338,14 +341,13 @@ class KepolIndex:
         """`p` extended by the chunks after it while a list goes on (at most `max_chunks` in all), as
         one passage cut from the cleaned document text: a list that runs past a chunk's end (the
         Städtetag's 11th Handlungsfeld) is answered whole."""
-        entry = self.manifest()["documents"].get(p.doc_id, {})
-        path = self.dir / "texts" / entry.get("text_file", "") if entry.get("text_file") else None
-        if path is None or not path.exists():
+        doc = self.document_text(p.doc_id)
+        if doc is None:
             return p
         merged, last = p, p
         for _ in range(max_chunks - 1):
             nxt = [n for n in self.neighbours(last) if n.ordinal == last.ordinal + 1]
-            if not nxt or not _LIST_ITEM.match(nxt[0].text.split("\n\n", 1)[0]):
+            if not nxt or not LIST_ITEM.match(nxt[0].text):
                 break
             n = nxt[0]
             shift = n.char_start - merged.char_start
@@ -353,16 +355,13 @@ class KepolIndex:
             for off, page in n.page_breaks:
                 if off + shift >= len(merged.text) and (not breaks or breaks[-1][1] != page):
                     breaks.append((off + shift, page))
-            text = path.read_text(encoding="utf-8")[merged.char_start:n.char_end]
-            merged = replace(merged, chunk_id=f"{merged.chunk_id}+{n.chunk_id}", text=text, char_end=n.char_end,
+            merged = replace(merged, chunk_id=f"{merged.chunk_id}+{n.chunk_id}",
+                             text=doc[merged.char_start:n.char_end], char_end=n.char_end,
                              page_end=n.page_end or merged.page_end, page_breaks=tuple(breaks))
             last = n
-            if not _LIST_ITEM.match(n.text.rstrip().rsplit("\n\n", 1)[-1]):
+            if not ends_in_list_item(n.text):
                 break  # the list ends inside this chunk
         return merged
-
-
-_LIST_ITEM = re.compile(r"(• |\d{1,2}\. |[a-z]\.\) )")
 
 
 def _with_compound_parts(docs: list[list[str]]) -> list[list[str]]:

@@ -76,6 +76,15 @@ def stopwords() -> frozenset[str]:
     return frozenset(w.lower() for w in STOPWORDS_GERMAN) | frozenset(extra)
 
 
+# how cleaning marks list items ("• …", "3. …", "a.) …"): one definition for chunking, answers and retrieval
+LIST_ITEM = re.compile(r"^(?:• |\d{1,2}\. |[a-z]\.\) )")
+
+
+def ends_in_list_item(text: str) -> bool:
+    """True when the last block of `text` is a list item: the list may go on in the next chunk."""
+    return bool(LIST_ITEM.match(text.rstrip().rsplit("\n\n", 1)[-1]))
+
+
 _EN_MARKERS = {"the", "what", "which", "how", "does", "do", "is", "are", "of", "for", "who", "and", "to", "in"}
 
 
