@@ -42,6 +42,7 @@ class Assistant:
         self._index: KepolIndex | None = None
         self._embedder: Any = None
         self._llm: Any = None
+        self._feedback: Any = None
         self._lock = threading.Lock()
         self._warm = False
 
@@ -88,6 +89,28 @@ class Assistant:
 
     def documents(self) -> list[DocumentInfo]:
         return self.index.documents()
+
+    def library(self) -> list[dict[str, Any]]:
+        """What is indexed, one row per document: title, kind, year, pages, chunks, last ingested."""
+        docs = self.index.manifest()["documents"]
+        return [{"title": d["title"], "kind": d.get("kind", ""), "year": d.get("year") or "",
+                 "publisher": d.get("publisher", ""), "pages": d.get("pages") or "", "chunks": d.get("chunks", 0),
+                 "ingested_at": d.get("ingested_at", ""), "source": d.get("source", ""), "doc_id": doc_id}
+                for doc_id, d in sorted(docs.items(), key=lambda kv: kv[1]["title"])]
+
+    # ---------- feedback ----------
+    @property
+    def feedback(self) -> "FeedbackStore":
+        from assistant.feedback import FeedbackStore
+
+        with self._lock:
+            if self._feedback is None:
+                self._feedback = FeedbackStore(self.settings.data_dir / "feedback.sqlite3")
+            return self._feedback
+
+    def record_feedback(self, answer: Answer, rating: int, comment: str = "") -> int:
+        """Store 👍 (+1) or 👎 (-1) with an optional comment for one answer; returns the entry id."""
+        return self.feedback.add(answer, rating, comment, self.settings.index_fingerprint())
 
     # ---------- retrieval ----------
     def _search(self, c: Condensed, k: int, where: dict[str, Any] | None) -> list[Passage]:

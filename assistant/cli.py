@@ -186,6 +186,26 @@ def eval_(ctx: click.Context, k: int, fast: bool, out: Path | None, no_baseline:
     click.echo(f"Report: {path}", err=True)
 
 
+@main.group()
+def feedback() -> None:
+    """Ratings users gave to answers in the chat."""
+
+
+@feedback.command(name="export")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="CSV file (default: standard output).")
+@click.pass_context
+def feedback_export(ctx: click.Context, out: Path | None) -> None:
+    """Export all feedback (question, answer, citations, rating, comment, settings hash) as CSV."""
+    from assistant.feedback import FeedbackStore
+
+    text = FeedbackStore(ctx.obj["settings"].data_dir / "feedback.sqlite3").export_csv()
+    if out:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"{max(text.count(chr(10)) - 1, 0)} Einträge → {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
 @main.command()
 @click.pass_context
 def docs(ctx: click.Context) -> None:

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import html
 import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no outbound calls
 
 import gradio as gr  # noqa: E402
 
+from assistant.export import conversation_markdown  # noqa: E402
 from assistant.types import Answer, Citation  # noqa: E402
 
-STARTERS = [
-    "Wie starte ich eine Städtepartnerschaft? Wer unterstützt uns?",
-    "Was fordert der Deutsche Städtetag zur Städtediplomatie?",
-    "Welche Angebote hat die SKEW für migrantische Organisationen?",
-    "Welche Schwerpunkte haben die vom BMZ geförderten kommunalen Partnerschaften?",
-]
+STARTERS_BY_GROUP = {
+    "neu in der Verwaltung": ["Wie starte ich eine Städtepartnerschaft? Wer unterstützt uns?",
+                              "Wo finde ich einen Überblick über Förderprogramme?"],
+    "Rat und Politik": ["Was fordert der Deutsche Städtetag zur Städtediplomatie?",
+                        "Welche Politikfelder sollen laut der Hamburger Erklärung verbunden werden?"],
+    "Migrantenorganisationen": ["Welche Angebote hat die SKEW für migrantische Organisationen?",
+                                "Wie oft wird der Wettbewerb „Kommune bewegt Welt“ ausgelobt?"],
+}
+STARTERS = [q for qs in STARTERS_BY_GROUP.values() for q in qs]
 
 _CSS = """
 .kepol-src {border-left: 4px solid #1f5aa6; padding: 0.4em 0.8em; margin: 0.6em 0; background: #f5f8fc;
@@ -59,43 +65,95 @@ def answer_markdown(answer: Answer) -> str:
     return text
 
 
-def create_app(assistant: Any) -> gr.Blocks:
-    """Build the Blocks app around one Assistant (tests pass one with a temp-dir index)."""
+def _bubble(text: str) -> str:
+    return html.escape(text, quote=False)
 
-    def respond(message: str, chat: list[dict[str, str]], turns: list[str]):
+
+def create_app(assistant: Any) -> gr.Blocks:
+    """Build the Blocks app around one Assistant (tests pass one with a temp-dir index). Per browser
+    session it keeps the user's turns (for follow-ups) and the answers (for feedback and export)."""
+
+    def respond(message: str, chat: list[dict[str, str]], turns: list[str], answers: list[Answer]):
         message = (message or "").strip()
         if not message:
-            return "", chat, turns, sources_html(None)
-        ans = assistant.ask(message, history=list(turns))
-        chat = list(chat) + [{"role": "user", "content": html.escape(message, quote=False)},
-                             {"role": "assistant", "content": answer_markdown(ans)}]
-        return "", chat, list(turns) + [message], sources_html(ans)
+            yield "", chat, turns, answers, sources_html(None)
+            return
+        chat = list(chat) + [{"role": "user", "content": _bubble(message)}, {"role": "assistant", "content": "…"}]
+        shown = ""
+        final: Answer | None = None
+        for event in assistant.ask_stream(message, history=list(turns)):
+            if event.kind == "delta":
+                shown += event.text
+                chat[-1] = {"role": "assistant", "content": _bubble(shown)}
+                yield "", chat, turns, answers, sources_html(None)
+            else:
+                final = event.answer
+        assert final is not None
+        chat[-1] = {"role": "assistant", "content": answer_markdown(final)}
+        yield "", chat, list(turns) + [message], list(answers) + [final], sources_html(final)
 
     def ask_json(question: str, history: list[str] | None = None) -> dict[str, Any]:
         """Programmatic endpoint: the same JSON contract as `kepol ask --json`."""
         return assistant.ask(question or "", history=list(history or [])).to_contract()
 
+    def rate(rating: int, comment: str, answers: list[Answer]) -> tuple[str, str]:
+        if not answers:
+            return "Noch keine Antwort zum Bewerten.", comment
+        assistant.record_feedback(answers[-1], rating, comment or "")
+        return "Danke für Ihre Rückmeldung.", ""
+
+    def export(answers: list[Answer]) -> str | None:
+        if not answers:
+            return None
+        path = Path(tempfile.mkdtemp(prefix="kepol-export-")) / "kepol-gespraech.md"
+        path.write_text(conversation_markdown(list(answers)), encoding="utf-8")
+        return str(path)
+
+    def library() -> list[list[Any]]:
+        return [[r["title"], r["kind"], r["year"], r["pages"], r["chunks"], r["ingested_at"]]
+                for r in assistant.library()]
+
     def reset():
-        return [], [], sources_html(None), ""
+        return [], [], [], sources_html(None), "", ""
 
     with gr.Blocks(title="KEPol-Assistent", analytics_enabled=False) as app:
         gr.Markdown("## KEPol-Assistent\nFragen zur kommunalen Entwicklungspolitik – jede Antwort mit Belegstellen.")
         turns = gr.State([])
-        with gr.Row():
-            with gr.Column(scale=3):
-                chat = gr.Chatbot(label="Gespräch", height=460, sanitize_html=True)
-                box = gr.Textbox(label="Ihre Frage", placeholder="z. B. Welche Angebote hat die SKEW?",
-                                 lines=1, max_lines=4, autofocus=True)
-                with gr.Row():
-                    send = gr.Button("Fragen", variant="primary")
-                    new = gr.Button("Neues Gespräch")
-                gr.Examples(STARTERS, inputs=box, label="Beispielfragen")
-            with gr.Column(scale=2):
-                gr.Markdown("### Belegstellen")
-                sources = gr.HTML(sources_html(None))
-        send.click(respond, [box, chat, turns], [box, chat, turns, sources], api_name="chat")
-        box.submit(respond, [box, chat, turns], [box, chat, turns, sources], api_name=False)
-        new.click(reset, None, [chat, turns, sources, box], api_name="reset")
+        answers = gr.State([])
+        with gr.Tab("Fragen"):
+            with gr.Row():
+                with gr.Column(scale=3):
+                    chat = gr.Chatbot(label="Gespräch", height=460, sanitize_html=True)
+                    box = gr.Textbox(label="Ihre Frage", placeholder="z. B. Welche Angebote hat die SKEW?",
+                                     lines=1, max_lines=4, autofocus=True)
+                    with gr.Row():
+                        send = gr.Button("Fragen", variant="primary")
+                        new = gr.Button("Neues Gespräch")
+                    for group, questions in STARTERS_BY_GROUP.items():
+                        gr.Examples(questions, inputs=box, label=f"Beispielfragen – {group}")
+                    with gr.Accordion("Rückmeldung und Export", open=False):
+                        comment = gr.Textbox(label="Kommentar zur letzten Antwort (optional)", lines=2)
+                        with gr.Row():
+                            up = gr.Button("👍 hilfreich")
+                            down = gr.Button("👎 nicht hilfreich")
+                            export_btn = gr.Button("Gespräch als Markdown exportieren")
+                        status = gr.Markdown("")
+                        export_file = gr.File(label="Export", interactive=False)
+                with gr.Column(scale=2):
+                    gr.Markdown("### Belegstellen")
+                    sources = gr.HTML(sources_html(None))
+        with gr.Tab("Dokumente"):
+            gr.Markdown("Diese Dokumente sind indexiert:")
+            table = gr.Dataframe(headers=["Titel", "Art", "Jahr", "Seiten", "Abschnitte", "Eingelesen"],
+                                 value=library, interactive=False, wrap=True)
+            refresh = gr.Button("Aktualisieren")
+        send.click(respond, [box, chat, turns, answers], [box, chat, turns, answers, sources], api_name="chat")
+        box.submit(respond, [box, chat, turns, answers], [box, chat, turns, answers, sources], api_name=False)
+        new.click(reset, None, [chat, turns, answers, sources, box, status], api_name="reset")
+        up.click(lambda c, a: rate(1, c, a), [comment, answers], [status, comment], api_name="feedback_up")
+        down.click(lambda c, a: rate(-1, c, a), [comment, answers], [status, comment], api_name="feedback_down")
+        export_btn.click(export, [answers], export_file, api_name="export")
+        refresh.click(library, None, table, api_name="library")
         hidden_q = gr.Textbox(visible=False)
         hidden_h = gr.JSON(visible=False)
         hidden_out = gr.JSON(visible=False)

@@ -39,7 +39,7 @@ def test_chat_conversation_with_follow_up_and_refusal(client: Client):
     _, chat, sources = client.predict("Wie lautet die Telefonnummer der SKEW?", chat, api_name="/chat")
     text = chat[5]["content"][0]["text"] if isinstance(chat[5]["content"], list) else chat[5]["content"]
     assert "keine Angabe" in text and "Keine Belegstellen" in sources
-    chat, sources, _ = client.predict(api_name="/reset")
+    chat, sources, _, _ = client.predict(api_name="/reset")
     assert chat == []
 
 
@@ -51,3 +51,34 @@ def test_document_text_is_escaped_in_sources():
     out = sources_html(ans)
     assert "<script>" not in out and "<img" not in out
     assert "&lt;script&gt;" in out and "S. 3" in out
+
+
+def test_answers_stream_into_the_chat(client: Client):
+    job = client.submit("Was ist das Leitmotto des AKEZ?", [], api_name="/chat")
+    updates = [out for out in job]  # every yield of the generator reaches the browser
+    assert len(updates) >= 2
+    final_chat = job.result()[1]
+    text = final_chat[-1]["content"][0]["text"] if isinstance(final_chat[-1]["content"], list) \
+        else final_chat[-1]["content"]
+    assert "Eine bessere Welt" in text
+
+
+def test_feedback_export_and_library(client: Client, corpus_assistant: Assistant, tmp_path):
+    from click.testing import CliRunner
+
+    from assistant.cli import main
+
+    client.predict(api_name="/reset")
+    client.predict("Was ist das Leitmotto des AKEZ?", [], api_name="/chat")
+    status, _ = client.predict("Sehr hilfreich, danke!", api_name="/feedback_up")
+    assert "Danke" in status
+    out = CliRunner().invoke(main, ["feedback", "export"], env={"KEPOL_DATA_DIR": str(corpus_assistant.settings.data_dir)})
+    assert out.exit_code == 0
+    assert "Sehr hilfreich, danke!" in out.output and "Was ist das Leitmotto des AKEZ?" in out.output
+    assert corpus_assistant.settings.index_fingerprint() in out.output and ",1," in out.output
+    path = client.predict(api_name="/export")
+    md = open(path, encoding="utf-8").read()
+    assert "## Frage 1" in md and "Kommunales Denken und Handeln für Eine bessere Welt." in md and "Quellen" in md
+    table = client.predict(api_name="/library")
+    rows = table["data"] if isinstance(table, dict) else table
+    assert len(rows) == 5 and any("Städte in der Welt" in r[0] for r in rows)
