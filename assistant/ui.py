@@ -161,10 +161,16 @@ def create_app(assistant: Any) -> gr.Blocks:
     return app
 
 
+def _theme() -> Any:
+    """System fonts only: the default theme would make every browser fetch fonts from Google."""
+    return gr.themes.Default(font=["system-ui", "Segoe UI", "Arial", "sans-serif"],
+                             font_mono=["ui-monospace", "Consolas", "monospace"])
+
+
 def launch(assistant: Any, host: str, port: int, block: bool = True) -> gr.Blocks:
     """Start the server; binds to 127.0.0.1 unless told otherwise, never creates a share link."""
     app = create_app(assistant)
     app.queue(default_concurrency_limit=2)
     app.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=not block,
-               inbrowser=False, show_error=True, css=_CSS)
+               inbrowser=False, show_error=True, css=_CSS, theme=_theme())
     return app

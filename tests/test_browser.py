@@ -1,0 +1,76 @@
+"""The chat in a real headless Chromium (Debian's chromium, driven by Playwright): a question is
+asked, citations render, and a <script> hidden in a document does not run. Screenshots go to
+test-output/ at desktop (1280×800) and phone (390×844) sizes."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from assistant.api import Assistant
+from assistant.settings import PROJECT_ROOT, Settings
+from assistant.ui import launch
+from tests.conftest import free_port
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+OUT = PROJECT_ROOT / "test-output"
+HOSTILE = ('Der Klimabeirat der Stadt Nordheim tagt viermal im Jahr. <script>window.__pwned = 1</script> '
+           '<img src=x onerror="window.__pwned = 2"> Er berät den Rat zur Energiewende.')
+
+if CHROMIUM is None and os.environ.get("CI"):
+    pytest.fail("chromium is missing: .ci/run installs Debian's chromium for the browser tests", pytrace=False)
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory):
+    folder = tmp_path_factory.mktemp("hostile")
+    (folder / "beirat.txt").write_text(HOSTILE, encoding="utf-8")
+    a = Assistant(Settings(data_dir=tmp_path_factory.mktemp("data")))
+    a.ingest([folder])
+    port = free_port()
+    app = launch(a, "127.0.0.1", port, block=False)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        app.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        yield b
+        b.close()
+
+
+@pytest.mark.parametrize(("name", "size"), [("desktop", (1280, 800)), ("phone", (390, 844))])
+def test_question_renders_citations_and_no_injected_script_runs(app_url, browser, name, size):
+    page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(app_url) and
+            not r.url.startswith(("data:", "blob:")) else None)
+    page.goto(app_url, wait_until="domcontentloaded")
+    box = page.get_by_label("Ihre Frage")
+    box.wait_for(timeout=30_000)
+    box.fill("Wie oft tagt der Klimabeirat der Stadt Nordheim?")
+    box.press("Enter")
+    page.locator(".kepol-src").first.wait_for(timeout=30_000)
+    sources = page.locator(".kepol-src").first.inner_text()
+    assert "viermal im Jahr" in sources
+    # the hostile markup is shown as text, never executed
+    assert page.evaluate("window.__pwned") is None and not dialogs
+    assert page.locator(".kepol-src script").count() == 0 and page.locator(".kepol-src img").count() == 0
+    assert not outside, outside  # the page asks nothing of any other host (no fonts, no analytics)
+    OUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUT / f"chat-{name}.png"), full_page=True)
+    assert (OUT / f"chat-{name}.png").stat().st_size > 10_000
+    page.close()
