@@ -98,6 +98,19 @@ class Assistant:
                  "ingested_at": d.get("ingested_at", ""), "source": d.get("source", ""), "doc_id": doc_id}
                 for doc_id, d in sorted(docs.items(), key=lambda kv: kv[1]["title"])]
 
+    def citation_context(self, answer: Answer, citation: Any, chars: int = 400) -> tuple[str, str]:
+        """The cleaned document text just before and after a cited passage (to read it in context)."""
+        p = next((x for x in answer.passages if x.text == citation.passage), None)
+        if p is None:
+            return "", ""
+        before, _, after = self.index.context(p, chars)
+        return before, after
+
+    def source_file(self, doc_id: str) -> Path | None:
+        """The ingested original of a document (for download or viewing at the cited page)."""
+        path = self.index.manifest()["documents"].get(doc_id, {}).get("path")
+        return Path(path) if path and Path(path).is_file() else None
+
     # ---------- feedback ----------
     @property
     def feedback(self) -> "FeedbackStore":

@@ -6,7 +6,9 @@ import html
 import os
 import tempfile
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no outbound calls
 
@@ -31,30 +33,44 @@ _CSS = """
 .kepol-src mark {background: #ffe58a; color: #111;}
 .kepol-src .meta {font-size: 0.9em; color: #333;}
 .kepol-src details {margin-top: 0.3em;}
+.kepol-src .ctx {color: #555;}
 """
 
 
-def sources_html(answer: Answer | None) -> str:
+@dataclass(frozen=True)
+class SourceExtras:
+    """What the app adds to a citation from the index: surrounding text and a link to the original."""
+
+    before: str = ""
+    after: str = ""
+    url: str = ""
+
+
+def sources_html(answer: Answer | None, extras: dict[int, SourceExtras] | None = None) -> str:
     """Citations as escaped HTML: document text never becomes markup or script."""
     if answer is None:
         return "<p>Hier erscheinen die Belegstellen zur Antwort.</p>"
     if not answer.citations:
         return "<p>Keine Belegstellen – die Dokumente enthalten dazu keine Angabe.</p>"
-    return "\n".join(_citation_html(c) for c in answer.citations)
+    return "\n".join(_citation_html(c, (extras or {}).get(c.n, SourceExtras())) for c in answer.citations)
 
 
-def _citation_html(c: Citation) -> str:
+def _citation_html(c: Citation, x: SourceExtras) -> str:
     page = f", S. {c.page}" if c.page else ""
     start = c.passage.find(c.quote)
     if start >= 0:
-        context = (html.escape(c.passage[:start]) + "<mark>" + html.escape(c.quote) + "</mark>"
+        passage = (html.escape(c.passage[:start]) + "<mark>" + html.escape(c.quote) + "</mark>"
                    + html.escape(c.passage[start + len(c.quote):]))
     else:
-        context = html.escape(c.passage)
+        passage = html.escape(c.passage)
+    context = (f'<span class="ctx">…{html.escape(x.before)}</span> ' if x.before else "") + passage + \
+        (f' <span class="ctx">{html.escape(x.after)}…</span>' if x.after else "")
+    link = (f' · <a href="{html.escape(x.url)}" target="_blank" rel="noopener">Original öffnen{html.escape(page)}</a>'
+            if x.url else "")
     return (f'<div class="kepol-src"><div class="meta"><b>[{c.n}] {html.escape(c.title)}</b>'
-            f"{html.escape(page)} · {html.escape(c.kind or '')} · {html.escape(c.source)}</div>"
+            f"{html.escape(page)} · {html.escape(c.kind or '')} · {html.escape(c.source)}{link}</div>"
             f"<blockquote>„{html.escape(c.quote)}“</blockquote>"
-            f"<details><summary>Ganze Passage anzeigen</summary><p>{context}</p></details></div>")
+            f"<details><summary>Im Zusammenhang lesen</summary><p>{context}</p></details></div>")
 
 
 def answer_markdown(answer: Answer) -> str:
@@ -65,6 +81,14 @@ def answer_markdown(answer: Answer) -> str:
     return text
 
 
+ALL = "alle"
+
+
+def _where(kind: str | None, publisher: str | None) -> dict[str, Any] | None:
+    clauses = [{k: v} for k, v in (("kind", kind), ("publisher", publisher)) if v and v != ALL]
+    return None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
 def _bubble(text: str) -> str:
     return html.escape(text, quote=False)
 
@@ -73,7 +97,17 @@ def create_app(assistant: Any) -> gr.Blocks:
     """Build the Blocks app around one Assistant (tests pass one with a temp-dir index). Per browser
     session it keeps the user's turns (for follow-ups) and the answers (for feedback and export)."""
 
-    def respond(message: str, chat: list[dict[str, str]], turns: list[str], answers: list[Answer]):
+    def extras(answer: Answer) -> dict[int, SourceExtras]:
+        out = {}
+        for c in answer.citations:
+            before, after = assistant.citation_context(answer, c)
+            path = assistant.source_file(c.doc_id)
+            url = f"/gradio_api/file={quote(str(path))}" + (f"#page={c.page}" if c.page else "") if path else ""
+            out[c.n] = SourceExtras(before, after, url)
+        return out
+
+    def respond(message: str, chat: list[dict[str, str]], turns: list[str], answers: list[Answer],
+                kind: str = ALL, publisher: str = ALL):
         message = (message or "").strip()
         if not message:
             yield "", chat, turns, answers, sources_html(None)
@@ -81,7 +115,8 @@ def create_app(assistant: Any) -> gr.Blocks:
         chat = list(chat) + [{"role": "user", "content": _bubble(message)}, {"role": "assistant", "content": "…"}]
         shown = ""
         final: Answer | None = None
-        for event in assistant.ask_stream(message, history=list(turns)):
+        where = _where(kind, publisher)
+        for event in assistant.ask_stream(message, history=list(turns), where=where):
             if event.kind == "delta":
                 shown += event.text
                 chat[-1] = {"role": "assistant", "content": _bubble(shown)}
@@ -90,7 +125,7 @@ def create_app(assistant: Any) -> gr.Blocks:
                 final = event.answer
         assert final is not None
         chat[-1] = {"role": "assistant", "content": answer_markdown(final)}
-        yield "", chat, list(turns) + [message], list(answers) + [final], sources_html(final)
+        yield "", chat, list(turns) + [message], list(answers) + [final], sources_html(final, extras(final))
 
     def ask_json(question: str, history: list[str] | None = None) -> dict[str, Any]:
         """Programmatic endpoint: the same JSON contract as `kepol ask --json`."""
@@ -140,6 +175,11 @@ def create_app(assistant: Any) -> gr.Blocks:
                         status = gr.Markdown("")
                         export_file = gr.File(label="Export", interactive=False)
                 with gr.Column(scale=2):
+                    with gr.Row():
+                        kinds = sorted({r["kind"] for r in assistant.library() if r["kind"]})
+                        publishers = sorted({r["publisher"] for r in assistant.library() if r["publisher"]})
+                        kind = gr.Dropdown([ALL] + kinds, value=ALL, label="Dokumentart")
+                        publisher = gr.Dropdown([ALL] + publishers, value=ALL, label="Herausgeber")
                     gr.Markdown("### Belegstellen")
                     sources = gr.HTML(sources_html(None))
         with gr.Tab("Dokumente"):
@@ -147,8 +187,9 @@ def create_app(assistant: Any) -> gr.Blocks:
             table = gr.Dataframe(headers=["Titel", "Art", "Jahr", "Seiten", "Abschnitte", "Eingelesen"],
                                  value=library, interactive=False, wrap=True)
             refresh = gr.Button("Aktualisieren")
-        send.click(respond, [box, chat, turns, answers], [box, chat, turns, answers, sources], api_name="chat")
-        box.submit(respond, [box, chat, turns, answers], [box, chat, turns, answers, sources], api_name=False)
+        inputs = [box, chat, turns, answers, kind, publisher]
+        send.click(respond, inputs, [box, chat, turns, answers, sources], api_name="chat")
+        box.submit(respond, inputs, [box, chat, turns, answers, sources], api_name=False)
         new.click(reset, None, [chat, turns, answers, sources, box, status], api_name="reset")
         up.click(lambda c, a: rate(1, c, a), [comment, answers], [status, comment], api_name="feedback_up")
         down.click(lambda c, a: rate(-1, c, a), [comment, answers], [status, comment], api_name="feedback_down")
@@ -171,6 +212,8 @@ def launch(assistant: Any, host: str, port: int, block: bool = True) -> gr.Block
     """Start the server; binds to 127.0.0.1 unless told otherwise, never creates a share link."""
     app = create_app(assistant)
     app.queue(default_concurrency_limit=2)
+    # originals may be opened from a citation: only the folders of ingested documents are served
+    folders = sorted({str(Path(d["path"]).parent) for d in assistant.index.manifest()["documents"].values()})
     app.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=not block,
-               inbrowser=False, show_error=True, css=_CSS, theme=_theme())
+               inbrowser=False, show_error=True, css=_CSS, theme=_theme(), allowed_paths=folders)
     return app

@@ -82,3 +82,22 @@ def test_feedback_export_and_library(client: Client, corpus_assistant: Assistant
     table = client.predict(api_name="/library")
     rows = table["data"] if isinstance(table, dict) else table
     assert len(rows) == 5 and any("Städte in der Welt" in r[0] for r in rows)
+
+
+def test_sources_link_the_original_and_show_context_and_filters_apply(client: Client, corpus_assistant: Assistant):
+    import re
+    import urllib.request
+
+    client.predict(api_name="/reset")
+    _, _, sources = client.predict("Was versteht man unter Städtediplomatie?", [], [], [], "alle", "alle",
+                                   api_name="/chat")
+    assert "Im Zusammenhang lesen" in sources and 'class="ctx"' in sources
+    url = re.search(r'href="([^"]+)"', sources).group(1).replace("&amp;", "&")
+    assert url.startswith("/gradio_api/file=") and "#page=" in url
+    with urllib.request.urlopen(client.src.rstrip("/") + url.split("#")[0]) as r:
+        assert r.read(5) == b"%PDF-"  # the original, openable at the cited page
+    client.predict(api_name="/reset")
+    _, _, sources = client.predict("Welche Angebote gibt es?", [], [], [], "service brochure", "alle",
+                                   api_name="/chat")
+    assert "Migration und Entwicklung auf kommunaler Ebene" in sources
+    assert "Städte in der Welt" not in sources  # the filter keeps other documents out
