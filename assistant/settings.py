@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(default=0.1, ge=0.0, le=2.0)
     llm_max_tokens: int = Field(default=512, ge=16, le=8192)
     llm_context_window: int = Field(default=8192, ge=1024)
+    admin_password: SecretStr | None = Field(
+        default=None, description="Password for the document upload in the chat UI. Without it, upload works only "
+                                  "when the UI is bound to this machine (127.0.0.1).")
     host: str = Field(default="127.0.0.1", description="Address the chat UI binds to.")
     port: int = Field(default=7860, description="Port of the chat UI.")
 

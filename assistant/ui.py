@@ -15,6 +15,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 import gradio as gr  # noqa: E402
 
 from assistant.export import conversation_markdown  # noqa: E402
+from assistant.upload import admin_allowed, store  # noqa: E402
+from ingest.loaders import SUPPORTED_SUFFIXES  # noqa: E402
 from assistant.types import Answer, Citation  # noqa: E402
 
 STARTERS_BY_GROUP = {
@@ -148,6 +150,27 @@ def create_app(assistant: Any) -> gr.Blocks:
         return [[r["title"], r["kind"], r["year"], r["pages"], r["chunks"], r["ingested_at"]]
                 for r in assistant.library()]
 
+    def upload(files: list[Any] | None, password: str, progress: gr.Progress = gr.Progress(track_tqdm=True)) -> str:
+        allowed, why = admin_allowed(assistant.settings, password)
+        if not allowed:
+            return f"**{html.escape(why)}**"
+        paths = [f if isinstance(f, str) else f.name for f in files or []]
+        if not paths:
+            return "Keine Datei ausgewählt."
+        folder = assistant.settings.data_dir / "uploads"
+        stored = store(paths, [Path(p).name for p in paths], folder, assistant.settings.max_file_mb)
+        good = [folder / u.name for u in stored if u.ok]
+        lines = ["| Datei | Ergebnis |", "|---|---|"]
+        lines += [f"| {html.escape(u.name)} | abgelehnt: {html.escape(u.reason)} |" for u in stored if not u.ok]
+        if good:
+            report = assistant.ingest(good, progress=True)
+            for r in report.results:
+                status = {"ingested": "eingelesen", "unchanged": "unverändert", "duplicate": "Duplikat",
+                          "skipped": "übersprungen"}.get(r.status, r.status)
+                detail = f": {html.escape(r.reason)}" if r.reason else ""
+                lines.append(f"| {html.escape(Path(r.path).name)} | {status}{detail} |")
+        return "\n".join(lines)
+
     def reset():
         return [], [], [], sources_html(None), "", ""
 
@@ -187,6 +210,13 @@ def create_app(assistant: Any) -> gr.Blocks:
             table = gr.Dataframe(headers=["Titel", "Art", "Jahr", "Seiten", "Abschnitte", "Eingelesen"],
                                  value=library, interactive=False, wrap=True)
             refresh = gr.Button("Aktualisieren")
+        with gr.Tab("Verwaltung"):
+            gr.Markdown("Neue Dokumente hochladen (PDF, DOCX, TXT, Markdown, HTML). Nur für Administratoren.")
+            files = gr.File(label="Dokumente", file_count="multiple",
+                            file_types=sorted(SUPPORTED_SUFFIXES), type="filepath")
+            password = gr.Textbox(label="Administrator-Passwort", type="password")
+            upload_btn = gr.Button("Hochladen und einlesen", variant="primary")
+            upload_result = gr.Markdown("")
         inputs = [box, chat, turns, answers, kind, publisher]
         send.click(respond, inputs, [box, chat, turns, answers, sources], api_name="chat")
         box.submit(respond, inputs, [box, chat, turns, answers, sources], api_name=False)
@@ -195,6 +225,7 @@ def create_app(assistant: Any) -> gr.Blocks:
         down.click(lambda c, a: rate(-1, c, a), [comment, answers], [status, comment], api_name="feedback_down")
         export_btn.click(export, [answers], export_file, api_name="export")
         refresh.click(library, None, table, api_name="library")
+        upload_btn.click(upload, [files, password], upload_result, api_name="upload").then(library, None, table)
         hidden_q = gr.Textbox(visible=False)
         hidden_h = gr.JSON(visible=False)
         hidden_out = gr.JSON(visible=False)
