@@ -234,7 +234,7 @@ def _cite(n: int, u: Unit, start: int | None = None, end: int | None = None) -> 
     e = u.end if end is None else end
     p = u.passage
     return Citation(n=n, doc_id=p.doc_id, title=p.title, source=p.source, page=p.page_at(a),
-                    quote=p.text[a:e], passage=p.text, kind=p.kind, section=p.section)
+                    quote=p.text[a:e], passage=p.text, kind=p.kind, section=p.section, year=p.year)
 
 
 def _norm(s: str) -> str:

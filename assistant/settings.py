@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = Field(
         default=None, description="Password for the document upload in the chat UI. Without it, upload works only "
                                   "when the UI is bound to this machine (127.0.0.1).")
+    ui_user: str = Field(default="kepol", description="User name for the chat login (with KEPOL_UI_PASSWORD).")
+    ui_password: SecretStr | None = Field(default=None, description="If set, the whole chat UI asks for a login.")
     host: str = Field(default="127.0.0.1", description="Address the chat UI binds to.")
     port: int = Field(default=7860, description="Port of the chat UI.")
 

@@ -63,6 +63,7 @@ class Citation:
     passage: str
     kind: str = ""
     section: str = ""
+    year: int | None = None
 
 
 @dataclass(frozen=True)

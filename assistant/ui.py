@@ -2,6 +2,7 @@
 over Assistant.ask — it builds nothing and stores nothing itself."""
 from __future__ import annotations
 
+import hmac
 import html
 import os
 import tempfile
@@ -70,7 +71,8 @@ def _citation_html(c: Citation, x: SourceExtras) -> str:
     link = (f' · <a href="{html.escape(x.url)}" target="_blank" rel="noopener">Original öffnen{html.escape(page)}</a>'
             if x.url else "")
     return (f'<div class="kepol-src"><div class="meta"><b>[{c.n}] {html.escape(c.title)}</b>'
-            f"{html.escape(page)} · {html.escape(c.kind or '')} · {html.escape(c.source)}{link}</div>"
+            f"{html.escape(page)} · {html.escape(c.kind or '')}{' · ' + str(c.year) if c.year else ''}"
+            f" · {html.escape(c.source)}{link}</div>"
             f"<blockquote>„{html.escape(c.quote)}“</blockquote>"
             f"<details><summary>Im Zusammenhang lesen</summary><p>{context}</p></details></div>")
 
@@ -233,6 +235,14 @@ def create_app(assistant: Any) -> gr.Blocks:
     return app
 
 
+def _auth(settings: Any) -> Any:
+    """Gradio's login for the whole app when KEPOL_UI_PASSWORD is set (user KEPOL_UI_USER, default "kepol")."""
+    if settings.ui_password is None:
+        return None
+    user, secret = settings.ui_user, settings.ui_password.get_secret_value()
+    return lambda u, p: hmac.compare_digest(u.encode(), user.encode()) and hmac.compare_digest(p.encode(), secret.encode())
+
+
 def _theme() -> Any:
     """System fonts only: the default theme would make every browser fetch fonts from Google."""
     return gr.themes.Default(font=["system-ui", "Segoe UI", "Arial", "sans-serif"],
@@ -246,5 +256,6 @@ def launch(assistant: Any, host: str, port: int, block: bool = True) -> gr.Block
     # originals may be opened from a citation: only the folders of ingested documents are served
     folders = sorted({str(Path(d["path"]).parent) for d in assistant.index.manifest()["documents"].values()})
     app.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=not block,
-               inbrowser=False, show_error=True, css=_CSS, theme=_theme(), allowed_paths=folders)
+               inbrowser=False, show_error=True, css=_CSS, theme=_theme(), allowed_paths=folders,
+               auth=_auth(assistant.settings), auth_message="KEPol-Assistent – bitte anmelden")
     return app

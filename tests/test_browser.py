@@ -74,3 +74,22 @@ def test_question_renders_citations_and_no_injected_script_runs(app_url, browser
     page.screenshot(path=str(OUT / f"chat-{name}.png"), full_page=True)
     assert (OUT / f"chat-{name}.png").stat().st_size > 10_000
     page.close()
+
+
+def test_keyboard_only_use(app_url, browser):
+    """No mouse: the question box has focus on load, Enter asks, Tab reaches the buttons."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(app_url, wait_until="domcontentloaded")
+    box = page.get_by_label("Ihre Frage")
+    box.wait_for(timeout=30_000)
+    page.wait_for_function("document.activeElement && document.activeElement.tagName === 'TEXTAREA'",
+                           timeout=10_000)
+    page.keyboard.type("Wie oft tagt der Klimabeirat der Stadt Nordheim?")
+    page.keyboard.press("Enter")
+    page.locator(".kepol-src").first.wait_for(timeout=30_000)
+    reached = []
+    for _ in range(6):  # Tab moves on to the "Fragen" and "Neues Gespräch" buttons
+        page.keyboard.press("Tab")
+        reached.append(page.evaluate("document.activeElement.innerText || ''").strip())
+    assert "Neues Gespräch" in reached, reached
+    page.close()

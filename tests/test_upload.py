@@ -63,3 +63,19 @@ def test_upload_needs_the_password_then_ingests_and_answers(admin_client, tmp_pa
     assert (a.settings.data_dir / "uploads" / "klimabeirat.txt").exists()
     obj = client.predict("Wie oft tagt der Klimabeirat in Ostheim?", [], api_name="/ask")
     assert not obj["refused"] and "sechsmal" in obj["citations"][0]["quote"]
+
+
+def test_whole_app_login_when_a_ui_password_is_set(tmp_path: Path):
+    import urllib.error
+    import urllib.request
+
+    a = Assistant(Settings(data_dir=tmp_path / "data", ui_password="stadt-geheim"))
+    port = free_port()
+    app = launch(a, "127.0.0.1", port, block=False)
+    try:
+        with pytest.raises(Exception):  # no session, no access to the API
+            Client(f"http://127.0.0.1:{port}/", verbose=False).predict("Frage", [], api_name="/ask")
+        client = Client(f"http://127.0.0.1:{port}/", auth=("kepol", "stadt-geheim"), verbose=False)
+        assert client.predict("", [], api_name="/ask")["refused"] is True
+    finally:
+        app.close()
