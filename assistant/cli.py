@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from assistant.errors import KepolError
+from assistant.index import where_filter
 from assistant.settings import Settings
 from assistant.types import passage_contract
 
@@ -91,11 +92,6 @@ def _filters(f: Any) -> Any:
     return f
 
 
-def _where(kind: str | None, publisher: str | None, year: int | None) -> dict[str, Any] | None:
-    clauses = [{k: v} for k, v in (("kind", kind), ("publisher", publisher), ("year", year)) if v is not None]
-    return None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
-
-
 @main.command()
 @click.argument("question", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the stable contract).")
@@ -107,7 +103,7 @@ def _where(kind: str | None, publisher: str | None, year: int | None) -> dict[st
 def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | None, history: tuple[str, ...],
         kind: str | None, publisher: str | None, year: int | None) -> None:
     """Answer QUESTION with citations from the documents."""
-    where = _where(kind, publisher, year)
+    where = where_filter(kind, publisher, year)
     a = _assistant(ctx)
     if batch:
         for item in _read_batch(batch):
@@ -142,7 +138,7 @@ def retrieve(ctx: click.Context, question: str | None, batch: Path | None, k: in
     a = _assistant(ctx)
     items = _read_batch(batch) if batch else [{"id": None, "question": question, "history": []}]
     for item in items:
-        passages = a.retrieve(item["question"], k=k, history=item["history"], where=_where(kind, publisher, year))
+        passages = a.retrieve(item["question"], k=k, history=item["history"], where=where_filter(kind, publisher, year))
         _emit({"id": item["id"], "passages": [passage_contract(p, r) for r, p in enumerate(passages, start=1)]})
 
 

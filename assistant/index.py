@@ -364,6 +364,12 @@ class KepolIndex:
         return merged
 
 
+def where_filter(kind: str | None = None, publisher: str | None = None, year: int | None = None) -> dict[str, Any] | None:
+    """The Chroma metadata filter for the library filters (None: the whole library)."""
+    clauses = [{k: v} for k, v in (("kind", kind), ("publisher", publisher), ("year", year)) if v not in (None, "")]
+    return None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
 def _with_compound_parts(docs: list[list[str]]) -> list[list[str]]:
     """Add the known parts of long compounds to each chunk's terms, so "Beteiligung" also finds
     "Bürgerbeteiligung" (parts are looked up in the corpus vocabulary itself)."""

@@ -16,6 +16,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 import gradio as gr  # noqa: E402
 
 from assistant.export import conversation_markdown  # noqa: E402
+from assistant.index import where_filter  # noqa: E402
 from assistant.upload import admin_allowed, store  # noqa: E402
 from ingest.loaders import SUPPORTED_SUFFIXES  # noqa: E402
 from assistant.types import Answer, Citation  # noqa: E402
@@ -88,11 +89,6 @@ def answer_markdown(answer: Answer) -> str:
 ALL = "alle"
 
 
-def _where(kind: str | None, publisher: str | None) -> dict[str, Any] | None:
-    clauses = [{k: v} for k, v in (("kind", kind), ("publisher", publisher)) if v and v != ALL]
-    return None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
-
-
 def _bubble(text: str) -> str:
     return html.escape(text, quote=False)
 
@@ -119,7 +115,7 @@ def create_app(assistant: Any) -> gr.Blocks:
         chat = list(chat) + [{"role": "user", "content": _bubble(message)}, {"role": "assistant", "content": "…"}]
         shown = ""
         final: Answer | None = None
-        where = _where(kind, publisher)
+        where = where_filter(None if kind == ALL else kind, None if publisher == ALL else publisher)
         for event in assistant.ask_stream(message, history=list(turns), where=where):
             if event.kind == "delta":
                 shown += event.text
