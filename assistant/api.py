@@ -15,7 +15,7 @@ from assistant.answer import REFUSAL, answerable, compose, is_list_question
 from assistant.chat import Condensed, condense
 from assistant.index import KepolIndex
 from assistant.llm import LLMUnavailable
-from assistant.query import analyze
+from assistant.query import Query, analyze
 from assistant.retrieve import hybrid_search
 from assistant.settings import Settings
 from assistant.text import ends_in_list_item
@@ -126,9 +126,10 @@ class Assistant:
         return self.feedback.add(answer, rating, comment, self.settings.index_fingerprint())
 
     # ---------- retrieval ----------
-    def _search(self, c: Condensed, k: int, where: dict[str, Any] | None) -> list[Passage]:
+    def _search(self, c: Condensed, k: int, where: dict[str, Any] | None, q: Query | None = None) -> list[Passage]:
+        """`q`: the standalone question already analysed (ask_stream needs it again for answering)."""
         self.index.require_ready()
-        q = analyze(c.standalone, self.index.vocabulary())
+        q = q or analyze(c.standalone, self.index.vocabulary())
         # abbreviations spelled out ("AKEZ" → "Ausschuss für Kommunale Entwicklungszusammenarbeit") help
         # the dense retriever, which has never seen most of them
         qvec = self.embedder.get_query_embedding(f"{c.standalone} {q.expansion}".strip())
@@ -176,9 +177,12 @@ class Assistant:
                 c = Condensed(llm_module.condense(llm, q, [h for h in history or [] if h.strip()][-s.max_history_turns:]))
             except LLMUnavailable as exc:
                 llm, notice = None, _fallback_notice(exc)
-        passages = self._search(c, s.top_k, where)
+        self.index.require_ready()
         vocab = self.index.vocabulary()
-        query = analyze(c.question, vocab)
+        standalone = analyze(c.standalone, vocab)
+        passages = self._search(c, s.top_k, where, standalone)
+        # without history the standalone question is the question: analyse it (typo search included) once
+        query = analyze(c.question, vocab) if c.context else standalone
         context = analyze(c.context, vocab) if c.context else None
         idf = self.index.idf(query.keyword_query() + (context.keyword_query() if context else []))
         base = {"question": q, "standalone_question": c.standalone, "passages": tuple(passages)}

@@ -12,12 +12,13 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from assistant.answer import REFUSAL
 from assistant.errors import KepolError
 from assistant.settings import Settings
 from assistant.text import keyword_terms, sentence_spans
 from assistant.types import Citation, Passage
 
-NO_ANSWER = "In den Dokumenten finde ich dazu keine Angabe."
+NO_ANSWER = REFUSAL  # the model is told to answer exactly the extractive refusal
 
 SYSTEM_PROMPT = f"""Du bist der KEPol-Assistent für kommunale Entwicklungspolitik.
 Beantworte die Frage ausschließlich mit Informationen aus den nummerierten Passagen.

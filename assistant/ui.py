@@ -197,8 +197,9 @@ def create_app(assistant: Any) -> gr.Blocks:
                         export_file = gr.File(label="Export", interactive=False)
                 with gr.Column(scale=2):
                     with gr.Row():
-                        kinds = sorted({r["kind"] for r in assistant.library() if r["kind"]})
-                        publishers = sorted({r["publisher"] for r in assistant.library() if r["publisher"]})
+                        docs = assistant.library()
+                        kinds = sorted({r["kind"] for r in docs if r["kind"]})
+                        publishers = sorted({r["publisher"] for r in docs if r["publisher"]})
                         kind = gr.Dropdown([ALL] + kinds, value=ALL, label="Dokumentart")
                         publisher = gr.Dropdown([ALL] + publishers, value=ALL, label="Herausgeber")
                     gr.Markdown("### Belegstellen")
