@@ -4,8 +4,11 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import queue
 import re
+import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,7 +18,7 @@ from assistant.errors import DocumentError
 from assistant.index import KepolIndex, search_text
 from assistant.settings import Settings
 from assistant.text import count_tokens
-from assistant.types import DocumentInfo
+from assistant.types import DocumentInfo, Passage
 from ingest.chunk import chunk_document, document_text
 from ingest.clean import Block, clean_pages
 from ingest.embed_cache import EmbeddingCache, EmbedStats, embed_texts
@@ -45,6 +48,9 @@ class IngestReport:
     chunks_total: int = 0
     embedded: int = 0
     from_cache: int = 0
+    # seconds per stage: hash, parse, clean, chunk (run ahead in a helper thread, so they overlap
+    # embedding), embed (model calls only), write (Chroma), commit (keyword index, manifest, clean-up)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def by_status(self, status: str) -> list[FileResult]:
         return [r for r in self.results if r.status == status]
@@ -126,13 +132,19 @@ def document_info(path: Path, title_hint: str, first_line: str, meta: dict[str, 
                         audience=tuple(meta.get("audience", ())))
 
 
-def read_document(path: Path, meta: dict[str, Any] | None = None) -> tuple[DocumentInfo, list[Block]]:
+def read_document(path: Path, meta: dict[str, Any] | None = None,
+                  timings: dict[str, float] | None = None) -> tuple[DocumentInfo, list[Block]]:
     """Load and clean one file: its catalogue data and the blocks that are chunked and quoted."""
     meta = catalogue_entry(path) if meta is None else meta
+    t0 = time.perf_counter()
     raw = load(path)
+    t1 = time.perf_counter()
     info = document_info(path, raw.title_hint, "", meta)
     titled = info.title != path.stem  # a real title from the catalogue or the file's own metadata
     blocks = clean_pages(list(raw.pages), raw.markup, title=info.title if titled else "")
+    if timings is not None:
+        _add(timings, "parse", t1 - t0)
+        _add(timings, "clean", time.perf_counter() - t1)
     if not blocks:
         raise DocumentError(str(path), "no text left after cleaning")
     if not titled:
@@ -147,9 +159,14 @@ def _fingerprint(meta: dict[str, Any]) -> str:
 def ingest(paths: list[Path], settings: Settings, index: KepolIndex, embedder: Any,
            progress: bool = False, dry_run: bool = False, rebuild: bool = False) -> IngestReport:
     """Load, clean, chunk, embed and stage every new or changed file, then commit the run in one
-    step (see KepolIndex.commit): a run that fails or is killed leaves the previous index as it was."""
+    step (see KepolIndex.commit): a run that fails or is killed leaves the previous index as it was.
+
+    Parsing, cleaning and chunking run one file ahead of embedding in a helper thread (the
+    embedder releases the GIL), and chunks are written to Chroma in large batches: embedding,
+    the physical floor, is the only stage the run waits for."""
     t0 = time.perf_counter()
     report = IngestReport()
+    timings = report.stage_seconds
     files, folders = discover(paths)
     if rebuild and not dry_run:
         index.reset()
@@ -161,21 +178,29 @@ def ingest(paths: list[Path], settings: Settings, index: KepolIndex, embedder: A
     cache = None if dry_run else EmbeddingCache(settings.data_dir / "embedding-cache.sqlite3", settings.embed_model)
     stats = EmbedStats()
     bar = _Progress(len(files), progress, stats)
+    writer = _Writer(index, timings)
     changed = False
+    snapshot = (copy.deepcopy(docs), dict(by_hash))  # what the helper thread judges "unchanged" by
+    prepared = _prefetch(files, lambda f: _prepare(f, settings, *snapshot))
     try:
-        for path in files:
-            bar.file(path.name)
-            seen_sources.add(str(path))
+        for prep in prepared:
+            bar.file(prep.path.name)
+            seen_sources.add(str(prep.path))
+            _merge(timings, prep.timings)
             try:
-                result = _ingest_file(path, settings, index, embedder, docs, by_hash, cache, stats, bar, dry_run)
+                if prep.error is not None:
+                    raise prep.error
+                result = _ingest_file(prep, settings, embedder, docs, by_hash, cache, stats, bar, writer, dry_run)
             except DocumentError as exc:
-                where = "" if exc.path == str(path) else f"{exc.path}: "  # e.g. a broken metadata.json
-                result = FileResult(str(path), "skipped",
+                where = "" if exc.path == str(prep.path) else f"{exc.path}: "  # e.g. a broken metadata.json
+                result = FileResult(str(prep.path), "skipped",
                                     reason=where + exc.problem + (f" ({exc.hint})" if exc.hint else ""))
             changed |= result.status == "ingested"
             report.results.append(result)
             bar.done()
+        writer.flush()
     finally:
+        prepared.close()
         bar.close()
         if cache:
             cache.close()
@@ -185,42 +210,151 @@ def ingest(paths: list[Path], settings: Settings, index: KepolIndex, embedder: A
             del docs[doc_id]
             changed = True
             report.results.append(FileResult(str(src), "removed", doc_id, reason="file no longer exists"))
+    t = time.perf_counter()
     if not dry_run and (changed or "keyword_index" not in index.manifest() and docs):
         index.commit(manifest)
     elif not dry_run and index.orphan_count():
         index.collect_garbage()  # chunks left behind by an earlier run that was killed
+    _add(timings, "commit", time.perf_counter() - t)
+    timings["embed"] = stats.seconds
     report.chunks_total = sum(len(d.get("chunk_ids", ())) for d in docs.values()) if dry_run else index.count()
     report.embedded, report.from_cache, report.embed_seconds = stats.embedded, stats.cached, stats.seconds
     report.seconds = time.perf_counter() - t0
     return report
 
 
-def _ingest_file(path: Path, settings: Settings, index: KepolIndex, embedder: Any, docs: dict[str, Any],
+@dataclass
+class _Prepared:
+    """One file read ahead of embedding: its hash and catalogue data, and (unless it looked
+    unchanged or a duplicate when the run started) its cleaned blocks and chunks."""
+
+    path: Path
+    sha: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+    meta_fp: str = ""
+    info: DocumentInfo | None = None
+    blocks: list[Block] | None = None
+    passages: list[Passage] | None = None
+    error: DocumentError | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _prepare(path: Path, settings: Settings, docs: dict[str, Any], by_hash: dict[str, str]) -> _Prepared:
+    """Everything about a file that needs no model and no store; runs in the helper thread."""
+    prep = _Prepared(path)
+    try:
+        t = time.perf_counter()
+        size = path.stat().st_size
+        if size > settings.max_file_mb * 1024 * 1024:
+            raise DocumentError(str(path), f"file is {size / 1024 / 1024:.1f} MB, over the limit of "
+                                f"{settings.max_file_mb:g} MB", "raise KEPOL_MAX_FILE_MB or split the document")
+        prep.sha = _sha256(path)
+        prep.meta = catalogue_entry(path)
+        prep.meta_fp = _fingerprint(prep.meta)
+        _add(prep.timings, "hash", time.perf_counter() - t)
+        owner = by_hash.get(prep.sha)
+        if owner and (docs[owner]["path"] == str(path) and docs[owner].get("catalogue") == prep.meta_fp
+                      or docs[owner]["path"] != str(path) and Path(docs[owner]["path"]).exists()):
+            return prep  # unchanged or a duplicate: decided in order by the main thread, nothing to parse
+        prep.info, prep.blocks = read_document(path, prep.meta, prep.timings)
+        t = time.perf_counter()
+        prep.passages = chunk_document(prep.blocks, prep.info, settings.chunk_tokens, settings.chunk_overlap_tokens)
+        _add(prep.timings, "chunk", time.perf_counter() - t)
+    except DocumentError as exc:
+        prep.error = exc
+    except OSError as exc:  # vanished or unreadable between discovery and reading
+        prep.error = DocumentError(str(path), f"cannot read the file ({exc.strerror or exc})")
+    return prep
+
+
+def _prefetch(items: list[Path], fn: Callable[[Path], _Prepared], depth: int = 4) -> Iterator[_Prepared]:
+    """`fn` over `items` in order, computed up to `depth` items ahead in a helper thread. Closing
+    the generator stops the helper; an unexpected error in `fn` is raised here, in the caller."""
+    q: queue.Queue[tuple[_Prepared | None, BaseException | None]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: tuple[_Prepared | None, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        for it in items:
+            try:
+                out: tuple[_Prepared | None, BaseException | None] = (fn(it), None)
+            except BaseException as exc:  # handed to the caller, who decides
+                out = (None, exc)
+            if not put(out) or out[1] is not None:
+                return
+
+    thread = threading.Thread(target=work, name="kepol-ingest-prefetch", daemon=True)
+    thread.start()
+    try:
+        for _ in items:
+            prep, exc = q.get()
+            if exc is not None:
+                raise exc
+            assert prep is not None
+            yield prep
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+class _Writer:
+    """Buffers staged chunks and writes them to the store in large batches (one Chroma call per
+    document costs more than the write itself when documents are small)."""
+
+    def __init__(self, index: KepolIndex, timings: dict[str, float], batch: int = 1024) -> None:
+        self.index, self.timings, self.batch = index, timings, batch
+        self.passages: list[Passage] = []
+        self.embeddings: list[list[float]] = []
+
+    def add(self, passages: list[Passage], embeddings: list[list[float]]) -> None:
+        self.passages += passages
+        self.embeddings += embeddings
+        if len(self.passages) >= self.batch:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.passages:
+            t = time.perf_counter()
+            self.index.stage(self.passages, self.embeddings)
+            _add(self.timings, "write", time.perf_counter() - t)
+            self.passages, self.embeddings = [], []
+
+
+def _ingest_file(prep: _Prepared, settings: Settings, embedder: Any, docs: dict[str, Any],
                  by_hash: dict[str, str], cache: EmbeddingCache | None, stats: EmbedStats, bar: _Progress,
-                 dry_run: bool) -> FileResult:
-    size = path.stat().st_size
-    if size > settings.max_file_mb * 1024 * 1024:
-        raise DocumentError(str(path), f"file is {size / 1024 / 1024:.1f} MB, over the limit of "
-                            f"{settings.max_file_mb:g} MB", "raise KEPOL_MAX_FILE_MB or split the document")
-    sha = _sha256(path)
-    meta = catalogue_entry(path)
-    meta_fp = _fingerprint(meta)
+                 writer: _Writer, dry_run: bool) -> FileResult:
+    """Decide, in file order, what a prepared file is (unchanged, duplicate, new) and stage it."""
+    path, sha, meta_fp = prep.path, prep.sha, prep.meta_fp
     owner = by_hash.get(sha)
     if owner and docs[owner]["path"] == str(path) and docs[owner].get("catalogue") == meta_fp:
         return FileResult(str(path), "unchanged", owner, docs[owner]["chunks"])
     if owner and docs[owner]["path"] != str(path) and Path(docs[owner]["path"]).exists():
         return FileResult(str(path), "duplicate", owner, reason=f"same content as {docs[owner]['source']}")
-    info, blocks = read_document(path, meta)
+    if prep.blocks is None or prep.info is None:  # the run-start view differed from the live one
+        prep.info, prep.blocks = read_document(path, prep.meta)
+    info, blocks, passages = prep.info, prep.blocks, prep.passages
     clash = docs.get(info.doc_id)
     if clash and clash["path"] != str(path) and Path(clash["path"]).exists():
         info = DocumentInfo(**{**info.__dict__, "doc_id": f"{info.doc_id}-{sha[:6]}"})
-    passages = chunk_document(blocks, info, settings.chunk_tokens, settings.chunk_overlap_tokens)
+        passages = None
+    if passages is None:
+        passages = chunk_document(blocks, info, settings.chunk_tokens, settings.chunk_overlap_tokens)
     if dry_run:
         return FileResult(str(path), "ingested", info.doc_id, len(passages), reason="dry run: would ingest")
     embeddings = embed_texts([search_text(p) for p in passages], embedder.get_text_embedding_batch, cache, stats,
                              on_batch=bar.chunks)
-    index.stage(passages, embeddings)
-    text_file = index.stage_text(info.doc_id, sha, document_text(blocks)[0])
+    writer.add(passages, embeddings)
+    t = time.perf_counter()
+    text_file = writer.index.stage_text(info.doc_id, sha, document_text(blocks)[0])
+    _add(writer.timings, "write", time.perf_counter() - t)
     # a renamed or replaced file keeps no stale entry under its old id
     for old_id, entry in list(docs.items()):
         if (entry["path"] == str(path) or entry["sha256"] == sha) and old_id != info.doc_id:
@@ -236,6 +370,15 @@ def _ingest_file(path: Path, settings: Settings, index: KepolIndex, embedder: An
     }
     by_hash[sha] = info.doc_id
     return FileResult(str(path), "ingested", info.doc_id, len(passages))
+
+
+def _add(timings: dict[str, float], stage: str, seconds: float) -> None:
+    timings[stage] = timings.get(stage, 0.0) + seconds
+
+
+def _merge(into: dict[str, float], other: dict[str, float]) -> None:
+    for k, v in other.items():
+        _add(into, k, v)
 
 
 def _sha256(path: Path) -> str:
