@@ -33,3 +33,7 @@ class UnsupportedFormatError(DocumentError):
 
 class IndexCorruptError(KepolError):
     """The data directory is damaged (e.g. an unreadable manifest); `kepol ingest --rebuild` repairs it."""
+
+
+class StoreUnavailableError(KepolError):
+    """The configured Chroma server cannot be reached or refuses us."""

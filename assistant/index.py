@@ -12,7 +12,7 @@ from pathlib import Path
 from collections.abc import Collection
 from typing import Any
 
-from assistant.errors import IndexCorruptError, IndexMissingError
+from assistant.errors import IndexCorruptError, IndexMissingError, StoreUnavailableError
 from assistant.settings import Settings
 from assistant.text import LIST_ITEM, ends_in_list_item, keyword_terms, split_compound
 from assistant.types import DocumentInfo, Passage
@@ -76,18 +76,34 @@ class KepolIndex:
         from chromadb.config import Settings as ChromaSettings
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
-        self._client = chromadb.PersistentClient(
-            path=str(self.settings.data_dir / "chroma"),
-            settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False))
+        s = self.settings
+        chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        if s.chroma_host:
+            # one server shared by ingest jobs and UI workers; see README "Scaling out"
+            headers = {"Authorization": f"Bearer {s.chroma_token.get_secret_value()}"} if s.chroma_token else None
+            try:
+                self._client = chromadb.HttpClient(host=s.chroma_host, port=s.chroma_port, ssl=s.chroma_ssl,
+                                                   headers=headers, settings=chroma_settings,
+                                                   tenant=s.chroma_tenant, database=s.chroma_database)
+            except Exception as exc:  # chromadb raises plain ValueError/ConnectionError subclasses here
+                raise StoreUnavailableError(
+                    f"cannot use the Chroma server at {s.chroma_server} "
+                    f"(tenant {s.chroma_tenant}, database {s.chroma_database}): {exc}",
+                    "start it (`chroma run --path DIR --host 127.0.0.1 --port PORT`), check KEPOL_CHROMA_HOST/"
+                    "_PORT/_TOKEN, or unset KEPOL_CHROMA_HOST to use the embedded store") from exc
+        else:
+            self._client = chromadb.PersistentClient(path=str(s.data_dir / "chroma"), settings=chroma_settings)
         # embedding_function=None: Chroma must never instantiate its downloading default model.
         self._collection = self._client.get_or_create_collection(
-            name=f"kepol-{self.settings.index_fingerprint()}", embedding_function=None,
+            name=f"kepol-{s.index_fingerprint()}", embedding_function=None,
             metadata={"hnsw:space": "cosine"})
         self.store = ChromaVectorStore(chroma_collection=self._collection)
 
     def close(self) -> None:
         """Release the Chroma client (the last client of a path stops its in-process system)."""
-        self._client.close()
+        close = getattr(self._client, "close", None)
+        if close is not None:
+            close()
 
     def _reopen(self) -> None:
         """Another process committed: the embedded Chroma system holds its vector index in memory,
@@ -112,8 +128,8 @@ class KepolIndex:
         except FileNotFoundError:
             return {"documents": {}}
         if self._manifest is None or stamp != self._manifest_stamp:
-            if self._manifest is not None and stamp != self._own_stamp:
-                self._reopen()
+            if self._manifest is not None and stamp != self._own_stamp and not self.settings.chroma_host:
+                self._reopen()  # a server sees every writer's vectors; only the embedded store must reopen
             try:
                 data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:

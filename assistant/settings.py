@@ -68,6 +68,14 @@ class Settings(BaseSettings):
                                   "when the UI is bound to this machine (127.0.0.1).")
     ui_user: str = Field(default="kepol", description="User name for the chat login (with KEPOL_UI_PASSWORD).")
     ui_password: SecretStr | None = Field(default=None, description="If set, the whole chat UI asks for a login.")
+    chroma_host: str = Field(default="", description="Host of a Chroma server (e.g. one started with `chroma run`). "
+                                                     "Empty: the embedded store under data_dir (the default).")
+    chroma_port: int = Field(default=8000, ge=1, le=65535, description="Port of the Chroma server.")
+    chroma_ssl: bool = Field(default=False, description="Talk HTTPS to the Chroma server.")
+    chroma_token: SecretStr | None = Field(default=None, description="Bearer token sent to the Chroma server "
+                                                                      "(or the proxy in front of it); never logged.")
+    chroma_tenant: str = Field(default="default_tenant", description="Chroma tenant on the server.")
+    chroma_database: str = Field(default="default_database", description="Chroma database on the server.")
     host: str = Field(default="127.0.0.1", description="Address the chat UI binds to.")
     port: int = Field(default=7860, description="Port of the chat UI.")
 
@@ -76,6 +84,13 @@ class Settings(BaseSettings):
         key = json.dumps({"model": self.embed_model, "chunk": self.chunk_tokens,
                           "overlap": self.chunk_overlap_tokens, "pipeline": PIPELINE_VERSION}, sort_keys=True)
         return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+    @property
+    def chroma_server(self) -> str:
+        """The Chroma server URL, or "" for the embedded store."""
+        if not self.chroma_host:
+            return ""
+        return f"{'https' if self.chroma_ssl else 'http'}://{self.chroma_host}:{self.chroma_port}"
 
     @property
     def index_dir(self) -> Path:

@@ -1,0 +1,163 @@
+"""The same code against a real Chroma server (`chroma run` from the chromadb package) on 127.0.0.1:
+ingest as a batch job, answer from a second worker, token auth through a real HTTP proxy."""
+from __future__ import annotations
+
+import http.client
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from assistant.api import Assistant
+from assistant.errors import StoreUnavailableError
+from assistant.settings import Settings
+from tests.conftest import free_port
+
+CHROMA = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A real Chroma server process with its own data directory; yields its port."""
+    port = free_port()
+    path = tmp_path_factory.mktemp("chroma-server")
+    log = (path / "server.log").open("wb")
+    proc = subprocess.Popen([CHROMA, "run", "--path", str(path / "db"), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            c.request("GET", "/api/v2/heartbeat")
+            if c.getresponse().status == 200:
+                break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("chroma run did not start: " + (path / "server.log").read_text(errors="replace")[-2000:])
+        time.sleep(0.2)
+    yield port
+    proc.terminate()
+    proc.wait(timeout=10)
+    log.close()
+
+
+def _server_settings(data: Path, port: int, **kw: object) -> Settings:
+    return Settings(data_dir=data, chroma_host="127.0.0.1", chroma_port=port, chunk_tokens=120,
+                    chunk_overlap_tokens=20, **kw)
+
+
+def test_ingest_job_and_second_worker_share_one_server(chroma_server: int, tmp_path: Path):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "beirat.txt").write_text("Der Klimabeirat der Stadt Nordheim tagt viermal im Jahr und berät den Rat "
+                                       "zur Energiewende.", encoding="utf-8")
+    (folder / "laden.txt").write_text("Die Gemeinde Osterfeld unterstützt Eine-Welt-Läden mit Mietzuschüssen.",
+                                      encoding="utf-8")
+    shared = tmp_path / "shared"  # manifest, keyword index, texts: the volume every worker mounts
+    job = Assistant(_server_settings(shared, chroma_server))
+    report = job.ingest([folder])
+    assert len(report.by_status("ingested")) == 2, report.summary()
+    assert not (shared / "chroma").exists()  # the vectors live on the server, not in the data dir
+
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    direct = chromadb.HttpClient(host="127.0.0.1", port=chroma_server,
+                                 settings=ChromaSettings(anonymized_telemetry=False))
+    name = f"kepol-{job.settings.index_fingerprint()}"
+    assert direct.get_collection(name).count() == job.index.count() == 2
+
+    worker = Assistant(_server_settings(shared, chroma_server))
+    answer = worker.ask("Wie oft tagt der Klimabeirat in Nordheim?")
+    assert not answer.refused and "viermal im Jahr" in answer.answer
+    assert answer.citations and answer.citations[0].doc_id == "beirat"
+
+    # the job ingests a change; the running worker answers from it without a restart
+    (folder / "beirat.txt").write_text("Der Klimabeirat der Stadt Nordheim tagt jetzt monatlich und berät den Rat "
+                                       "zur Wärmeplanung.", encoding="utf-8")
+    time.sleep(0.01)  # a distinct manifest mtime on coarse clocks
+    assert len(job.ingest([folder]).by_status("ingested")) == 1
+    answer = worker.ask("Wie oft tagt der Klimabeirat in Nordheim?")
+    assert "monatlich" in answer.answer and "viermal" not in answer.answer
+    assert direct.get_collection(name).count() == 2  # the old version's chunk was collected on the server
+    job.close()
+    worker.close()
+
+
+def test_unreachable_server_is_a_clear_error(tmp_path: Path):
+    port = free_port()  # nothing listens here
+    with pytest.raises(StoreUnavailableError) as err:
+        Assistant(_server_settings(tmp_path / "data", port)).index.count()
+    assert f"http://127.0.0.1:{port}" in str(err.value) and "KEPOL_CHROMA_HOST" in str(err.value)
+
+
+class _TokenProxy(BaseHTTPRequestHandler):
+    """A reverse proxy that, like a real gateway in front of Chroma, wants `Authorization: Bearer …`."""
+
+    upstream = 0
+    token = "s3cret-token"
+    seen: list[str] = []
+
+    def _forward(self) -> None:
+        auth = self.headers.get("Authorization", "")
+        self.seen.append(auth)
+        if auth != f"Bearer {self.token}":
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            body = b'{"error":"Unauthorized","message":"missing or wrong token"}'
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        c = http.client.HTTPConnection("127.0.0.1", self.upstream, timeout=30)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "authorization")}
+        c.request(self.command, self.path, body=body or None, headers=headers)
+        r = c.getresponse()
+        data = r.read()
+        self.send_response(r.status)
+        for k, v in r.getheaders():
+            if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _forward
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_token_is_sent_and_a_refusal_is_explained(chroma_server: int, tmp_path: Path):
+    _TokenProxy.upstream = chroma_server
+    _TokenProxy.seen = []
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _TokenProxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    port = proxy.server_address[1]
+    try:
+        folder = tmp_path / "corpus"
+        folder.mkdir()
+        (folder / "laden.txt").write_text("Die Gemeinde Osterfeld unterstützt Eine-Welt-Läden mit Mietzuschüssen.",
+                                          encoding="utf-8")
+        with pytest.raises(StoreUnavailableError) as err:
+            Assistant(_server_settings(tmp_path / "a", port)).index.count()
+        assert f"http://127.0.0.1:{port}" in str(err.value)
+        assert _TokenProxy.seen and not any(_TokenProxy.seen)  # no token configured, none sent
+        _TokenProxy.seen.clear()
+        a = Assistant(_server_settings(tmp_path / "b", port, chroma_token=_TokenProxy.token))
+        assert a.ingest([folder]).usable
+        assert "Eine-Welt-Läden" in a.ask("Wen unterstützt Osterfeld mit Mietzuschüssen?").answer
+        assert _TokenProxy.seen and all(s == f"Bearer {_TokenProxy.token}" for s in _TokenProxy.seen)
+        assert _TokenProxy.token not in repr(a.settings)  # the token never shows in logs or reprs
+        a.close()
+    finally:
+        proxy.shutdown()
