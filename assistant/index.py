@@ -9,10 +9,10 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from collections.abc import Collection
 from typing import Any
 
 from assistant.errors import IndexCorruptError, IndexMissingError, StoreUnavailableError
+from assistant.query import Vocabulary
 from assistant.settings import Settings
 from assistant.text import LIST_ITEM, ends_in_list_item, keyword_terms, split_compound
 from assistant.types import DocumentInfo, Passage
@@ -66,6 +66,7 @@ class KepolIndex:
         self._bm25: Any = None
         self._bm25_ids: list[str] = []
         self._bm25_name: str | None = None
+        self._vocab: Vocabulary | None = None
         self._manifest: dict[str, Any] | None = None
         self._manifest_stamp = 0
         self._own_stamp = 0
@@ -227,7 +228,7 @@ class KepolIndex:
         for d in self.dir.glob("bm25*"):
             shutil.rmtree(d, ignore_errors=True)
         self._manifest, self._manifest_stamp, self._active = None, 0, frozenset()
-        self._bm25, self._bm25_ids, self._bm25_name = None, [], None
+        self._bm25, self._bm25_ids, self._bm25_name, self._vocab = None, [], None, None
 
     def orphan_count(self) -> int:
         return self._collection.count() - self.count()
@@ -285,16 +286,19 @@ class KepolIndex:
         path = self.dir / name if name else None
         ids_file = path / "ids.json" if path else None
         if not ids_file or not ids_file.exists():
-            self._bm25, self._bm25_ids, self._bm25_name = None, [], name
+            self._bm25, self._bm25_ids, self._bm25_name, self._vocab = None, [], name, None
             return
+        self._vocab = None
         self._bm25_ids = json.loads(ids_file.read_text(encoding="utf-8"))
         self._bm25 = bm25s.BM25.load(str(path / "index")) if self._bm25_ids else None
         self._bm25_name = name
 
-    def vocabulary(self) -> Collection[str]:
+    def vocabulary(self) -> Vocabulary:
         """Every term of the keyword index (stems and compound parts): what queries are mapped onto."""
         self._load_bm25()
-        return self._bm25.vocab_dict.keys() if self._bm25 is not None else ()
+        if self._vocab is None:
+            self._vocab = Vocabulary(self._bm25.vocab_dict.keys() if self._bm25 is not None else ())
+        return self._vocab
 
     def keyword_search(self, query_terms: list[str], k: int) -> list[tuple[str, float]]:
         """(chunk_id, BM25 score) for the best keyword matches of stemmed `query_terms`."""
