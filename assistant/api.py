@@ -37,10 +37,12 @@ def clean_question(text: str, max_chars: int) -> str:
 class Assistant:
     """Owns the index and the embedder (both loaded lazily, once per process)."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, embedder: Any = None) -> None:
+        """`embedder`: a llama-index BaseEmbedding to use instead of the bundled e5 model (benchmarks
+        give synthetic corpora proxy vectors this way); it must live in the same vector space."""
         self.settings = settings or Settings()
         self._index: KepolIndex | None = None
-        self._embedder: Any = None
+        self._embedder: Any = embedder
         self._llm: Any = None
         self._feedback: Any = None
         self._lock = threading.Lock()
@@ -71,10 +73,13 @@ class Assistant:
                 self._index = None
 
     def warm_up(self) -> None:
-        """Load the embedding model and open the store (idempotent)."""
+        """Load the embedding model, open the store and load the keyword index and its vocabulary
+        (idempotent): `kepol serve` does this before it listens, so no user pays for it."""
         if not self._warm:
-            _ = self.index
+            index = self.index
             self.embedder.get_query_embedding("warm-up")
+            if index.count():
+                index.vocabulary().near("warm", 1)
             self._warm = True
 
     # ---------- ingestion ----------

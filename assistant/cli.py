@@ -223,6 +223,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, do_ingest: boo
     a = _assistant(ctx)
     if do_ingest:
         click.echo(a.ingest(progress=sys.stderr.isatty()).summary())
+    a.warm_up()  # model, store and keyword index are loaded before the first visitor arrives
     launch(a, host or a.settings.host, port or a.settings.port)
 
 

@@ -1,7 +1,6 @@
 """Ingest files into the index: incremental by content hash, one clear reason per skipped file."""
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import queue
@@ -10,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -106,10 +106,12 @@ def catalogue_entry(path: Path) -> dict[str, Any]:
     `<file>.meta.json` sidecar. Read before the document itself, so a metadata edit is noticed."""
     meta: dict[str, Any] = {}
     for f, sidecar in ((path.parent / METADATA_FILE, False), (path.with_name(path.name + SIDECAR_SUFFIX), True)):
-        if not f.exists():
+        try:
+            st = f.stat()
+        except FileNotFoundError:
             continue
         try:
-            data = json.loads(f.read_text(encoding="utf-8"))
+            data = _read_json(str(f), st.st_mtime_ns, st.st_size)
             entry = data if sidecar else data.get(path.name, {})
         except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
             raise DocumentError(str(f), f"invalid metadata JSON ({exc})", "fix or remove the file") from exc
@@ -117,6 +119,13 @@ def catalogue_entry(path: Path) -> dict[str, Any]:
             raise DocumentError(str(f), f"metadata for {path.name} must be a JSON object")
         meta.update(entry)
     return meta
+
+
+@lru_cache(maxsize=64)
+def _read_json(path: str, mtime_ns: int, size: int) -> Any:
+    """A catalogue file parsed once per version (a folder of thousands of files shares one
+    metadata.json; parsing it per file made big folders quadratic). Callers must not mutate it."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def document_info(path: Path, title_hint: str, first_line: str, meta: dict[str, Any] | None = None) -> DocumentInfo:
@@ -170,18 +179,19 @@ def ingest(paths: list[Path], settings: Settings, index: KepolIndex, embedder: A
     files, folders = discover(paths)
     if rebuild and not dry_run:
         index.reset()
-    manifest = copy.deepcopy(index.manifest())
-    manifest.pop("keyword_index", None)
-    docs: dict[str, Any] = manifest["documents"]
-    by_hash = {v["sha256"]: k for k, v in docs.items()}
+    committed = index.manifest()
+    # entries are replaced, never changed in place: a shallow copy keeps the committed one intact
+    manifest = {k: v for k, v in committed.items() if k != "keyword_index"}
+    manifest["documents"] = dict(committed["documents"])
+    docs = _Docs(manifest["documents"])
     seen_sources: set[str] = set()
     cache = None if dry_run else EmbeddingCache(settings.data_dir / "embedding-cache.sqlite3", settings.embed_model)
     stats = EmbedStats()
     bar = _Progress(len(files), progress, stats)
     writer = _Writer(index, timings)
     changed = False
-    snapshot = (copy.deepcopy(docs), dict(by_hash))  # what the helper thread judges "unchanged" by
-    prepared = _prefetch(files, lambda f: _prepare(f, settings, *snapshot))
+    snapshot = docs.snapshot()  # what the helper thread judges "unchanged" by
+    prepared = _prefetch(files, lambda f: _prepare(f, settings, snapshot))
     try:
         for prep in prepared:
             bar.file(prep.path.name)
@@ -190,7 +200,7 @@ def ingest(paths: list[Path], settings: Settings, index: KepolIndex, embedder: A
             try:
                 if prep.error is not None:
                     raise prep.error
-                result = _ingest_file(prep, settings, embedder, docs, by_hash, cache, stats, bar, writer, dry_run)
+                result = _ingest_file(prep, settings, embedder, docs, cache, stats, bar, writer, dry_run)
             except DocumentError as exc:
                 where = "" if exc.path == str(prep.path) else f"{exc.path}: "  # e.g. a broken metadata.json
                 result = FileResult(str(prep.path), "skipped",
@@ -204,23 +214,60 @@ def ingest(paths: list[Path], settings: Settings, index: KepolIndex, embedder: A
         bar.close()
         if cache:
             cache.close()
-    for doc_id, entry in list(docs.items()):
+    for doc_id, entry in list(docs.docs.items()):
         src = Path(entry["path"])
         if str(src) not in seen_sources and any(src.is_relative_to(f) for f in folders) and not src.exists():
-            del docs[doc_id]
+            docs.remove(doc_id)
             changed = True
             report.results.append(FileResult(str(src), "removed", doc_id, reason="file no longer exists"))
     t = time.perf_counter()
-    if not dry_run and (changed or "keyword_index" not in index.manifest() and docs):
+    if not dry_run and (changed or "keyword_index" not in index.manifest() and docs.docs):
         index.commit(manifest)
     elif not dry_run and index.orphan_count():
         index.collect_garbage()  # chunks left behind by an earlier run that was killed
     _add(timings, "commit", time.perf_counter() - t)
     timings["embed"] = stats.seconds
-    report.chunks_total = sum(len(d.get("chunk_ids", ())) for d in docs.values()) if dry_run else index.count()
+    report.chunks_total = sum(len(d.get("chunk_ids", ())) for d in docs.docs.values()) if dry_run else index.count()
     report.embedded, report.from_cache, report.embed_seconds = stats.embedded, stats.cached, stats.seconds
     report.seconds = time.perf_counter() - t0
     return report
+
+
+class _Docs:
+    """The manifest's documents with lookups by content hash and by path, kept in step: a run over
+    thousands of files must not scan every entry for every file."""
+
+    def __init__(self, docs: dict[str, Any]) -> None:
+        self.docs = docs
+        self.by_hash = {v["sha256"]: k for k, v in docs.items()}
+        self.by_path = {v["path"]: k for k, v in docs.items()}
+
+    def snapshot(self) -> _Docs:
+        """A view for the helper thread; entries are replaced, never changed in place, so a shallow
+        copy of the maps is a consistent picture of the run's start."""
+        snap = _Docs.__new__(_Docs)
+        snap.docs, snap.by_hash, snap.by_path = dict(self.docs), dict(self.by_hash), dict(self.by_path)
+        return snap
+
+    def owner(self, sha: str) -> tuple[str, dict[str, Any]] | None:
+        doc_id = self.by_hash.get(sha)
+        return (doc_id, self.docs[doc_id]) if doc_id is not None else None
+
+    def remove(self, doc_id: str) -> None:
+        entry = self.docs.pop(doc_id)
+        if self.by_hash.get(entry["sha256"]) == doc_id:
+            del self.by_hash[entry["sha256"]]
+        if self.by_path.get(entry["path"]) == doc_id:
+            del self.by_path[entry["path"]]
+
+    def put(self, doc_id: str, entry: dict[str, Any]) -> None:
+        """Add or replace; a renamed or replaced file keeps no stale entry under its old id."""
+        for old in {self.by_path.get(entry["path"]), self.by_hash.get(entry["sha256"]), doc_id}:
+            if old is not None and old in self.docs:
+                self.remove(old)
+        self.docs[doc_id] = entry
+        self.by_hash[entry["sha256"]] = doc_id
+        self.by_path[entry["path"]] = doc_id
 
 
 @dataclass
@@ -236,10 +283,11 @@ class _Prepared:
     blocks: list[Block] | None = None
     passages: list[Passage] | None = None
     error: DocumentError | None = None
+    tokens: int = 0
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _prepare(path: Path, settings: Settings, docs: dict[str, Any], by_hash: dict[str, str]) -> _Prepared:
+def _prepare(path: Path, settings: Settings, docs: _Docs) -> _Prepared:
     """Everything about a file that needs no model and no store; runs in the helper thread."""
     prep = _Prepared(path)
     try:
@@ -252,13 +300,14 @@ def _prepare(path: Path, settings: Settings, docs: dict[str, Any], by_hash: dict
         prep.meta = catalogue_entry(path)
         prep.meta_fp = _fingerprint(prep.meta)
         _add(prep.timings, "hash", time.perf_counter() - t)
-        owner = by_hash.get(prep.sha)
-        if owner and (docs[owner]["path"] == str(path) and docs[owner].get("catalogue") == prep.meta_fp
-                      or docs[owner]["path"] != str(path) and Path(docs[owner]["path"]).exists()):
+        owner = docs.owner(prep.sha)
+        if owner and (owner[1]["path"] == str(path) and owner[1].get("catalogue") == prep.meta_fp
+                      or owner[1]["path"] != str(path) and Path(owner[1]["path"]).exists()):
             return prep  # unchanged or a duplicate: decided in order by the main thread, nothing to parse
         prep.info, prep.blocks = read_document(path, prep.meta, prep.timings)
         t = time.perf_counter()
         prep.passages = chunk_document(prep.blocks, prep.info, settings.chunk_tokens, settings.chunk_overlap_tokens)
+        prep.tokens = sum(count_tokens(p.text) for p in prep.passages)
         _add(prep.timings, "chunk", time.perf_counter() - t)
     except DocumentError as exc:
         prep.error = exc
@@ -328,25 +377,25 @@ class _Writer:
             self.passages, self.embeddings = [], []
 
 
-def _ingest_file(prep: _Prepared, settings: Settings, embedder: Any, docs: dict[str, Any],
-                 by_hash: dict[str, str], cache: EmbeddingCache | None, stats: EmbedStats, bar: _Progress,
-                 writer: _Writer, dry_run: bool) -> FileResult:
+def _ingest_file(prep: _Prepared, settings: Settings, embedder: Any, docs: _Docs, cache: EmbeddingCache | None,
+                 stats: EmbedStats, bar: _Progress, writer: _Writer, dry_run: bool) -> FileResult:
     """Decide, in file order, what a prepared file is (unchanged, duplicate, new) and stage it."""
     path, sha, meta_fp = prep.path, prep.sha, prep.meta_fp
-    owner = by_hash.get(sha)
-    if owner and docs[owner]["path"] == str(path) and docs[owner].get("catalogue") == meta_fp:
-        return FileResult(str(path), "unchanged", owner, docs[owner]["chunks"])
-    if owner and docs[owner]["path"] != str(path) and Path(docs[owner]["path"]).exists():
-        return FileResult(str(path), "duplicate", owner, reason=f"same content as {docs[owner]['source']}")
+    owner = docs.owner(sha)
+    if owner and owner[1]["path"] == str(path) and owner[1].get("catalogue") == meta_fp:
+        return FileResult(str(path), "unchanged", owner[0], owner[1]["chunks"])
+    if owner and owner[1]["path"] != str(path) and Path(owner[1]["path"]).exists():
+        return FileResult(str(path), "duplicate", owner[0], reason=f"same content as {owner[1]['source']}")
     if prep.blocks is None or prep.info is None:  # the run-start view differed from the live one
         prep.info, prep.blocks = read_document(path, prep.meta)
     info, blocks, passages = prep.info, prep.blocks, prep.passages
-    clash = docs.get(info.doc_id)
+    clash = docs.docs.get(info.doc_id)
     if clash and clash["path"] != str(path) and Path(clash["path"]).exists():
         info = DocumentInfo(**{**info.__dict__, "doc_id": f"{info.doc_id}-{sha[:6]}"})
         passages = None
     if passages is None:
         passages = chunk_document(blocks, info, settings.chunk_tokens, settings.chunk_overlap_tokens)
+        prep.tokens = sum(count_tokens(p.text) for p in passages)
     if dry_run:
         return FileResult(str(path), "ingested", info.doc_id, len(passages), reason="dry run: would ingest")
     embeddings = embed_texts([search_text(p) for p in passages], embedder.get_text_embedding_batch, cache, stats,
@@ -355,20 +404,15 @@ def _ingest_file(prep: _Prepared, settings: Settings, embedder: Any, docs: dict[
     t = time.perf_counter()
     text_file = writer.index.stage_text(info.doc_id, sha, document_text(blocks)[0])
     _add(writer.timings, "write", time.perf_counter() - t)
-    # a renamed or replaced file keeps no stale entry under its old id
-    for old_id, entry in list(docs.items()):
-        if (entry["path"] == str(path) or entry["sha256"] == sha) and old_id != info.doc_id:
-            del docs[old_id]
     pages = max((p.page_end or 0) for p in passages) or None
-    docs[info.doc_id] = {
+    docs.put(info.doc_id, {
         "path": str(path), "source": info.source, "sha256": sha, "catalogue": meta_fp, "title": info.title,
         "kind": info.kind, "publisher": info.publisher, "year": info.year, "audience": list(info.audience),
         "pages": pages, "chunks": len(passages), "chunk_ids": [p.chunk_id for p in passages],
         "text_file": text_file,
-        "tokens": sum(count_tokens(p.text) for p in passages),
+        "tokens": prep.tokens,
         "ingested_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    by_hash[sha] = info.doc_id
+    })
     return FileResult(str(path), "ingested", info.doc_id, len(passages))
 
 

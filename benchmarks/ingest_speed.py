@@ -1,0 +1,64 @@
+"""Ingest throughput against its physical floor: a cold run with the real embedder split into stages,
+then the same chunk texts embedded alone (no parsing, no store, no cache) — the ratio of the two is
+what the pipeline costs on top of embedding. The naive llama-index pipeline ingests the same folder
+for comparison.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from assistant.api import Assistant
+from assistant.index import search_text
+from assistant.settings import Settings
+
+
+def measure(folder: Path, log: Any = print) -> dict[str, Any]:
+    from evals.baseline import NaiveBaseline
+
+    with tempfile.TemporaryDirectory() as tmp:
+        a = Assistant(Settings(data_dir=Path(tmp) / "ours"))
+        a.warm_up()  # loading the model once per process is not per-run ingest work
+        t = time.perf_counter()
+        report = a.ingest([folder])
+        total = time.perf_counter() - t
+        passages = a.index.all_passages()
+        texts = [search_text(p) for p in passages]
+        files = len(report.results)
+        docs = len(report.by_status("ingested"))
+        log(f"  ours: {docs} documents, {len(passages)} chunks in {total:.1f} s; embedding the same texts alone")
+        embedder = a.embedder
+        t = time.perf_counter()
+        for i in range(0, len(texts), 32):
+            embedder.get_text_embedding_batch(texts[i:i + 32])
+        pure = time.perf_counter() - t
+        tokens = sum(embedder._e5().token_count(x) for x in texts)
+        a.close()
+        log(f"  pure embedding {pure:.1f} s; naive baseline ingest")
+        t = time.perf_counter()
+        b = NaiveBaseline(Settings(data_dir=Path(tmp) / "baseline"), embedder, folder)
+        baseline_s = time.perf_counter() - t
+    return {
+        "folder": str(folder), "files": files, "documents": docs, "chunks": len(passages),
+        "skipped": [r.reason for r in report.by_status("skipped")],
+        "e5_tokens": tokens, "total_s": round(total, 2), "pure_embedding_s": round(pure, 2),
+        "ratio_total_to_embedding": round(total / pure, 3),
+        "embedding_tokens_per_s": round(tokens / pure),
+        "documents_per_s": round(docs / total, 2), "chunks_per_s": round(len(passages) / total, 2),
+        "stages_s": {k: round(v, 2) for k, v in report.stage_seconds.items()},
+        "baseline": {"chunks": b.chunks, "total_s": round(baseline_s, 2),
+                     "ratio_ours_to_baseline": round(total / baseline_s, 3)},
+    }
+
+
+def synthetic_folder(target: Path, n_docs: int, seed: int = 11) -> Path:
+    """`n_docs` short documents (one section each) in PDF, HTML, Markdown and text, round robin."""
+    from benchmarks.synthetic import documents, sentence_pool, write
+
+    if not (target / "metadata.json").exists():
+        docs = list(documents(sentence_pool(), n_docs, seed, sections=(1, 1), median_sections=1,
+                              paragraphs=(1, 1)))
+        write(docs, target, formats=("pdf", "html", "md", "txt"))
+    return target
