@@ -7,8 +7,10 @@ import math
 from dataclasses import replace
 import os
 import shutil
+import sqlite3
 import tempfile
 from pathlib import Path
+from collections.abc import Collection
 from typing import Any
 
 from assistant.errors import IndexCorruptError, IndexMissingError, StoreUnavailableError
@@ -63,6 +65,7 @@ class KepolIndex:
         self.dir = settings.index_dir
         self.dir.mkdir(parents=True, exist_ok=True)
         self._open_store()
+        self._terms = TermStore(self.dir / "terms.sqlite3")
         self._bm25: Any = None
         self._bm25_ids: list[str] = []
         self._bm25_name: str | None = None
@@ -105,6 +108,7 @@ class KepolIndex:
         close = getattr(self._client, "close", None)
         if close is not None:
             close()
+        self._terms.close()
 
     def _reopen(self) -> None:
         """Another process committed: the embedded Chroma system holds its vector index in memory,
@@ -156,14 +160,22 @@ class KepolIndex:
         return len(self.active_ids())
 
     # ---------- writing ----------
-    def stage(self, passages: list[Passage], embeddings: list[list[float]]) -> None:
+    def stage(self, passages: list[Passage], embeddings: list[list[float]],
+              terms: list[list[str]] | None = None) -> None:
         """Write chunks to the store without making them visible (see `commit`). Chunk ids hash
-        text and metadata, so an id already stored holds exactly this chunk and is skipped."""
-        ids = [p.chunk_id for p in passages]
-        present = set(self._collection.get(ids=ids, include=[])["ids"]) if ids else set()
+        text and metadata, so an id already stored holds exactly this chunk and is skipped.
+        `terms`: each chunk's keyword terms (computed here when not given); kept so that a commit
+        builds the keyword index without re-reading and re-stemming every chunk."""
+        present: set[str] = set()
+        for i in range(0, len(passages), _BATCH):
+            ids = [p.chunk_id for p in passages[i:i + _BATCH]]
+            present |= set(self._collection.get(ids=ids, include=[])["ids"])
         nodes = [_to_node(p, e) for p, e in zip(passages, embeddings) if p.chunk_id not in present]
         for i in range(0, len(nodes), 2000):  # Chroma caps the batch size of one add
             self.store.add(nodes[i:i + 2000])
+        if terms is None:
+            terms = [keyword_terms(search_text(p)) for p in passages]
+        self._terms.put({p.chunk_id: t for p, t in zip(passages, terms)})
 
     def stage_text(self, doc_id: str, digest: str, text: str) -> str:
         """Store a document's cleaned text (what chunk offsets point into); returns its file name."""
@@ -205,6 +217,7 @@ class KepolIndex:
         orphans = [i for i in stored if i not in active]
         for i in range(0, len(orphans), 2000):
             self._collection.delete(ids=orphans[i:i + 2000])
+        self._terms.keep_only(active)
         texts = {d.get("text_file") for d in manifest["documents"].values()}
         for f in (self.dir / "texts").glob("*.txt") if (self.dir / "texts").exists() else ():
             if f.name not in texts:
@@ -227,6 +240,7 @@ class KepolIndex:
         self.manifest_path.unlink(missing_ok=True)
         for d in self.dir.glob("bm25*"):
             shutil.rmtree(d, ignore_errors=True)
+        self._terms.clear()
         self._manifest, self._manifest_stamp, self._active = None, 0, frozenset()
         self._bm25, self._bm25_ids, self._bm25_name, self._vocab = None, [], None, None
 
@@ -240,15 +254,20 @@ class KepolIndex:
         """A new bm25s index over `chunk_ids` in a fresh directory; returns its name."""
         import bm25s
 
-        passages = self.get(chunk_ids, visible_only=False)
-        ordered = [passages[i] for i in chunk_ids if i in passages]
+        terms = self._terms.get(set(chunk_ids))
+        missing = [i for i in chunk_ids if i not in terms]
+        if missing:  # chunks staged before terms were kept (older indexes): read and stem them once
+            found = self.get(missing, visible_only=False)
+            fresh = {i: keyword_terms(search_text(p)) for i, p in found.items()}
+            self._terms.put(fresh)
+            terms.update(fresh)
+        ordered = [i for i in chunk_ids if i in terms]
         tmp = Path(tempfile.mkdtemp(prefix="bm25-", dir=self.dir))
         if ordered:
             retriever = bm25s.BM25()
-            retriever.index(_with_compound_parts([keyword_terms(search_text(p)) for p in ordered]),
-                            show_progress=False)
+            retriever.index(_with_compound_parts([terms[i] for i in ordered]), show_progress=False)
             retriever.save(str(tmp / "index"))
-        _atomic_write(tmp / "ids.json", json.dumps([p.chunk_id for p in ordered]))
+        _atomic_write(tmp / "ids.json", json.dumps(ordered))
         return tmp.name
 
     # ---------- reading ----------
@@ -337,13 +356,15 @@ class KepolIndex:
         if not chunk_ids:
             return {}
         include = ["documents", "metadatas"] + (["embeddings"] if query_embedding is not None else [])
-        got = self._collection.get(ids=list(chunk_ids), include=include)
         out = {}
-        for j, (i, d, m) in enumerate(zip(got["ids"], got["documents"], got["metadatas"])):
-            score = 0.0
-            if query_embedding is not None:
-                score = float(sum(a * b for a, b in zip(got["embeddings"][j], query_embedding)))
-            out[i] = _from_meta(i, d or "", m or {}, score)
+        ids = list(chunk_ids)
+        for k in range(0, len(ids), _BATCH):  # Chroma's SQLite caps the variables of one query
+            got = self._collection.get(ids=ids[k:k + _BATCH], include=include)
+            for j, (i, d, m) in enumerate(zip(got["ids"], got["documents"], got["metadatas"])):
+                score = 0.0
+                if query_embedding is not None:
+                    score = float(sum(a * b for a, b in zip(got["embeddings"][j], query_embedding)))
+                out[i] = _from_meta(i, d or "", m or {}, score)
         return out
 
     def neighbours(self, p: Passage) -> list[Passage]:
@@ -384,6 +405,47 @@ class KepolIndex:
         return merged
 
 
+_BATCH = 5000  # ids per Chroma get: its SQLite refuses queries with too many variables (>32k)
+
+
+class TermStore:
+    """Each staged chunk's keyword terms by chunk id (SQLite next to the keyword index). Chunk ids
+    hash the chunk, so rows of uncommitted runs are harmless and collected with the orphans."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:  # opened on first use: readers of the index never need it
+            self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS terms (chunk_id TEXT PRIMARY KEY, terms TEXT NOT NULL)")
+        return self._db
+
+    def put(self, terms: dict[str, list[str]]) -> None:
+        with self._conn() as db:
+            db.executemany("INSERT OR REPLACE INTO terms VALUES (?, ?)", [(i, " ".join(t)) for i, t in terms.items()])
+
+    def get(self, ids: set[str]) -> dict[str, list[str]]:
+        rows = self._conn().execute("SELECT chunk_id, terms FROM terms")
+        return {i: t.split() for i, t in rows if i in ids}
+
+    def keep_only(self, ids: Collection[str]) -> None:
+        stale = [(i,) for (i,) in self._conn().execute("SELECT chunk_id FROM terms") if i not in ids]
+        with self._conn() as db:
+            db.executemany("DELETE FROM terms WHERE chunk_id = ?", stale)
+
+    def clear(self) -> None:
+        with self._conn() as db:
+            db.execute("DELETE FROM terms")
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
 def where_filter(kind: str | None = None, publisher: str | None = None, year: int | None = None) -> dict[str, Any] | None:
     """The Chroma metadata filter for the library filters (None: the whole library)."""
     clauses = [{k: v} for k, v in (("kind", kind), ("publisher", publisher), ("year", year)) if v not in (None, "")]
@@ -394,9 +456,10 @@ def _with_compound_parts(docs: list[list[str]]) -> list[list[str]]:
     """Add the known parts of long compounds to each chunk's terms, so "Beteiligung" also finds
     "Bürgerbeteiligung" (parts are looked up in the corpus vocabulary itself)."""
     vocab = {t for d in docs for t in d}
+    parts_of = {t: split_compound(t, vocab) for t in vocab}  # once per term, not per chunk
     out = []
     for d in docs:
-        parts = [p for t in set(d) for p in split_compound(t, vocab)]
+        parts = [p for t in set(d) for p in parts_of[t]]
         out.append(d + parts or ["∅"])
     return out
 

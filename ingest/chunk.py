@@ -36,10 +36,11 @@ def document_text(blocks: list[Block]) -> tuple[str, list[int]]:
 def _units(blocks: list[Block], starts: list[int], max_tokens: int) -> list[_Unit]:
     units: list[_Unit] = []
     for i, (b, s) in enumerate(zip(blocks, starts)):
-        n = count_tokens(b.text)
-        if b.kind != "paragraph" and n <= max_tokens:
-            units.append(_Unit(s, s + len(b.text), n, b.kind, b.section, i))
-            continue
+        if b.kind != "paragraph":  # paragraphs are costed sentence by sentence below, not twice
+            n = count_tokens(b.text)
+            if n <= max_tokens:
+                units.append(_Unit(s, s + len(b.text), n, b.kind, b.section, i))
+                continue
         for a, e in sentence_spans(b.text):
             piece = b.text[a:e]
             t = count_tokens(piece)

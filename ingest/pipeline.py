@@ -17,7 +17,7 @@ from typing import Any
 from assistant.errors import DocumentError
 from assistant.index import KepolIndex, search_text
 from assistant.settings import Settings
-from assistant.text import count_tokens
+from assistant.text import count_tokens, keyword_terms
 from assistant.types import DocumentInfo, Passage
 from ingest.chunk import chunk_document, document_text
 from ingest.clean import Block, clean_pages
@@ -284,6 +284,8 @@ class _Prepared:
     passages: list[Passage] | None = None
     error: DocumentError | None = None
     tokens: int = 0
+    texts: list[str] | None = None  # what is embedded and keyword-indexed for each chunk
+    terms: list[list[str]] | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -309,6 +311,10 @@ def _prepare(path: Path, settings: Settings, docs: _Docs) -> _Prepared:
         prep.passages = chunk_document(prep.blocks, prep.info, settings.chunk_tokens, settings.chunk_overlap_tokens)
         prep.tokens = sum(count_tokens(p.text) for p in prep.passages)
         _add(prep.timings, "chunk", time.perf_counter() - t)
+        t = time.perf_counter()
+        prep.texts = [search_text(p) for p in prep.passages]
+        prep.terms = [keyword_terms(x) for x in prep.texts]
+        _add(prep.timings, "terms", time.perf_counter() - t)
     except DocumentError as exc:
         prep.error = exc
     except OSError as exc:  # vanished or unreadable between discovery and reading
@@ -362,19 +368,21 @@ class _Writer:
         self.index, self.timings, self.batch = index, timings, batch
         self.passages: list[Passage] = []
         self.embeddings: list[list[float]] = []
+        self.terms: list[list[str]] = []
 
-    def add(self, passages: list[Passage], embeddings: list[list[float]]) -> None:
+    def add(self, passages: list[Passage], embeddings: list[list[float]], terms: list[list[str]]) -> None:
         self.passages += passages
         self.embeddings += embeddings
+        self.terms += terms
         if len(self.passages) >= self.batch:
             self.flush()
 
     def flush(self) -> None:
         if self.passages:
             t = time.perf_counter()
-            self.index.stage(self.passages, self.embeddings)
+            self.index.stage(self.passages, self.embeddings, self.terms)
             _add(self.timings, "write", time.perf_counter() - t)
-            self.passages, self.embeddings = [], []
+            self.passages, self.embeddings, self.terms = [], [], []
 
 
 def _ingest_file(prep: _Prepared, settings: Settings, embedder: Any, docs: _Docs, cache: EmbeddingCache | None,
@@ -396,11 +404,13 @@ def _ingest_file(prep: _Prepared, settings: Settings, embedder: Any, docs: _Docs
     if passages is None:
         passages = chunk_document(blocks, info, settings.chunk_tokens, settings.chunk_overlap_tokens)
         prep.tokens = sum(count_tokens(p.text) for p in passages)
+        prep.texts, prep.terms = None, None
     if dry_run:
         return FileResult(str(path), "ingested", info.doc_id, len(passages), reason="dry run: would ingest")
-    embeddings = embed_texts([search_text(p) for p in passages], embedder.get_text_embedding_batch, cache, stats,
-                             on_batch=bar.chunks)
-    writer.add(passages, embeddings)
+    texts = prep.texts or [search_text(p) for p in passages]
+    terms = prep.terms or [keyword_terms(x) for x in texts]
+    embeddings = embed_texts(texts, embedder.get_text_embedding_batch, cache, stats, on_batch=bar.chunks)
+    writer.add(passages, embeddings, terms)
     t = time.perf_counter()
     text_file = writer.index.stage_text(info.doc_id, sha, document_text(blocks)[0])
     _add(writer.timings, "write", time.perf_counter() - t)

@@ -63,8 +63,8 @@ CHILD = textwrap.dedent("""
     die = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
     if point == "after-first-document":
         original = KepolIndex.stage
-        def stage(self, passages, embeddings):
-            original(self, passages, embeddings)
+        def stage(self, *args):
+            original(self, *args)
             die()
         KepolIndex.stage = stage
     elif point == "before-manifest-swap":
