@@ -123,7 +123,7 @@ class Assistant:
 
         with self._lock:
             if self._feedback is None:
-                self._feedback = FeedbackStore(self.settings.data_dir / "feedback.sqlite3")
+                self._feedback = FeedbackStore(self.settings.feedback_file)
             return self._feedback
 
     def record_feedback(self, answer: Answer, rating: int, comment: str = "") -> int:

@@ -194,7 +194,7 @@ def feedback_export(ctx: click.Context, out: Path | None) -> None:
     """Export all feedback (question, answer, citations, rating, comment, settings hash) as CSV."""
     from assistant.feedback import FeedbackStore
 
-    text = FeedbackStore(ctx.obj["settings"].data_dir / "feedback.sqlite3").export_csv()
+    text = FeedbackStore(ctx.obj["settings"].feedback_file).export_csv()
     if out:
         out.write_text(text, encoding="utf-8")
         click.echo(f"{max(text.count(chr(10)) - 1, 0)} Einträge → {out}", err=True)

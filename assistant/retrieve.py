@@ -3,6 +3,7 @@ near-duplicates dropped."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from assistant.index import KepolIndex
@@ -41,14 +42,16 @@ def hybrid_search(index: KepolIndex, query_embedding: list[float], keyword_query
     # the keyword index has no metadata filters: with a filter, dense results alone are exact
     keyword = [] if where else index.keyword_search(keyword_query, candidates)
     if fusion == "rrf":
-        fused = rrf([[p.chunk_id for p in dense], [cid for cid, _ in keyword]], rrf_k)
+        fused = rrf([[cid for cid, _ in dense], [cid for cid, _ in keyword]], rrf_k)
     else:
-        fused = weighted([(p.chunk_id, p.score) for p in dense], keyword, dense_weight)
+        fused = weighted(dense, keyword, dense_weight)
     order = sorted(fused, key=lambda c: -fused[c])[:k * 2]  # room to drop near-duplicates
-    by_id = {p.chunk_id: p for p in dense}
-    missing = [c for c in order if c not in by_id]
-    if missing:  # keyword-only hits: fetch them, with their cosine to the query as score
-        by_id.update(index.get(missing, query_embedding))
+    cosine = dict(dense)
+    keyword_only = [c for c in order if c not in cosine]
+    # only the passages that survived fusion are fetched; keyword-only hits get their cosine to the query
+    by_id = index.get(keyword_only, query_embedding) if keyword_only else {}
+    by_id.update({cid: replace(p, score=cosine[cid])
+                  for cid, p in index.get([c for c in order if c in cosine]).items()})
     return diverse([by_id[c] for c in order if c in by_id], k)
 
 

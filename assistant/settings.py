@@ -68,6 +68,9 @@ class Settings(BaseSettings):
                                   "when the UI is bound to this machine (127.0.0.1).")
     ui_user: str = Field(default="kepol", description="User name for the chat login (with KEPOL_UI_PASSWORD).")
     ui_password: SecretStr | None = Field(default=None, description="If set, the whole chat UI asks for a login.")
+    feedback_path: Path | None = Field(
+        default=None, description="SQLite file for 👍/👎 feedback (default data_dir/feedback.sqlite3). Give each UI "
+                                  "worker its own when data_dir is a shared network volume: SQLite over NFS is unsafe.")
     chroma_host: str = Field(default="", description="Host of a Chroma server (e.g. one started with `chroma run`). "
                                                      "Empty: the embedded store under data_dir (the default).")
     chroma_port: int = Field(default=8000, ge=1, le=65535, description="Port of the Chroma server.")
@@ -84,6 +87,10 @@ class Settings(BaseSettings):
         key = json.dumps({"model": self.embed_model, "chunk": self.chunk_tokens,
                           "overlap": self.chunk_overlap_tokens, "pipeline": PIPELINE_VERSION}, sort_keys=True)
         return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+    @property
+    def feedback_file(self) -> Path:
+        return self.feedback_path or self.data_dir / "feedback.sqlite3"
 
     @property
     def chroma_server(self) -> str:

@@ -75,10 +75,13 @@ def test_ingest_job_and_second_worker_share_one_server(chroma_server: int, tmp_p
     name = f"kepol-{job.settings.index_fingerprint()}"
     assert direct.get_collection(name).count() == job.index.count() == 2
 
-    worker = Assistant(_server_settings(shared, chroma_server))
+    own = tmp_path / "worker-1" / "feedback.sqlite3"  # SQLite stays off the shared volume
+    worker = Assistant(_server_settings(shared, chroma_server, feedback_path=own))
     answer = worker.ask("Wie oft tagt der Klimabeirat in Nordheim?")
     assert not answer.refused and "viermal im Jahr" in answer.answer
     assert answer.citations and answer.citations[0].doc_id == "beirat"
+    worker.record_feedback(answer, 1, "passt")
+    assert own.exists() and not (shared / "feedback.sqlite3").exists()
 
     # the job ingests a change; the running worker answers from it without a restart
     (folder / "beirat.txt").write_text("Der Klimabeirat der Stadt Nordheim tagt jetzt monatlich und berät den Rat "
