@@ -37,12 +37,12 @@ def test_proxy_vectors_rank_a_chunk_near_its_own_sentences(pool, corpus_assistan
     vectors = {t: np.asarray(v, dtype=np.float32)
                for t, v in zip([t for t, _ in picked], real.get_text_embedding_batch([x for _, x in picked]))}
     proxy = ProxyEmbedder(vectors)
-    chunk_a = " ".join(x for _, x in picked[:3])
-    chunk_b = " ".join(x for _, x in picked[20:23])
+    chunk_a = "\n".join(x for _, x in picked[:3])
+    chunk_b = "\n".join(x for _, x in picked[20:23])
     va, vb = (np.asarray(v) for v in proxy.get_text_embedding_batch([chunk_a, chunk_b]))
     assert abs(np.linalg.norm(va) - 1) < 1e-4
     own = np.mean([vectors[t] for t, _ in picked[:3]], axis=0)
-    assert va @ own / np.linalg.norm(own) > 0.98 > vb @ own / np.linalg.norm(own)
+    assert va @ own / np.linalg.norm(own) > 0.95 > vb @ own / np.linalg.norm(own)  # noise costs ~0.02
     assert proxy.get_text_embedding_batch([chunk_a]) == proxy.get_text_embedding_batch([chunk_a])  # seeded
 
 
