@@ -77,9 +77,10 @@ class Assistant:
         (idempotent): `kepol serve` does this before it listens, so no user pays for it."""
         if not self._warm:
             index = self.index
-            self.embedder.get_query_embedding("warm-up")
+            vec = self.embedder.get_query_embedding("warm-up")
             if index.count():
                 index.vocabulary().near("warm", 1)
+                index.dense_search(vec, 1)  # a damaged vector index shows at start, not at a user's question
             self._warm = True
 
     # ---------- ingestion ----------
@@ -89,6 +90,10 @@ class Assistant:
         `rebuild` discards the index first (the embedding cache keeps this cheap)."""
         from ingest.pipeline import ingest
 
+        if rebuild and not dry_run:
+            with self._lock:  # a store too damaged to open is set aside, not fatal, when rebuilding
+                if self._index is None:
+                    self._index = KepolIndex(self.settings, repair=True)
         return ingest(paths or [self.settings.corpus_dir], self.settings, self.index, self.embedder,
                       progress=progress, dry_run=dry_run, rebuild=rebuild)
 
@@ -126,9 +131,21 @@ class Assistant:
                 self._feedback = FeedbackStore(self.settings.feedback_file)
             return self._feedback
 
-    def record_feedback(self, answer: Answer, rating: int, comment: str = "") -> int:
-        """Store 👍 (+1) or 👎 (-1) with an optional comment for one answer; returns the entry id."""
-        return self.feedback.add(answer, rating, comment, self.settings.index_fingerprint())
+    def record_feedback(self, answer: Answer, rating: int, comment: str = "") -> int | None:
+        """Store 👍 (+1) or 👎 (-1) with an optional comment for one answer; returns the entry id, or
+        None when feedback storage is switched off (KEPOL_FEEDBACK_ENABLED=0)."""
+        s = self.settings
+        if not s.feedback_enabled:
+            return None
+        return self.feedback.add(answer, rating, comment, s.index_fingerprint(), store_text=s.feedback_store_text,
+                                 retention_days=s.retention_days)
+
+    def purge(self, older_than_days: float | None = None) -> dict[str, int]:
+        """Delete stored feedback and chat exports (all, or those older than `older_than_days`)."""
+        from assistant.export import purge_exports
+
+        rows = self.feedback.purge(older_than_days) if self.settings.feedback_file.exists() else 0
+        return {"feedback": rows, "exports": purge_exports(older_than_days)}
 
     # ---------- retrieval ----------
     def _search(self, c: Condensed, k: int, where: dict[str, Any] | None, q: Query | None = None) -> list[Passage]:

@@ -77,6 +77,11 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, strict: b
                       rebuild=rebuild)
     click.echo(report.summary())
     click.echo(f"Index: {a.settings.index_dir}", err=True)
+    if a.index.set_aside:
+        click.echo(f"The damaged vector store was moved to {a.index.set_aside}; delete it once the new index "
+                   "answers as expected.", err=True)
+    if a.index.cleanup_error:
+        click.echo(f"Clean-up after the commit failed ({a.index.cleanup_error}); the next run retries it.", err=True)
     if (not report.usable and not dry_run) or (strict and report.by_status("skipped")):
         sys.exit(2)
 
@@ -203,6 +208,21 @@ def feedback_export(ctx: click.Context, out: Path | None) -> None:
 
 
 @main.command()
+@click.option("--older-than", "older_than", type=float, default=None, metavar="DAYS",
+              help="Only what is older than DAYS (default: everything).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def purge(ctx: click.Context, older_than: float | None, yes: bool) -> None:
+    """Delete stored feedback (questions, answers, ratings, comments) and exported conversations."""
+    what = "all stored feedback and chat exports" if older_than is None else \
+        f"feedback and chat exports older than {older_than:g} days"
+    if not yes:
+        click.confirm(f"Delete {what}?", abort=True)
+    done = _assistant(ctx).purge(older_than)
+    click.echo(f"deleted {done['feedback']} feedback entries and {done['exports']} chat exports", err=True)
+
+
+@main.command()
 @click.pass_context
 def docs(ctx: click.Context) -> None:
     """List the indexed documents."""
@@ -224,6 +244,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, do_ingest: boo
     if do_ingest:
         click.echo(a.ingest(progress=sys.stderr.isatty()).summary())
     a.warm_up()  # model, store and keyword index are loaded before the first visitor arrives
+    if a.settings.retention_days > 0:  # data protection: expired feedback and exports go at every start
+        a.purge(a.settings.retention_days)
     launch(a, host or a.settings.host, port or a.settings.port)
 
 

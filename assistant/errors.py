@@ -1,11 +1,29 @@
-"""The small family of errors the CLI and UI turn into clear messages."""
+"""The small family of errors the CLI and UI turn into clear messages. Every message passes through
+`redact`, so a secret a library echoes in its error text (an API key, a token) is never shown."""
 from __future__ import annotations
+
+import re
+
+_SECRETS: set[str] = set()
+
+
+def register_secret(value: str) -> None:
+    """Remember a configured secret so no error message can show it (Settings registers its own)."""
+    if len(value) >= 4:
+        _SECRETS.add(value)
+
+
+def redact(text: str) -> str:
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return re.sub(r"(sk-|Bearer\s+|token=|api_key=)[A-Za-z0-9._~+/=-]{6,}", r"\1***", text)
 
 
 class KepolError(Exception):
     """Base class: every error carries a hint telling the user what to do."""
 
     def __init__(self, message: str, hint: str = "") -> None:
+        message, hint = redact(message), redact(hint)
         super().__init__(message)
         self.message = message
         self.hint = hint
@@ -20,7 +38,7 @@ class DocumentError(KepolError):
     def __init__(self, path: str, problem: str, hint: str = "") -> None:
         super().__init__(f"{path}: {problem}", hint)
         self.path = path
-        self.problem = problem
+        self.problem = redact(problem)
 
 
 class IndexMissingError(KepolError):
@@ -37,3 +55,8 @@ class IndexCorruptError(KepolError):
 
 class StoreUnavailableError(KepolError):
     """The configured Chroma server cannot be reached or refuses us."""
+
+
+class WriteError(KepolError):
+    """An ingest run could not write (disk full, file-size limit, permissions): nothing it did is
+    visible, the previous index answers as before."""

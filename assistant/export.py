@@ -2,7 +2,11 @@
 can be filed or mailed and still be checked against the documents."""
 from __future__ import annotations
 
+import shutil
+import tempfile
+import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 from assistant.types import Answer
 
@@ -26,3 +30,27 @@ def conversation_markdown(turns: list[Answer]) -> str:
 
 def _quote_block(text: str) -> str:
     return "\n".join(f"> {line}" for line in text.splitlines() or [""])
+
+
+EXPORTS = Path(tempfile.gettempdir()) / "kepol-exports"
+
+
+def export_file(answers: list[Answer]) -> Path:
+    """The conversation as a Markdown file for download, in a folder `purge_exports` can clean."""
+    EXPORTS.mkdir(mode=0o700, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="chat-", dir=EXPORTS)) / "kepol-gespraech.md"
+    path.write_text(conversation_markdown(list(answers)), encoding="utf-8")
+    return path
+
+
+def purge_exports(older_than_days: float | None = None) -> int:
+    """Delete exported conversations (all, or those older than `older_than_days`); returns how many."""
+    if not EXPORTS.exists():
+        return 0
+    limit = None if older_than_days is None else time.time() - older_than_days * 86400
+    n = 0
+    for d in EXPORTS.glob("chat-*"):
+        if limit is None or d.stat().st_mtime < limit:
+            shutil.rmtree(d, ignore_errors=True)
+            n += 1
+    return n

@@ -9,13 +9,16 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from collections.abc import Collection
 from typing import Any
 
 import numpy as np
 
-from assistant.errors import IndexCorruptError, IndexMissingError, StoreUnavailableError
+from assistant.errors import IndexCorruptError, IndexMissingError, KepolError, StoreUnavailableError
 from assistant.query import Vocabulary
 from assistant.settings import Settings
 from assistant.text import LIST_ITEM, ends_in_list_item, keyword_terms, split_compound
@@ -62,11 +65,24 @@ def _from_meta(chunk_id: str, text: str, m: dict[str, Any], score: float = 0.0) 
 class KepolIndex:
     """Vector store + keyword index + manifest for one settings fingerprint."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, repair: bool = False) -> None:
+        """`repair` (for `kepol ingest --rebuild`): an embedded store that cannot be opened is moved
+        aside and a fresh one started; the embedding cache makes rebuilding it cheap."""
         self.settings = settings
         self.dir = settings.index_dir
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._open_store()
+        self.set_aside: Path | None = None  # where a damaged store was moved by a repair
+        self.cleanup_error = ""  # clean-up after the last commit failed (the next run retries)
+        try:
+            self._open_store()
+        except IndexCorruptError:
+            if not repair:
+                raise
+            chroma = settings.data_dir / "chroma"
+            aside = chroma.with_name(f"chroma.damaged-{int(time.time())}")
+            chroma.rename(aside)
+            self.set_aside = aside
+            self._open_store()
         self._terms = TermStore(self.dir / "terms.sqlite3")
         self._bm25: Any = None
         self._bm25_ids: list[str] = []
@@ -97,13 +113,34 @@ class KepolIndex:
                     f"(tenant {s.chroma_tenant}, database {s.chroma_database}): {exc}",
                     "start it (`chroma run --path DIR --host 127.0.0.1 --port PORT`), check KEPOL_CHROMA_HOST/"
                     "_PORT/_TOKEN, or unset KEPOL_CHROMA_HOST to use the embedded store") from exc
-        else:
-            self._client = chromadb.PersistentClient(path=str(s.data_dir / "chroma"), settings=chroma_settings)
-        # embedding_function=None: Chroma must never instantiate its downloading default model.
-        self._collection = self._client.get_or_create_collection(
-            name=f"kepol-{s.index_fingerprint()}", embedding_function=None,
-            metadata={"hnsw:space": "cosine"})
+        with self.store_errors("open"):
+            if not s.chroma_host:
+                self._client = chromadb.PersistentClient(path=str(s.data_dir / "chroma"), settings=chroma_settings)
+            # embedding_function=None: Chroma must never instantiate its downloading default model.
+            self._collection = self._client.get_or_create_collection(
+                name=f"kepol-{s.index_fingerprint()}", embedding_function=None,
+                metadata={"hnsw:space": "cosine"})
+            if not s.chroma_host:
+                self._collection.count()  # touches the segment files: damage shows now, not mid-answer
         self.store = ChromaVectorStore(chroma_collection=self._collection)
+
+    @contextmanager
+    def store_errors(self, doing: str) -> Iterator[None]:
+        """Chroma's failures as our errors: an unreachable server (retried on the next call: HTTP
+        needs no reconnect) or a damaged embedded store (repaired by `kepol ingest --rebuild`)."""
+        try:
+            yield
+        except KepolError:
+            raise
+        except Exception as exc:  # chromadb, httpx and OS errors: the store is the problem either way
+            s = self.settings
+            if s.chroma_host:
+                raise StoreUnavailableError(
+                    f"the Chroma server at {s.chroma_server} failed ({doing}: {type(exc).__name__}: {exc})",
+                    "check that the server runs and KEPOL_CHROMA_* are right; the next question retries") from exc
+            raise IndexCorruptError(
+                f"the vector store in {s.data_dir / 'chroma'} is damaged ({doing}: {type(exc).__name__}: {exc})",
+                "run `kepol ingest --rebuild` to rebuild it from the documents (the embedding cache is kept)") from exc
 
     def close(self) -> None:
         """Release the Chroma client (the last client of a path stops its in-process system)."""
@@ -209,7 +246,10 @@ class KepolIndex:
         _atomic_write(self.manifest_path, json.dumps({**manifest, "keyword_index": name},
                                                      ensure_ascii=False, indent=1))
         self._own_stamp = self.manifest_path.stat().st_mtime_ns
-        self.collect_garbage()
+        try:
+            self.collect_garbage()
+        except Exception as exc:  # committed already; what is left over is collected by the next run
+            self.cleanup_error = f"{type(exc).__name__}: {exc}"
 
     def collect_garbage(self) -> int:
         """Delete stored chunks and keyword indexes the committed manifest does not list."""
@@ -275,6 +315,12 @@ class KepolIndex:
     # ---------- reading ----------
     def require_ready(self) -> None:
         if self.count() == 0:
+            with self.store_errors("count"):
+                stored = self._collection.count()
+            if stored and not self.manifest_path.exists():
+                raise IndexCorruptError(
+                    f"the index manifest {self.manifest_path} is missing, but the store holds {stored} chunks",
+                    "run `kepol ingest --rebuild` to rebuild the index from the documents")
             raise IndexMissingError(
                 f"the index in {self.settings.data_dir} is empty",
                 "run `kepol ingest` first (it reads the bundled corpus/ by default)")
@@ -292,8 +338,9 @@ class KepolIndex:
         # how many exist, but it scans the collection (12 ms at 100k chunks), so it is not asked.
         n = k + 4
         while True:
-            res = self._collection.query(query_embeddings=[query_embedding], n_results=n, where=where,
-                                         include=["distances"])
+            with self.store_errors("search"):
+                res = self._collection.query(query_embeddings=[query_embedding], n_results=n, where=where,
+                                             include=["distances"])
             ids, dists = res["ids"][0], res["distances"][0]
             out = [(i, 1.0 - float(d)) for i, d in zip(ids, dists) if i in active]  # cosine distance = 1 - cos
             if len(out) >= k or len(ids) < n:
@@ -366,7 +413,8 @@ class KepolIndex:
         out = {}
         ids = list(chunk_ids)
         for k in range(0, len(ids), _BATCH):  # Chroma's SQLite caps the variables of one query
-            got = self._collection.get(ids=ids[k:k + _BATCH], include=include)
+            with self.store_errors("read"):
+                got = self._collection.get(ids=ids[k:k + _BATCH], include=include)
             for j, (i, d, m) in enumerate(zip(got["ids"], got["documents"], got["metadatas"])):
                 score = 0.0
                 if query_embedding is not None:

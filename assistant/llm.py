@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from assistant.answer import REFUSAL
-from assistant.errors import KepolError
+from assistant.errors import KepolError, redact
 from assistant.settings import Settings
 from assistant.text import keyword_terms, sentence_spans
 from assistant.types import Citation, Passage
@@ -101,7 +101,7 @@ def stream_answer(llm: Any, question: str, passages: list[Passage]) -> Iterator[
     except KepolError:
         raise
     except Exception as exc:  # network errors, timeouts, HTTP errors from any backend
-        raise LLMUnavailable(f"the language model failed ({type(exc).__name__}: {_redact(str(exc))[:200]})",
+        raise LLMUnavailable(f"the language model failed ({type(exc).__name__}: {redact(str(exc))[:200]})",
                              "check KEPOL_LLM_* settings and that the model server is running") from exc
 
 
@@ -171,8 +171,3 @@ def _supporting_span(sentence: str, p: Passage) -> tuple[int, int] | None:
     if span is not None and not set(re.findall(r"\d[\d.,]*", sentence)) <= set(re.findall(r"\d[\d.,]*", p.text[span[0]:span[1]])):
         return None
     return span if best >= 0.5 else None
-
-
-def _redact(text: str) -> str:
-    """Never echo credentials from an error message."""
-    return re.sub(r"(sk-|Bearer\s+)[A-Za-z0-9._-]{6,}", r"\1***", text)

@@ -68,6 +68,17 @@ class Settings(BaseSettings):
                                   "when the UI is bound to this machine (127.0.0.1).")
     ui_user: str = Field(default="kepol", description="User name for the chat login (with KEPOL_UI_PASSWORD).")
     ui_password: SecretStr | None = Field(default=None, description="If set, the whole chat UI asks for a login.")
+    rate_limit_per_minute: int = Field(default=20, ge=0, description="Questions one chat session may ask per "
+                                                                       "minute (0: no limit).")
+    ui_concurrency: int = Field(default=2, ge=1, le=64, description="Answers computed at once; more requests wait "
+                                                                   "in the queue instead of failing.")
+    feedback_enabled: bool = Field(default=True, description="Store 👍/👎 feedback at all (data protection).")
+    feedback_store_text: bool = Field(
+        default=True, description="Store the question and the answer with a rating; off keeps only the rating, "
+                                  "comment, citations and settings hash.")
+    retention_days: float = Field(
+        default=90.0, ge=0, description="Feedback and chat exports older than this are deleted (0: kept until "
+                                        "`kepol purge`).")
     feedback_path: Path | None = Field(
         default=None, description="SQLite file for 👍/👎 feedback (default data_dir/feedback.sqlite3). Give each UI "
                                   "worker its own when data_dir is a shared network volume: SQLite over NFS is unsafe.")
@@ -80,7 +91,17 @@ class Settings(BaseSettings):
     chroma_tenant: str = Field(default="default_tenant", description="Chroma tenant on the server.")
     chroma_database: str = Field(default="default_database", description="Chroma database on the server.")
     host: str = Field(default="127.0.0.1", description="Address the chat UI binds to.")
+    allow_exposed_without_admin: bool = Field(
+        default=False, description="Start a UI reachable from other machines although KEPOL_ADMIN_PASSWORD is "
+                                   "unset (administration then stays locked). Without it such a start is refused.")
     port: int = Field(default=7860, description="Port of the chat UI.")
+
+    def model_post_init(self, __context: object) -> None:
+        from assistant.errors import register_secret
+
+        for secret in (self.llm_api_key, self.chroma_token, self.admin_password, self.ui_password):
+            if secret is not None:
+                register_secret(secret.get_secret_value())
 
     def index_fingerprint(self) -> str:
         """Hash of everything that determines the vectors and chunks, so settings never mix in one index."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hmac
 import html
 import os
-import tempfile
 from pathlib import Path
 from dataclasses import dataclass
 from typing import Any
@@ -15,9 +14,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 
 import gradio as gr  # noqa: E402
 
-from assistant.export import conversation_markdown  # noqa: E402
+from assistant.export import export_file as write_export  # noqa: E402
 from assistant.index import where_filter  # noqa: E402
-from assistant.upload import admin_allowed, store  # noqa: E402
+from assistant.ratelimit import RateLimiter  # noqa: E402
+from assistant.errors import KepolError  # noqa: E402
+from assistant.upload import admin_allowed, exposure_problem, store  # noqa: E402
 from ingest.loaders import SUPPORTED_SUFFIXES  # noqa: E402
 from assistant.types import Answer, Citation  # noqa: E402
 
@@ -78,11 +79,18 @@ def _citation_html(c: Citation, x: SourceExtras) -> str:
             f"<details><summary>Im Zusammenhang lesen</summary><p>{context}</p></details></div>")
 
 
+def _escape(text: str) -> str:
+    """Text from documents or users as inert Markdown: no HTML, and no link or image syntax (an
+    image `![](https://…)` in a document would make every reader's browser call that server)."""
+    text = html.escape(text, quote=False)
+    return text.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
+
+
 def answer_markdown(answer: Answer) -> str:
-    """Answer text for the chat bubble; HTML-escaped so document text cannot inject markup."""
-    text = html.escape(answer.answer, quote=False)
+    """Answer text for the chat bubble; escaped so document text cannot inject markup."""
+    text = _escape(answer.answer)
     if answer.notice:  # e.g. the language model failed and the extractive answer stands in
-        text += "\n\n*Hinweis: " + html.escape(answer.notice, quote=False) + "*"
+        text += "\n\n*Hinweis: " + _escape(answer.notice) + "*"
     return text
 
 
@@ -90,7 +98,7 @@ ALL = "alle"
 
 
 def _bubble(text: str) -> str:
-    return html.escape(text, quote=False)
+    return _escape(text)
 
 
 def create_app(assistant: Any) -> gr.Blocks:
@@ -106,42 +114,60 @@ def create_app(assistant: Any) -> gr.Blocks:
             out[c.n] = SourceExtras(before, after, url)
         return out
 
+    limiter = RateLimiter(assistant.settings.rate_limit_per_minute)
+
     def respond(message: str, chat: list[dict[str, str]], turns: list[str], answers: list[Answer],
-                kind: str = ALL, publisher: str = ALL):
+                kind: str = ALL, publisher: str = ALL, request: gr.Request | None = None):
         message = (message or "").strip()
         if not message:
             yield "", chat, turns, answers, sources_html(None)
             return
         chat = list(chat) + [{"role": "user", "content": _bubble(message)}, {"role": "assistant", "content": "…"}]
+        wait = limiter.wait_seconds(_session(request))
+        if wait:
+            chat[-1] = {"role": "assistant", "content": f"Bitte warten Sie {wait:.0f} Sekunden vor der nächsten Frage."}
+            yield message, chat, turns, answers, sources_html(None)
+            return
         shown = ""
         final: Answer | None = None
         where = where_filter(None if kind == ALL else kind, None if publisher == ALL else publisher)
-        for event in assistant.ask_stream(message, history=list(turns), where=where):
-            if event.kind == "delta":
-                shown += event.text
-                chat[-1] = {"role": "assistant", "content": _bubble(shown)}
-                yield "", chat, turns, answers, sources_html(None)
-            else:
-                final = event.answer
+        try:
+            for event in assistant.ask_stream(message, history=list(turns), where=where):
+                if event.kind == "delta":
+                    shown += event.text
+                    chat[-1] = {"role": "assistant", "content": _bubble(shown)}
+                    yield "", chat, turns, answers, sources_html(None)
+                else:
+                    final = event.answer
+        except KepolError as exc:  # e.g. the Chroma server is down: say so, keep the session alive
+            chat[-1] = {"role": "assistant", "content": _escape(f"Das ging gerade nicht: {exc.message}. {exc.hint}")}
+            yield message, chat, turns, answers, sources_html(None)
+            return
         assert final is not None
         chat[-1] = {"role": "assistant", "content": answer_markdown(final)}
         yield "", chat, list(turns) + [message], list(answers) + [final], sources_html(final, extras(final))
 
-    def ask_json(question: str, history: list[str] | None = None) -> dict[str, Any]:
+    def ask_json(question: str, history: list[str] | None = None, request: gr.Request | None = None) -> dict[str, Any]:
         """Programmatic endpoint: the same JSON contract as `kepol ask --json`."""
-        return assistant.ask(question or "", history=list(history or [])).to_contract()
+        wait = limiter.wait_seconds(_session(request))
+        if wait:
+            return {"error": "rate_limited", "retry_after_s": round(wait, 1)}
+        try:
+            return assistant.ask(question or "", history=list(history or [])).to_contract()
+        except KepolError as exc:
+            return {"error": type(exc).__name__, "message": exc.message, "hint": exc.hint}
 
     def rate(rating: int, comment: str, answers: list[Answer]) -> tuple[str, str]:
         if not answers:
             return "Noch keine Antwort zum Bewerten.", comment
-        assistant.record_feedback(answers[-1], rating, comment or "")
+        if assistant.record_feedback(answers[-1], rating, comment or "") is None:
+            return "Rückmeldungen werden hier nicht gespeichert (Datenschutz-Einstellung).", ""
         return "Danke für Ihre Rückmeldung.", ""
 
     def export(answers: list[Answer]) -> str | None:
         if not answers:
             return None
-        path = Path(tempfile.mkdtemp(prefix="kepol-export-")) / "kepol-gespraech.md"
-        path.write_text(conversation_markdown(list(answers)), encoding="utf-8")
+        path = write_export(list(answers))
         return str(path)
 
     def library() -> list[list[Any]]:
@@ -232,6 +258,10 @@ def create_app(assistant: Any) -> gr.Blocks:
     return app
 
 
+def _session(request: gr.Request | None) -> str:
+    return (getattr(request, "session_hash", None) or "anonymous") if request is not None else "anonymous"
+
+
 def _auth(settings: Any) -> Any:
     """Gradio's login for the whole app when KEPOL_UI_PASSWORD is set (user KEPOL_UI_USER, default "kepol")."""
     if settings.ui_password is None:
@@ -247,9 +277,17 @@ def _theme() -> Any:
 
 
 def launch(assistant: Any, host: str, port: int, block: bool = True) -> gr.Blocks:
-    """Start the server; binds to 127.0.0.1 unless told otherwise, never creates a share link."""
+    """Start the server; binds to 127.0.0.1 unless told otherwise, never creates a share link, and
+    refuses to listen beyond this machine without an administrator password (see exposure_problem)."""
+    if host != assistant.settings.host:  # upload rights are judged by where the UI really listens
+        assistant.settings = assistant.settings.model_copy(update={"host": host})
+    problem = exposure_problem(assistant.settings)
+    if problem:
+        raise KepolError(problem, "set KEPOL_ADMIN_PASSWORD (and KEPOL_UI_PASSWORD for a staff-only chat), or "
+                                  "KEPOL_ALLOW_EXPOSED_WITHOUT_ADMIN=1 to run without administration")
     app = create_app(assistant)
-    app.queue(default_concurrency_limit=2)
+    # requests beyond the concurrency wait in an unbounded queue: overload slows answers, never drops them
+    app.queue(default_concurrency_limit=assistant.settings.ui_concurrency, max_size=None)
     # originals may be opened from a citation: only the folders of ingested documents are served
     folders = sorted({str(Path(d["path"]).parent) for d in assistant.index.manifest()["documents"].values()})
     app.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=not block,

@@ -30,6 +30,15 @@ def admin_allowed(settings: Any, password: str) -> tuple[bool, str]:
     return False, "Hochladen ist gesperrt: die Oberfläche ist von außen erreichbar und KEPOL_ADMIN_PASSWORD fehlt."
 
 
+def exposure_problem(settings: Any) -> str | None:
+    """Why the UI must not start on `settings.host`, or None: beyond this machine, administration
+    needs a password, unless the operator explicitly accepts a UI without any administration."""
+    if settings.host in LOOPBACK or settings.admin_password is not None or settings.allow_exposed_without_admin:
+        return None
+    return (f"the chat UI would be reachable from other machines ({settings.host}) without an administrator "
+            "password")
+
+
 def safe_name(name: str) -> str | None:
     """The name itself if it is a bare, visible file name; None for anything with a path in it
     ("../../etc/passwd", "C:\\x", "a/b.pdf") or a hidden name."""

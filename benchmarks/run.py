@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--skip", nargs="*", default=[], choices=["corpus", "synthetic", "scale", "million"])
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--work", type=Path, help="keep generated corpora and indexes here (default: a temp dir)")
+    ap.add_argument("--merge", action="store_true",
+                    help="update only the parts run now in an existing benchmarks.json (with --skip)")
     args = ap.parse_args(argv)
     levels = args.levels or ([300, 1000] if args.quick else [1000, 10_000, 100_000])
     ingest_docs = args.ingest_docs or (100 if args.quick else 2000)
@@ -49,6 +51,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     UNITS_CACHE.parent.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"meta": _meta(argv)}
+    previous = args.out / "benchmarks.json"
+    if args.merge and previous.exists():
+        old = json.loads(previous.read_text(encoding="utf-8"))
+        result = {**old, "meta": {**_meta(argv), "merged_into": old.get("meta", {})}}
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
         if "corpus" not in args.skip:

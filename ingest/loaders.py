@@ -73,8 +73,9 @@ def _load_pdf(path: Path) -> RawDocument:
             title = str(reader.metadata.title).strip()
     except DocumentError:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError, AttributeError) as exc:
-        raise DocumentError(str(path), f"corrupt or unreadable PDF ({type(exc).__name__}: {exc})",
+    except (PdfReadError, Exception) as exc:  # a damaged file makes pypdf raise almost anything (fuzzing found
+        # IndexError, ZeroDivisionError, RecursionError, struct.error …): all of them mean "this file is broken"
+        raise DocumentError(str(path), f"corrupt or unreadable PDF ({type(exc).__name__}: {str(exc)[:200]})",
                             "re-export or re-download the file") from exc
     if not pages:
         raise DocumentError(str(path), "PDF has no pages")

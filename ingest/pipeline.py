@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import DocumentError
+from assistant.errors import DocumentError, KepolError, WriteError
 from assistant.index import KepolIndex, search_text
 from assistant.settings import Settings
 from assistant.text import count_tokens, keyword_terms
@@ -188,7 +188,7 @@ def ingest(paths: list[Path], settings: Settings, index: KepolIndex, embedder: A
     cache = None if dry_run else EmbeddingCache(settings.data_dir / "embedding-cache.sqlite3", settings.embed_model)
     stats = EmbedStats()
     bar = _Progress(len(files), progress, stats)
-    writer = _Writer(index, timings)
+    writer = _Writer(index, embedder, cache, stats, bar, timings)
     changed = False
     snapshot = docs.snapshot()  # what the helper thread judges "unchanged" by
     prepared = _prefetch(files, lambda f: _prepare(f, settings, snapshot))
@@ -200,7 +200,7 @@ def ingest(paths: list[Path], settings: Settings, index: KepolIndex, embedder: A
             try:
                 if prep.error is not None:
                     raise prep.error
-                result = _ingest_file(prep, settings, embedder, docs, cache, stats, bar, writer, dry_run)
+                result = _ingest_file(prep, settings, docs, writer, dry_run)
             except DocumentError as exc:
                 where = "" if exc.path == str(prep.path) else f"{exc.path}: "  # e.g. a broken metadata.json
                 result = FileResult(str(prep.path), "skipped",
@@ -209,6 +209,10 @@ def ingest(paths: list[Path], settings: Settings, index: KepolIndex, embedder: A
             report.results.append(result)
             bar.done()
         writer.flush()
+    except KepolError:
+        raise
+    except Exception as exc:  # disk full, file-size limit, permissions, a store that refuses writes
+        raise _write_failure(settings, exc) from exc
     finally:
         prepared.close()
         bar.close()
@@ -221,16 +225,29 @@ def ingest(paths: list[Path], settings: Settings, index: KepolIndex, embedder: A
             changed = True
             report.results.append(FileResult(str(src), "removed", doc_id, reason="file no longer exists"))
     t = time.perf_counter()
-    if not dry_run and (changed or "keyword_index" not in index.manifest() and docs.docs):
-        index.commit(manifest)
-    elif not dry_run and index.orphan_count():
-        index.collect_garbage()  # chunks left behind by an earlier run that was killed
+    try:
+        if not dry_run and (changed or "keyword_index" not in index.manifest() and docs.docs):
+            index.commit(manifest)
+        elif not dry_run and index.orphan_count():
+            index.collect_garbage()  # chunks left behind by an earlier run that was killed
+    except KepolError:
+        raise
+    except Exception as exc:  # the manifest swap is the last write: failing before it changes nothing
+        raise _write_failure(settings, exc) from exc
     _add(timings, "commit", time.perf_counter() - t)
     timings["embed"] = stats.seconds
     report.chunks_total = sum(len(d.get("chunk_ids", ())) for d in docs.docs.values()) if dry_run else index.count()
     report.embedded, report.from_cache, report.embed_seconds = stats.embedded, stats.cached, stats.seconds
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _write_failure(settings: Settings, exc: Exception) -> WriteError:
+    return WriteError(
+        f"ingest stopped, nothing was committed: writing to {settings.data_dir} failed "
+        f"({type(exc).__name__}: {str(exc)[:300]})",
+        "the previous index is unchanged and still answers; free disk space or fix permissions, then run "
+        "`kepol ingest` again (vectors already computed are taken from the embedding cache)")
 
 
 class _Docs:
@@ -319,6 +336,9 @@ def _prepare(path: Path, settings: Settings, docs: _Docs) -> _Prepared:
         prep.error = exc
     except OSError as exc:  # vanished or unreadable between discovery and reading
         prep.error = DocumentError(str(path), f"cannot read the file ({exc.strerror or exc})")
+    except Exception as exc:  # a parser bug on one odd file must not end the run for the whole folder
+        prep.error = DocumentError(str(path), f"could not be read ({type(exc).__name__}: {str(exc)[:200]})",
+                                   "check the file; if it opens fine elsewhere, please report it")
     return prep
 
 
@@ -361,32 +381,50 @@ def _prefetch(items: list[Path], fn: Callable[[Path], _Prepared], depth: int = 4
 
 
 class _Writer:
-    """Buffers staged chunks and writes them to the store in large batches (one Chroma call per
-    document costs more than the write itself when documents are small)."""
+    """Embeds chunks in batches across documents (a folder of one-page notes would otherwise call the
+    model with one chunk at a time, about 10 % slower per token) and writes them to the store in
+    large batches (one Chroma call per document costs more than the write itself)."""
 
-    def __init__(self, index: KepolIndex, timings: dict[str, float], batch: int = 1024) -> None:
-        self.index, self.timings, self.batch = index, timings, batch
+    def __init__(self, index: KepolIndex, embedder: Any, cache: EmbeddingCache | None, stats: EmbedStats,
+                 bar: _Progress, timings: dict[str, float], embed_batch: int = 32, write_batch: int = 1024) -> None:
+        self.index, self.embedder, self.cache, self.stats, self.bar = index, embedder, cache, stats, bar
+        self.timings, self.embed_batch, self.write_batch = timings, embed_batch, write_batch
+        self.to_embed: list[tuple[Passage, str, list[str]]] = []
         self.passages: list[Passage] = []
         self.embeddings: list[list[float]] = []
         self.terms: list[list[str]] = []
 
-    def add(self, passages: list[Passage], embeddings: list[list[float]], terms: list[list[str]]) -> None:
-        self.passages += passages
-        self.embeddings += embeddings
-        self.terms += terms
-        if len(self.passages) >= self.batch:
-            self.flush()
+    def add(self, passages: list[Passage], texts: list[str], terms: list[list[str]]) -> None:
+        self.to_embed += zip(passages, texts, terms)
+        if len(self.to_embed) >= self.embed_batch:
+            self._embed()
 
-    def flush(self) -> None:
+    def _embed(self) -> None:
+        if not self.to_embed:
+            return
+        passages, texts, terms = zip(*self.to_embed)
+        self.to_embed = []
+        vectors = embed_texts(list(texts), self.embedder.get_text_embedding_batch, self.cache, self.stats,
+                              batch_size=self.embed_batch, on_batch=self.bar.chunks)
+        self.passages += passages
+        self.embeddings += vectors
+        self.terms += terms
+        if len(self.passages) >= self.write_batch:
+            self._write()
+
+    def _write(self) -> None:
         if self.passages:
             t = time.perf_counter()
             self.index.stage(self.passages, self.embeddings, self.terms)
             _add(self.timings, "write", time.perf_counter() - t)
             self.passages, self.embeddings, self.terms = [], [], []
 
+    def flush(self) -> None:
+        self._embed()
+        self._write()
 
-def _ingest_file(prep: _Prepared, settings: Settings, embedder: Any, docs: _Docs, cache: EmbeddingCache | None,
-                 stats: EmbedStats, bar: _Progress, writer: _Writer, dry_run: bool) -> FileResult:
+
+def _ingest_file(prep: _Prepared, settings: Settings, docs: _Docs, writer: _Writer, dry_run: bool) -> FileResult:
     """Decide, in file order, what a prepared file is (unchanged, duplicate, new) and stage it."""
     path, sha, meta_fp = prep.path, prep.sha, prep.meta_fp
     owner = docs.owner(sha)
@@ -409,8 +447,7 @@ def _ingest_file(prep: _Prepared, settings: Settings, embedder: Any, docs: _Docs
         return FileResult(str(path), "ingested", info.doc_id, len(passages), reason="dry run: would ingest")
     texts = prep.texts or [search_text(p) for p in passages]
     terms = prep.terms or [keyword_terms(x) for x in texts]
-    embeddings = embed_texts(texts, embedder.get_text_embedding_batch, cache, stats, on_batch=bar.chunks)
-    writer.add(passages, embeddings, terms)
+    writer.add(passages, texts, terms)  # embedded and written in batches; committed only at the end
     t = time.perf_counter()
     text_file = writer.index.stage_text(info.doc_id, sha, document_text(blocks)[0])
     _add(writer.timings, "write", time.perf_counter() - t)

@@ -19,7 +19,9 @@ from assistant.settings import BUNDLED_CORPUS, Settings  # noqa: E402
 def corpus_assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
     """The bundled corpus ingested once per test session (about 30 s of embedding on 2 cores)."""
     data = tmp_path_factory.mktemp("corpus-data")
-    a = Assistant(Settings(data_dir=data, corpus_dir=BUNDLED_CORPUS))
+    # no per-session rate limit: one test client asks far more than a person would (tests/test_load.py
+    # checks the limit itself)
+    a = Assistant(Settings(data_dir=data, corpus_dir=BUNDLED_CORPUS, rate_limit_per_minute=0))
     report = a.ingest()
     assert report.usable, report.summary()
     assert len(report.by_status("ingested")) == 5, report.summary()

@@ -3,6 +3,7 @@ ingest as a batch job, answer from a second worker, token auth through a real HT
 from __future__ import annotations
 
 import http.client
+import json
 import shutil
 import subprocess
 import sys
@@ -115,7 +116,8 @@ class _TokenProxy(BaseHTTPRequestHandler):
         if auth != f"Bearer {self.token}":
             self.send_response(401)
             self.send_header("Content-Type", "application/json")
-            body = b'{"error":"Unauthorized","message":"missing or wrong token"}'
+            # like careless gateways, echo what was sent: the client must not show it to anyone
+            body = json.dumps({"error": "Unauthorized", "message": f"wrong token: {auth}"}).encode()
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -155,6 +157,9 @@ def test_token_is_sent_and_a_refusal_is_explained(chroma_server: int, tmp_path: 
             Assistant(_server_settings(tmp_path / "a", port)).index.count()
         assert f"http://127.0.0.1:{port}" in str(err.value)
         assert _TokenProxy.seen and not any(_TokenProxy.seen)  # no token configured, none sent
+        with pytest.raises(StoreUnavailableError) as err:
+            Assistant(_server_settings(tmp_path / "w", port, chroma_token="wrong-token-4711")).index.count()
+        assert "wrong-token-4711" not in str(err.value)
         _TokenProxy.seen.clear()
         a = Assistant(_server_settings(tmp_path / "b", port, chroma_token=_TokenProxy.token))
         assert a.ingest([folder]).usable
@@ -164,3 +169,44 @@ def test_token_is_sent_and_a_refusal_is_explained(chroma_server: int, tmp_path: 
         a.close()
     finally:
         proxy.shutdown()
+
+
+def _start_server(path: Path, port: int) -> subprocess.Popen:
+    proc = subprocess.Popen([CHROMA, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            c.request("GET", "/api/v2/heartbeat")
+            if c.getresponse().status == 200:
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("chroma run did not start")
+
+
+def test_server_restart_mid_session_is_a_message_then_answers_again(tmp_path: Path):
+    port = free_port()
+    server = _start_server(tmp_path / "db", port)
+    try:
+        folder = tmp_path / "corpus"
+        folder.mkdir()
+        (folder / "laden.txt").write_text("Die Gemeinde Osterfeld unterstützt Eine-Welt-Läden mit Mietzuschüssen.",
+                                          encoding="utf-8")
+        a = Assistant(_server_settings(tmp_path / "shared", port))
+        a.ingest([folder])
+        q = "Wen unterstützt Osterfeld mit Mietzuschüssen?"
+        assert "Eine-Welt-Läden" in a.ask(q).answer
+        server.terminate()
+        server.wait(timeout=10)
+        with pytest.raises(StoreUnavailableError) as err:  # down: a clear message, the process lives on
+            a.ask(q)
+        assert f"http://127.0.0.1:{port}" in str(err.value) and "retries" in str(err.value)
+        server = _start_server(tmp_path / "db", port)  # back (same data): the next question just works
+        assert "Eine-Welt-Läden" in a.ask(q).answer
+        a.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

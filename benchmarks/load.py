@@ -1,0 +1,160 @@
+"""Load on the running chat app: concurrent sessions (gradio_client, loopback only, bounded in count
+and time), each a multi-turn conversation from the question set, optionally while new documents are
+ingested. Every answer must equal the one the same conversation gets alone, on the index before or
+after the ingest: a different answer would be cross-talk between sessions or a partial index.
+
+    python -m benchmarks.load [--sessions 20] [--during-ingest] [--out benchmarks/results]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from assistant.api import Assistant
+from assistant.settings import BUNDLED_CORPUS, Settings
+from evals.harness import load_questions
+from evals.metrics import percentile
+
+NEW_DOCUMENTS = {  # what the concurrent ingest adds: on topic, so stale or partial views would show
+    "partnerschaft-nordheim.txt": "Die Stadt Nordheim unterhält seit 2015 eine Städtepartnerschaft mit Tamale in "
+                                  "Ghana. Die Partnerschaft wird vom Partnerschaftsverein Nordheim getragen.",
+    "fairtrade-suedheim.txt": "Die Gemeinde Südheim ist Fairtrade-Town und kauft für ihre Kantinen nur fair "
+                              "gehandelten Kaffee. Eine Steuerungsgruppe trifft sich viermal im Jahr.",
+    "klima-ostheim.txt": "Ostheim pflegt eine kommunale Klimapartnerschaft mit Tumbaco in Ecuador. Gemeinsam wurde "
+                         "ein Handlungsprogramm zu Wasser und Energie beschlossen.",
+}
+
+
+THIRD_TURNS = ("Und wie lautet die Telefonnummer dazu?", "Gibt es dazu ein Beispiel aus einer Stadt?",
+               "Wer unterstützt Kommunen dabei?")
+
+
+def conversations(n: int) -> list[list[str]]:
+    """`n` three-turn conversations: a follow-up question with its earlier turn (from the question
+    set), then one more follow-up (sometimes unanswerable), cycled."""
+    follow = [q["history"] + [q["question"]] for q in load_questions() if q["type"] == "follow-up"]
+    return [follow[i % len(follow)] + [THIRD_TURNS[i % len(THIRD_TURNS)]] for i in range(n)]
+
+
+def _text(message: dict[str, Any]) -> str:
+    c = message["content"]
+    return c[0]["text"] if isinstance(c, list) else c
+
+
+def expected(a: Assistant, convo: list[str]) -> list[str]:
+    """The chat bubbles this conversation shows when it runs alone (extractive answers are deterministic)."""
+    from assistant.ui import answer_markdown
+
+    out, history = [], []
+    for q in convo:
+        out.append(answer_markdown(a.ask(q, history=history)))
+        history.append(q)
+    return out
+
+
+def run(sessions: int = 20, during_ingest: bool = False, data_dir: Path | None = None,
+        timeout_s: float = 300) -> dict[str, Any]:
+    from gradio_client import Client
+
+    from assistant.ui import launch
+    from tests.conftest import free_port
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = data_dir or Path(tmp) / "data"
+        a = Assistant(Settings(data_dir=data, rate_limit_per_minute=60))
+        a.ingest([BUNDLED_CORPUS])
+        a.warm_up()
+        convos = conversations(sessions)
+        before = {tuple(c): expected(a, c) for c in convos}
+        extra = Path(tmp) / "neu"
+        extra.mkdir()
+        for name, text in NEW_DOCUMENTS.items():
+            (extra / name).write_text(text, encoding="utf-8")
+        port = free_port()
+        app = launch(a, "127.0.0.1", port, block=False)
+        url = f"http://127.0.0.1:{port}/"
+        latencies: list[float] = []
+        errors: list[str] = []
+        mismatches: list[dict[str, Any]] = []
+        lock = threading.Lock()
+        start = threading.Barrier(sessions + (1 if during_ingest else 0))
+        deadline = time.monotonic() + timeout_s
+
+        def session(i: int) -> list[str]:
+            client = Client(url, verbose=False)  # one browser session: its own state on the server
+            chat: list[Any] = []
+            shown = []
+            start.wait(timeout=60)
+            for q in convos[i]:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("load run exceeded its time bound")
+                t = time.perf_counter()
+                _, chat, _ = client.predict(q, chat, api_name="/chat")
+                with lock:
+                    latencies.append((time.perf_counter() - t) * 1000)
+                shown.append(_text(chat[-1]))
+            return shown
+
+        ingest_s = 0.0
+
+        def ingest() -> None:
+            nonlocal ingest_s
+            start.wait(timeout=60)
+            t = time.perf_counter()
+            a.ingest([extra])
+            ingest_s = time.perf_counter() - t
+
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=sessions + 1) as pool:
+            ing = pool.submit(ingest) if during_ingest else None
+            futures = [pool.submit(session, i) for i in range(sessions)]
+            results: list[list[str] | None] = []
+            for f in futures:
+                try:
+                    results.append(f.result(timeout=timeout_s))
+                except Exception as exc:  # counted, not raised: the report says what failed
+                    errors.append(f"{type(exc).__name__}: {exc}"[:300])
+                    results.append(None)
+            if ing is not None:
+                ing.result(timeout=timeout_s)
+        wall = time.perf_counter() - t0
+        after = {tuple(c): expected(a, c) for c in convos} if during_ingest else before
+        for i, got in enumerate(results):
+            if got is None:
+                continue
+            key = tuple(convos[i])
+            for turn, text in enumerate(got):
+                if text not in (before[key][turn], after[key][turn]):
+                    mismatches.append({"session": i, "turn": turn, "question": convos[i][turn], "got": text[:200]})
+        app.close()
+        a.close()
+    return {
+        "sessions": sessions, "turns": sum(len(c) for c in convos), "during_ingest": during_ingest,
+        "errors": errors, "mismatches": mismatches, "wall_s": round(wall, 2),
+        "ingest_s": round(ingest_s, 2) if during_ingest else None,
+        "answers_changed_by_ingest": sum(before[k] != after[k] for k in before) if during_ingest else 0,
+        "latency_ms": {"p50": round(statistics.median(latencies), 1), "p95": round(percentile(latencies, 95), 1),
+                       "max": round(max(latencies), 1)} if latencies else None,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sessions", type=int, default=20)
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = ap.parse_args()
+    r = {"plain": run(args.sessions), "during_ingest": run(args.sessions, during_ingest=True)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "load.json").write_text(json.dumps(r, indent=1, ensure_ascii=False), encoding="utf-8")
+    print(json.dumps(r, indent=1, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
