@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--merge", action="store_true",
                     help="update only the parts run now in an existing benchmarks.json (with --skip)")
     args = ap.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
     levels = args.levels or ([300, 1000] if args.quick else [1000, 10_000, 100_000])
     ingest_docs = args.ingest_docs or (100 if args.quick else 2000)
     million = args.million if args.million is not None else (0 if args.quick else 1_000_000)
@@ -128,7 +130,9 @@ def report(r: dict[str, Any]) -> str:
     m = r["meta"]
     out = ["# KEPol-Assistent benchmarks", "",
            f"`{m['command'].strip()}` — commit {m['commit']}, settings {m['settings_hash']}, {m['cores']} cores "
-           f"({m['machine']}), Python {m['python']}, {m['date']}.", "",
+           f"({m['machine']}), Python {m['python']}, {m['date']}."
+           + (f" Sections not re-run come from commit {m['merged_into'].get('commit')} "
+              f"({m['merged_into'].get('date')})." if m.get("merged_into") else ""), "",
            "## Targets", "", "| figure | measured | target | |", "|---|---|---|---|"]
     out += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in targets(r)]
     for key, title in (("ingest_corpus", "Ingest: bundled corpus"), ("ingest_synthetic", "Ingest: synthetic corpus")):
