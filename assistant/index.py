@@ -78,10 +78,13 @@ class KepolIndex:
         except IndexCorruptError:
             if not repair:
                 raise
+            from chromadb.api.shared_system_client import SharedSystemClient
+
             chroma = settings.data_dir / "chroma"
             aside = chroma.with_name(f"chroma.damaged-{int(time.time())}")
             chroma.rename(aside)
             self.set_aside = aside
+            SharedSystemClient.clear_system_cache()  # chromadb keeps the failed system per path
             self._open_store()
         self._terms = TermStore(self.dir / "terms.sqlite3")
         self._bm25: Any = None

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
                               description="Upper bound of a chunk in tiktoken (cl100k_base) tokens.")
     chunk_overlap_tokens: int = Field(default=48, ge=0, le=200,
                                       description="Tokens of trailing sentences repeated in the next chunk.")
+    embed_batch: int = Field(default=32, ge=1, le=256,
+                             description="Chunks per embedding call, gathered across documents.")
     top_k: int = Field(default=6, ge=1, le=50, description="Passages handed to the answer composer.")
     candidates: int = Field(default=30, ge=5, le=500, description="Candidates per retriever before fusion.")
     fusion: Literal["weighted", "rrf"] = Field(

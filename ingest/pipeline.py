@@ -5,6 +5,7 @@ import hashlib
 import json
 import queue
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import DocumentError, KepolError, WriteError
+from assistant.errors import DocumentError, WriteError
 from assistant.index import KepolIndex, search_text
 from assistant.settings import Settings
 from assistant.text import count_tokens, keyword_terms
@@ -188,7 +189,7 @@ def ingest(paths: list[Path], settings: Settings, index: KepolIndex, embedder: A
     cache = None if dry_run else EmbeddingCache(settings.data_dir / "embedding-cache.sqlite3", settings.embed_model)
     stats = EmbedStats()
     bar = _Progress(len(files), progress, stats)
-    writer = _Writer(index, embedder, cache, stats, bar, timings)
+    writer = _Writer(index, embedder, cache, stats, bar, timings, embed_batch=settings.embed_batch)
     changed = False
     snapshot = docs.snapshot()  # what the helper thread judges "unchanged" by
     prepared = _prefetch(files, lambda f: _prepare(f, settings, snapshot))
@@ -209,9 +210,7 @@ def ingest(paths: list[Path], settings: Settings, index: KepolIndex, embedder: A
             report.results.append(result)
             bar.done()
         writer.flush()
-    except KepolError:
-        raise
-    except Exception as exc:  # disk full, file-size limit, permissions, a store that refuses writes
+    except _WRITE_ERRORS as exc:  # disk full, file-size limit, permissions, a store that refuses writes
         raise _write_failure(settings, exc) from exc
     finally:
         prepared.close()
@@ -230,9 +229,7 @@ def ingest(paths: list[Path], settings: Settings, index: KepolIndex, embedder: A
             index.commit(manifest)
         elif not dry_run and index.orphan_count():
             index.collect_garbage()  # chunks left behind by an earlier run that was killed
-    except KepolError:
-        raise
-    except Exception as exc:  # the manifest swap is the last write: failing before it changes nothing
+    except _WRITE_ERRORS as exc:  # the manifest swap is the last write: failing before it changes nothing
         raise _write_failure(settings, exc) from exc
     _add(timings, "commit", time.perf_counter() - t)
     timings["embed"] = stats.seconds
@@ -242,7 +239,17 @@ def ingest(paths: list[Path], settings: Settings, index: KepolIndex, embedder: A
     return report
 
 
-def _write_failure(settings: Settings, exc: Exception) -> WriteError:
+def _write_errors() -> tuple[type[BaseException], ...]:
+    from chromadb.errors import ChromaError
+
+    return (OSError, sqlite3.Error, ChromaError)
+
+
+# what failing writes raise; anything else (a failing model, a bug) keeps its own type
+_WRITE_ERRORS = _write_errors()
+
+
+def _write_failure(settings: Settings, exc: BaseException) -> WriteError:
     return WriteError(
         f"ingest stopped, nothing was committed: writing to {settings.data_dir} failed "
         f"({type(exc).__name__}: {str(exc)[:300]})",
