@@ -36,11 +36,20 @@ THIRD_TURNS = ("Und wie lautet die Telefonnummer dazu?", "Gibt es dazu ein Beisp
                "Wer unterstützt Kommunen dabei?")
 
 
+ABOUT_NEW = (  # refused before the concurrent ingest, answered after it: never anything in between
+    ["Mit welcher Stadt hat Nordheim eine Städtepartnerschaft?", "Wer trägt die Partnerschaft in Nordheim?"],
+    ["Welchen Kaffee kauft Südheim für die Kantinen?", "Wie oft trifft sich die Steuerungsgruppe in Südheim?"],
+    ["Mit wem pflegt Ostheim eine Klimapartnerschaft?", "Was wurde in Ostheim gemeinsam beschlossen?"],
+)
+
+
 def conversations(n: int) -> list[list[str]]:
-    """`n` three-turn conversations: a follow-up question with its earlier turn (from the question
-    set), then one more follow-up (sometimes unanswerable), cycled."""
+    """`n` multi-turn conversations: mostly a follow-up question with its earlier turns (from the
+    question set) plus one more follow-up (sometimes unanswerable); every fourth is about the
+    documents the concurrent ingest adds."""
     follow = [q["history"] + [q["question"]] for q in load_questions() if q["type"] == "follow-up"]
-    return [follow[i % len(follow)] + [THIRD_TURNS[i % len(THIRD_TURNS)]] for i in range(n)]
+    return [ABOUT_NEW[(i // 4) % len(ABOUT_NEW)] if i % 4 == 3 else
+            follow[i % len(follow)] + [THIRD_TURNS[i % len(THIRD_TURNS)]] for i in range(n)]
 
 
 def _text(message: dict[str, Any]) -> str:
@@ -139,7 +148,8 @@ def run(sessions: int = 20, during_ingest: bool = False, data_dir: Path | None =
         "sessions": sessions, "turns": sum(len(c) for c in convos), "during_ingest": during_ingest,
         "errors": errors, "mismatches": mismatches, "wall_s": round(wall, 2),
         "ingest_s": round(ingest_s, 2) if during_ingest else None,
-        "answers_changed_by_ingest": sum(before[k] != after[k] for k in before) if during_ingest else 0,
+        "conversations_changed_by_ingest": sum(before[k] != after[k] for k in before) if during_ingest else 0,
+        "answers_per_s": round(len(latencies) / wall, 1) if wall else None,
         "latency_ms": {"p50": round(statistics.median(latencies), 1), "p95": round(percentile(latencies, 95), 1),
                        "max": round(max(latencies), 1)} if latencies else None,
     }

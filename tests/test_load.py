@@ -12,9 +12,10 @@ from tests.conftest import free_port
 
 
 def test_concurrent_sessions_during_ingest_see_no_cross_talk_and_no_partial_index():
-    r = run(sessions=6, during_ingest=True, timeout_s=240)
+    r = run(sessions=8, during_ingest=True, timeout_s=240)
     assert r["errors"] == [] and r["mismatches"] == [], r
-    assert r["turns"] == 18 and r["latency_ms"]["p95"] > 0
+    assert r["conversations_changed_by_ingest"] >= 2  # the check can tell the old index from the new one
+    assert r["turns"] >= 20 and r["latency_ms"]["p95"] > 0
 
 
 def test_rate_limit_per_session(corpus_assistant: Assistant):
