@@ -101,3 +101,25 @@ def test_secrets_never_appear_in_errors_or_reprs(tmp_path: Path):
                      "retry with admin-passwort-99")
     assert "Kx9-geheim" not in str(err) and "tok-ganz" not in str(err) and "admin-passwort" not in str(err)
     assert str(err).count("***") == 3
+
+
+def test_decompression_bomb_is_rejected_with_the_file_named(tmp_path: Path):
+    """A DOCX (a zip) whose parts unpack to far more than any real document: refused before
+    python-docx would inflate it, the rest of the folder is still ingested."""
+    import zipfile
+
+    folder = tmp_path / "uploads"
+    folder.mkdir()
+    bomb = folder / "bericht.docx"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        with z.open("word/document.xml", "w") as f:
+            zeros = b"\0" * (1 << 20)
+            for _ in range(80):  # 80 MB of zeros, about 80 KB on disk
+                f.write(zeros)
+    assert bomb.stat().st_size < 1_000_000
+    (folder / "gut.txt").write_text("Die Gemeinde Osterfeld unterstützt Eine-Welt-Läden.", encoding="utf-8")
+    report = Assistant(Settings(data_dir=tmp_path / "data")).ingest([folder])
+    skipped = report.by_status("skipped")
+    assert [Path(r.path).name for r in skipped] == ["bericht.docx"] and "zip bomb" in skipped[0].reason
+    assert [Path(r.path).name for r in report.by_status("ingested")] == ["gut.txt"]
