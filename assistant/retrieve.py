@@ -3,7 +3,6 @@ near-duplicates dropped."""
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from typing import Any
 
 from assistant.index import KepolIndex
@@ -46,12 +45,8 @@ def hybrid_search(index: KepolIndex, query_embedding: list[float], keyword_query
     else:
         fused = weighted(dense, keyword, dense_weight)
     order = sorted(fused, key=lambda c: -fused[c])[:k * 2]  # room to drop near-duplicates
-    cosine = dict(dense)
-    keyword_only = [c for c in order if c not in cosine]
-    # only the passages that survived fusion are fetched; keyword-only hits get their cosine to the query
-    by_id = index.get(keyword_only, query_embedding) if keyword_only else {}
-    by_id.update({cid: replace(p, score=cosine[cid])
-                  for cid, p in index.get([c for c in order if c in cosine]).items()})
+    # only the passages that survived fusion are fetched, each scored by its cosine to the query
+    by_id = index.get(order, query_embedding)
     return diverse([by_id[c] for c in order if c in by_id], k)
 
 

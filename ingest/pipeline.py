@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from chromadb.errors import ChromaError
+
 from assistant.errors import DocumentError, WriteError
 from assistant.index import KepolIndex, search_text
 from assistant.settings import Settings
@@ -239,14 +241,8 @@ def ingest(paths: list[Path], settings: Settings, index: KepolIndex, embedder: A
     return report
 
 
-def _write_errors() -> tuple[type[BaseException], ...]:
-    from chromadb.errors import ChromaError
-
-    return (OSError, sqlite3.Error, ChromaError)
-
-
 # what failing writes raise; anything else (a failing model, a bug) keeps its own type
-_WRITE_ERRORS = _write_errors()
+_WRITE_ERRORS = (OSError, sqlite3.Error, ChromaError)
 
 
 def _write_failure(settings: Settings, exc: BaseException) -> WriteError:
