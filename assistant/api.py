@@ -148,15 +148,17 @@ class Assistant:
         return {"feedback": rows, "exports": purge_exports(older_than_days)}
 
     # ---------- retrieval ----------
-    def _search(self, c: Condensed, k: int, where: dict[str, Any] | None, q: Query | None = None) -> list[Passage]:
-        """`q`: the standalone question already analysed (ask_stream needs it again for answering)."""
-        self.index.require_ready()
-        q = q or analyze(c.standalone, self.index.vocabulary())
+    def _search(self, index: KepolIndex, c: Condensed, k: int, where: dict[str, Any] | None,
+                q: Query | None = None) -> list[Passage]:
+        """`index`: one pinned version (KepolIndex.view); `q`: the standalone question already
+        analysed (ask_stream needs it again for answering)."""
+        index.require_ready()
+        q = q or analyze(c.standalone, index.vocabulary())
         # abbreviations spelled out ("AKEZ" → "Ausschuss für Kommunale Entwicklungszusammenarbeit") help
         # the dense retriever, which has never seen most of them
         qvec = self.embedder.get_query_embedding(f"{c.standalone} {q.expansion}".strip())
         s = self.settings
-        return hybrid_search(self.index, qvec, q.keyword_query(), k, s.candidates, s.rrf_k, where, s.fusion,
+        return hybrid_search(index, qvec, q.keyword_query(), k, s.candidates, s.rrf_k, where, s.fusion,
                              s.dense_weight)
 
     def retrieve(self, question: str, k: int | None = None, history: list[str] | None = None,
@@ -166,7 +168,7 @@ class Assistant:
         if not q:
             return []
         c = condense(q, history or [], self.settings.max_history_turns)
-        return self._search(c, k or self.settings.top_k, where)
+        return self._search(self.index.view(), c, k or self.settings.top_k, where)
 
     # ---------- answering ----------
     def ask(self, question: str, history: list[str] | None = None,
@@ -199,14 +201,15 @@ class Assistant:
                 c = Condensed(llm_module.condense(llm, q, [h for h in history or [] if h.strip()][-s.max_history_turns:]))
             except LLMUnavailable as exc:
                 llm, notice = None, _fallback_notice(exc)
-        self.index.require_ready()
-        vocab = self.index.vocabulary()
+        index = self.index.view()  # one committed version for the whole question, whatever commits meanwhile
+        index.require_ready()
+        vocab = index.vocabulary()
         standalone = analyze(c.standalone, vocab)
-        passages = self._search(c, s.top_k, where, standalone)
+        passages = self._search(index, c, s.top_k, where, standalone)
         # without history the standalone question is the question: analyse it (typo search included) once
         query = analyze(c.question, vocab) if c.context else standalone
         context = analyze(c.context, vocab) if c.context else None
-        idf = self.index.idf(query.keyword_query() + (context.keyword_query() if context else []))
+        idf = index.idf(query.keyword_query() + (context.keyword_query() if context else []))
         base = {"question": q, "standalone_question": c.standalone, "passages": tuple(passages)}
         if not answerable(query, passages, idf, s.min_dense_score, s.min_term_coverage, context):
             yield StreamEvent("delta", REFUSAL)
@@ -238,7 +241,7 @@ class Assistant:
                           "hier die belegte extraktive Antwort.")
         if is_list_question(query.text):
             # a list cut at a chunk's end goes on in the next chunk: answer from both
-            passages = [self.index.with_next(p) if ends_in_list_item(p.text) else p for p in passages[:3]] + passages[3:]
+            passages = [index.with_next(p) if ends_in_list_item(p.text) else p for p in passages[:3]] + passages[3:]
         text, citations = compose(query, passages, idf, s.max_answer_sentences, context, embed=self._similarities)
         citations = [c for c in citations if c.quote and c.quote in c.passage]  # never show an unverifiable quote
         for sentence in re.split(r"(?<=\]) (?=\S)|\n", text):

@@ -2,6 +2,7 @@
 index and the manifest of ingested documents, all under one settings-hashed directory."""
 from __future__ import annotations
 
+import copy
 import json
 import math
 from dataclasses import replace
@@ -92,6 +93,7 @@ class KepolIndex:
         self._bm25_name: str | None = None
         self._vocab: Vocabulary | None = None
         self._manifest: dict[str, Any] | None = None
+        self._pinned = False
         self._manifest_stamp = 0
         self._own_stamp = 0
         self._active: frozenset[str] = frozenset()
@@ -168,8 +170,25 @@ class KepolIndex:
     def manifest_path(self) -> Path:
         return self.dir / "manifest.json"
 
+    def view(self) -> KepolIndex:
+        """This index pinned to the version committed now: one question reads manifest, keyword index
+        and vocabulary of one version throughout, even when a commit lands halfway (the load test
+        caught an answer built from the old vocabulary and the new passages)."""
+        while True:
+            self._load_bm25()  # reads the current manifest first
+            v = copy.copy(self)
+            if v._manifest is not None and v._bm25_name == v._manifest.get("keyword_index"):
+                v.vocabulary()
+                v._pinned = True
+                return v
+            if v._manifest is None:  # nothing committed yet
+                v._pinned = True
+                return v
+
     def manifest(self) -> dict[str, Any]:
         """The committed manifest (re-read when another process has committed since)."""
+        if self._pinned:
+            return self._manifest if self._manifest is not None else {"documents": {}}
         try:
             stamp = self.manifest_path.stat().st_mtime_ns
         except FileNotFoundError:
@@ -353,6 +372,8 @@ class KepolIndex:
     def _load_bm25(self) -> None:
         import bm25s
 
+        if self._pinned:
+            return
         name = self.manifest().get("keyword_index")
         if self._bm25_name == name:
             return
