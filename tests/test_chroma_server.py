@@ -23,31 +23,36 @@ from tests.conftest import free_port
 CHROMA = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
 
 
-@pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """A real Chroma server process with its own data directory; yields its port."""
-    port = free_port()
-    path = tmp_path_factory.mktemp("chroma-server")
-    log = (path / "server.log").open("wb")
-    proc = subprocess.Popen([CHROMA, "run", "--path", str(path / "db"), "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT)
+def _start_server(path: Path, port: int) -> subprocess.Popen:
+    """A real `chroma run` on 127.0.0.1 storing in `path`, once it answers its heartbeat."""
+    path.mkdir(parents=True, exist_ok=True)
+    log = path.with_name(path.name + ".log")
+    with log.open("wb") as out:
+        proc = subprocess.Popen([CHROMA, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+                                stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while True:
         try:
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
             c.request("GET", "/api/v2/heartbeat")
             if c.getresponse().status == 200:
-                break
+                return proc
         except OSError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            pytest.fail("chroma run did not start: " + (path / "server.log").read_text(errors="replace")[-2000:])
+            pytest.fail("chroma run did not start: " + log.read_text(errors="replace")[-2000:])
         time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A real Chroma server process with its own data directory; yields its port."""
+    port = free_port()
+    proc = _start_server(tmp_path_factory.mktemp("chroma-server") / "db", port)
     yield port
     proc.terminate()
     proc.wait(timeout=10)
-    log.close()
 
 
 def _server_settings(data: Path, port: int, **kw: object) -> Settings:
@@ -170,21 +175,6 @@ def test_token_is_sent_and_a_refusal_is_explained(chroma_server: int, tmp_path: 
     finally:
         proxy.shutdown()
 
-
-def _start_server(path: Path, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([CHROMA, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            c.request("GET", "/api/v2/heartbeat")
-            if c.getresponse().status == 200:
-                return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("chroma run did not start")
 
 
 def test_server_restart_mid_session_is_a_message_then_answers_again(tmp_path: Path):
