@@ -11,15 +11,19 @@ from typing import Any
 import numpy as np
 
 from assistant import llm as llm_module
-from assistant.answer import REFUSAL, answerable, compose, is_list_question
+from assistant import weights as weights_module
+from assistant.answer import REFUSAL, compose, near_miss, overview
 from assistant.chat import Condensed, condense
+from assistant.evidence import Evidence, Pool, candidates_from, gather
+from assistant.gate import judge
 from assistant.index import KepolIndex
 from assistant.llm import LLMUnavailable
-from assistant.query import Query, analyze
 from assistant.retrieve import hybrid_search
 from assistant.settings import Settings
-from assistant.text import ends_in_list_item
+from assistant.text import units
 from assistant.types import Answer, DocumentInfo, Passage, StreamEvent
+from assistant.understand import DocumentName, Understood, document_names, understand
+from assistant.weights import Weights
 
 EMPTY_QUESTION = "Bitte stellen Sie eine Frage zu den Dokumenten."
 
@@ -37,10 +41,13 @@ def clean_question(text: str, max_chars: int) -> str:
 class Assistant:
     """Owns the index and the embedder (both loaded lazily, once per process)."""
 
-    def __init__(self, settings: Settings | None = None, embedder: Any = None) -> None:
+    def __init__(self, settings: Settings | None = None, embedder: Any = None, weights: Weights | None = None) -> None:
         """`embedder`: a llama-index BaseEmbedding to use instead of the bundled e5 model (benchmarks
-        give synthetic corpora proxy vectors this way); it must live in the same vector space."""
+        give synthetic corpora proxy vectors this way); it must live in the same vector space.
+        `weights`: the fitted answer path (default assistant/data/weights.json; cross-validation
+        passes each fold's own)."""
         self.settings = settings or Settings()
+        self.weights = weights or weights_module.load()
         self._index: KepolIndex | None = None
         self._embedder: Any = embedder
         self._llm: Any = None
@@ -147,19 +154,32 @@ class Assistant:
         rows = self.feedback.purge(older_than_days) if self.settings.feedback_file.exists() else 0
         return {"feedback": rows, "exports": purge_exports(older_than_days)}
 
-    # ---------- retrieval ----------
-    def _search(self, index: KepolIndex, c: Condensed, k: int, where: dict[str, Any] | None,
-                q: Query | None = None) -> list[Passage]:
-        """`index`: one pinned version (KepolIndex.view); `q`: the standalone question already
-        analysed (ask_stream needs it again for answering)."""
-        index.require_ready()
-        q = q or analyze(c.standalone, index.vocabulary())
-        # abbreviations spelled out ("AKEZ" → "Ausschuss für Kommunale Entwicklungszusammenarbeit") help
-        # the dense retriever, which has never seen most of them
-        qvec = self.embedder.get_query_embedding(f"{c.standalone} {q.expansion}".strip())
+    # ---------- understanding, retrieval, evidence ----------
+    def _names(self, index: KepolIndex) -> tuple[DocumentName, ...]:
+        return document_names((d.doc_id, d.title, d.publisher) for d in index.documents())
+
+    def understand(self, index: KepolIndex, question: str, condensed: Condensed) -> Understood:
+        return understand(question, condensed, index.vocabulary(), self._names(index))
+
+    def _evidence(self, index: KepolIndex, u: Understood, where: dict[str, Any] | None) -> Evidence:
+        """Fused candidates, re-ranked with their sentences; the best passages' sentences scored."""
         s = self.settings
-        return hybrid_search(index, qvec, q.keyword_query(), k, s.candidates, s.rrf_k, where, s.fusion,
-                             s.dense_weight)
+        return gather(u, self.pool(index, u, where), self.weights, max(s.top_k, s.read_passages), s.read_passages)
+
+    def pool(self, index: KepolIndex, u: Understood, where: dict[str, Any] | None = None) -> Pool:
+        """The fused candidates with their sentence vectors, and the question's vectors and idf."""
+        index.require_ready()
+        s = self.settings
+        qvec = np.asarray(self.embedder.get_query_embedding(u.dense_text()), dtype=np.float32)
+        # every part of a multi-part question must find its own sentence
+        part_vecs = [np.asarray(self.embedder.get_query_embedding(p), dtype=np.float32) for p in u.parts]
+        found = hybrid_search(index, qvec.tolist(), u.retrieval.keyword_query(), s.candidates, s.candidates,
+                              s.rrf_k, where, s.fusion, s.dense_weight)
+        vectors = index.sentence_vectors([p.chunk_id for p in found.passages])
+        cands = candidates_from(found.passages, found.fused, found.keyword, vectors, units, self._embed_texts)
+        idf = index.idf(u.query.keyword_query() + (u.context.keyword_query() if u.context else [])
+                        + u.retrieval.keyword_query())
+        return Pool(cands, qvec, part_vecs, idf)
 
     def retrieve(self, question: str, k: int | None = None, history: list[str] | None = None,
                  where: dict[str, Any] | None = None) -> list[Passage]:
@@ -167,13 +187,17 @@ class Assistant:
         q = clean_question(question, self.settings.max_question_chars)
         if not q:
             return []
-        c = condense(q, history or [], self.settings.max_history_turns)
-        return self._search(self.index.view(), c, k or self.settings.top_k, where)
+        k = k or self.settings.top_k
+        index = self.index.view()
+        index.require_ready()
+        u = self.understand(index, q, condense(q, history or [], self.settings.max_history_turns))
+        ev = self._evidence(index, u, where)
+        return list(ev.passages[:k])
 
     # ---------- answering ----------
     def ask(self, question: str, history: list[str] | None = None,
             where: dict[str, Any] | None = None) -> Answer:
-        """A grounded German answer with citations, or a plain refusal when the documents do not say."""
+        """A grounded German answer with citations, or a refusal when the documents do not say."""
         final = None
         for event in self.ask_stream(question, history, where):
             if event.kind == "answer":
@@ -203,18 +227,16 @@ class Assistant:
                 llm, notice = None, _fallback_notice(exc)
         index = self.index.view()  # one committed version for the whole question, whatever commits meanwhile
         index.require_ready()
-        vocab = index.vocabulary()
-        standalone = analyze(c.standalone, vocab)
-        passages = self._search(index, c, s.top_k, where, standalone)
-        # without history the standalone question is the question: analyse it (typo search included) once
-        query = analyze(c.question, vocab) if c.context else standalone
-        context = analyze(c.context, vocab) if c.context else None
-        idf = index.idf(query.keyword_query() + (context.keyword_query() if context else []))
+        u = self.understand(index, q, c)
+        ev = self._evidence(index, u, where)
+        passages = list(ev.passages)
         base = {"question": q, "standalone_question": c.standalone, "passages": tuple(passages)}
-        if not answerable(query, passages, idf, s.min_dense_score, s.min_term_coverage, context):
-            yield StreamEvent("delta", REFUSAL)
-            yield StreamEvent("answer", answer=Answer(answer=REFUSAL, refused=True, notice=notice,
-                                                      latency_ms=elapsed(), **base))
+        verdict = judge(u, ev, self.weights, s.min_dense_score)
+        if not verdict.answerable:
+            text, citations = near_miss(ev, self.weights, s.answer_words) if verdict.near else (REFUSAL, [])
+            yield StreamEvent("delta", text)
+            yield StreamEvent("answer", answer=Answer(answer=text, refused=True, citations=tuple(citations),
+                                                      notice=notice, latency_ms=elapsed(), **base))
             return
         if llm is not None:
             text = ""
@@ -239,16 +261,31 @@ class Assistant:
                     return
                 notice = ("Die Antwort des Sprachmodells ließ sich nicht mit den Dokumenten belegen; "
                           "hier die belegte extraktive Antwort.")
-        if is_list_question(query.text):
-            # a list cut at a chunk's end goes on in the next chunk: answer from both
-            passages = [index.with_next(p) if ends_in_list_item(p.text) else p for p in passages[:3]] + passages[3:]
-        text, citations = compose(query, passages, idf, s.max_answer_sentences, context, embed=self._similarities)
-        citations = [c for c in citations if c.quote and c.quote in c.passage]  # never show an unverifiable quote
-        for sentence in re.split(r"(?<=\]) (?=\S)|\n", text):
-            if sentence:
-                yield StreamEvent("delta", sentence + " ")
+        doc = self._overview_document(u, ev)
+        if doc is not None:
+            text, citations = overview(self._document_passages(index, doc), s.answer_words)
+        else:
+            text, citations = compose(u, ev, self.weights, s.answer_words, more=index.with_next)
+        citations = [x for x in citations if x.quote and x.quote in x.passage]  # never show an unverifiable quote
+        for line in text.split("\n"):
+            if line:
+                yield StreamEvent("delta", line + "\n")
         yield StreamEvent("answer", answer=Answer(answer=text, refused=not citations, citations=tuple(citations),
                                                   notice=notice, latency_ms=elapsed(), **base))
+
+    @staticmethod
+    def _overview_document(u: Understood, ev: Evidence) -> str | None:
+        """The document an overview question is about: the one it names, else the best passage's."""
+        if not u.wants_overview:
+            return None
+        if len(u.named) == 1:
+            return next(iter(u.named))
+        return ev.passages[0].doc_id if ev.passages and not u.named else None
+
+    @staticmethod
+    def _document_passages(index: KepolIndex, doc_id: str) -> list[Passage]:
+        ids = index.manifest()["documents"].get(doc_id, {}).get("chunk_ids", [])
+        return list(index.get(ids).values())
 
     def _llm_or_notice(self) -> tuple[Any, str]:
         """The configured language model (built once), or None with the reason to show the user."""
@@ -262,7 +299,5 @@ class Assistant:
                     return None, _fallback_notice(exc)
             return self._llm, ""
 
-    def _similarities(self, query: str, texts: list[str]) -> np.ndarray:
-        q = np.asarray(self.embedder.get_query_embedding(query), dtype=np.float32)
-        m = np.asarray(self.embedder.get_text_embedding_batch(texts), dtype=np.float32)
-        return m @ q
+    def _embed_texts(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self.embedder.get_text_embedding_batch(texts), dtype=np.float32)

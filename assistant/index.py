@@ -10,6 +10,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -88,6 +89,7 @@ class KepolIndex:
             SharedSystemClient.clear_system_cache()  # chromadb keeps the failed system per path
             self._open_store()
         self._terms = TermStore(self.dir / "terms.sqlite3")
+        self._sentences = SentenceStore(self.dir / "sentences.sqlite3")
         self._bm25: Any = None
         self._bm25_ids: list[str] = []
         self._bm25_name: str | None = None
@@ -153,6 +155,7 @@ class KepolIndex:
         if close is not None:
             close()
         self._terms.close()
+        self._sentences.close()
 
     def _reopen(self) -> None:
         """Another process committed: the embedded Chroma system holds its vector index in memory,
@@ -222,7 +225,7 @@ class KepolIndex:
 
     # ---------- writing ----------
     def stage(self, passages: list[Passage], embeddings: list[list[float]],
-              terms: list[list[str]] | None = None) -> None:
+              terms: list[list[str]] | None = None, sentence_vectors: list[np.ndarray] | None = None) -> None:
         """Write chunks to the store without making them visible (see `commit`). Chunk ids hash
         text and metadata, so an id already stored holds exactly this chunk and is skipped.
         `terms`: each chunk's keyword terms (computed here when not given); kept so that a commit
@@ -237,6 +240,12 @@ class KepolIndex:
         if terms is None:
             terms = [keyword_terms(search_text(p)) for p in passages]
         self._terms.put({p.chunk_id: t for p, t in zip(passages, terms)})
+        if sentence_vectors is not None:
+            self._sentences.put({p.chunk_id: v for p, v in zip(passages, sentence_vectors)})
+
+    def sentence_vectors(self, chunk_ids: list[str]) -> dict[str, np.ndarray]:
+        """Vectors of each chunk's units (`text.units`), for the chunks that have them."""
+        return self._sentences.get(chunk_ids)
 
     def stage_text(self, doc_id: str, digest: str, text: str) -> str:
         """Store a document's cleaned text (what chunk offsets point into); returns its file name."""
@@ -282,6 +291,7 @@ class KepolIndex:
         for i in range(0, len(orphans), 2000):
             self._collection.delete(ids=orphans[i:i + 2000])
         self._terms.keep_only(active)
+        self._sentences.keep_only(active)
         texts = {d.get("text_file") for d in manifest["documents"].values()}
         for f in (self.dir / "texts").glob("*.txt") if (self.dir / "texts").exists() else ():
             if f.name not in texts:
@@ -305,6 +315,7 @@ class KepolIndex:
         for d in self.dir.glob("bm25*"):
             shutil.rmtree(d, ignore_errors=True)
         self._terms.clear()
+        self._sentences.clear()
         self._manifest, self._manifest_stamp, self._active = None, 0, frozenset()
         self._bm25, self._bm25_ids, self._bm25_name, self._vocab = None, [], None, None
 
@@ -515,6 +526,58 @@ class TermStore:
     def clear(self) -> None:
         with self._conn() as db:
             db.execute("DELETE FROM terms")
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+class SentenceStore:
+    """Each staged chunk's sentence vectors (float16, one row per chunk, in the order of
+    `text.units`): answers score sentences by meaning without embedding them at question time
+    (about 1 s per passage on 2 cores)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS vectors (chunk_id TEXT PRIMARY KEY, n INTEGER NOT NULL,"
+                             " dim INTEGER NOT NULL, vecs BLOB NOT NULL)")
+        return self._db
+
+    def put(self, vectors: dict[str, np.ndarray]) -> None:
+        rows = [(i, int(v.shape[0]), int(v.shape[1]) if v.ndim == 2 else 0, v.astype(np.float16).tobytes())
+                for i, v in vectors.items()]
+        with self._lock, self._conn() as db:
+            db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?)", rows)
+
+    def get(self, ids: list[str]) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        with self._lock:
+            db = self._conn()
+            for k in range(0, len(ids), 500):  # SQLite caps the number of bound parameters
+                part = ids[k:k + 500]
+                rows = db.execute(f"SELECT chunk_id, n, dim, vecs FROM vectors WHERE chunk_id IN "
+                                  f"({','.join('?' * len(part))})", part).fetchall()
+                for i, n, dim, blob in rows:
+                    out[i] = np.frombuffer(blob, dtype=np.float16).astype(np.float32).reshape(n, dim)
+        return out
+
+    def keep_only(self, ids: Collection[str]) -> None:
+        with self._lock:
+            stale = [(i,) for (i,) in self._conn().execute("SELECT chunk_id FROM vectors") if i not in ids]
+            with self._conn() as db:
+                db.executemany("DELETE FROM vectors WHERE chunk_id = ?", stale)
+
+    def clear(self) -> None:
+        with self._lock, self._conn() as db:
+            db.execute("DELETE FROM vectors")
 
     def close(self) -> None:
         if self._db is not None:

@@ -1,8 +1,8 @@
-"""Hybrid retrieval: dense (e5) and German BM25 candidates, fused (weighted or reciprocal rank), then
-near-duplicates dropped."""
+"""Hybrid retrieval: dense (e5) and German BM25 candidates, fused (weighted or reciprocal rank). The
+fused candidates are re-ranked with sentence evidence afterwards (assistant/evidence.py)."""
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 from typing import Any
 
 from assistant.index import KepolIndex
@@ -32,11 +32,19 @@ def weighted(dense: list[tuple[str, float]], keyword: list[tuple[str, float]], d
     return fused
 
 
-def hybrid_search(index: KepolIndex, query_embedding: list[float], keyword_query: list[str], k: int,
+@dataclass(frozen=True)
+class Fused:
+    """The fused candidates (best first, `score` = cosine to the question) and both score maps."""
+
+    passages: list[Passage]
+    fused: dict[str, float]
+    keyword: dict[str, float]
+
+
+def hybrid_search(index: KepolIndex, query_embedding: list[float], keyword_query: list[str], n: int,
                   candidates: int, rrf_k: int, where: dict[str, Any] | None = None,
-                  fusion: str = "weighted", dense_weight: float = 0.4) -> list[Passage]:
-    """Top-k passages by fusing the dense and keyword rankings (weighted by default, or RRF);
-    `score` is the dense cosine (the calibrated relevance signal), the order is the fused one."""
+                  fusion: str = "weighted", dense_weight: float = 0.4) -> Fused:
+    """The `n` best passages by fusing the dense and keyword rankings (weighted by default, or RRF)."""
     dense = index.dense_search(query_embedding, candidates, where)
     # the keyword index has no metadata filters: with a filter, dense results alone are exact
     keyword = [] if where else index.keyword_search(keyword_query, candidates)
@@ -44,23 +52,7 @@ def hybrid_search(index: KepolIndex, query_embedding: list[float], keyword_query
         fused = rrf([[cid for cid, _ in dense], [cid for cid, _ in keyword]], rrf_k)
     else:
         fused = weighted(dense, keyword, dense_weight)
-    order = sorted(fused, key=lambda c: -fused[c])[:k * 2]  # room to drop near-duplicates
+    order = sorted(fused, key=lambda c: -fused[c])[:n]
     # only the passages that survived fusion are fetched, each scored by its cosine to the query
     by_id = index.get(order, query_embedding)
-    return diverse([by_id[c] for c in order if c in by_id], k)
-
-
-def diverse(passages: list[Passage], k: int, max_shared: float = 0.5) -> list[Passage]:
-    """Drop passages that mostly repeat higher-ranked ones (overlapping chunks share sentences), so
-    the k places hold k different pieces of evidence."""
-    seen: set[str] = set()
-    out: list[Passage] = []
-    for p in passages:
-        sentences = {s.strip() for s in re.split(r"(?<=[.!?])\s+|\n\n", p.text) if len(s.strip()) > 20}
-        if sentences and len(sentences & seen) / len(sentences) > max_shared:
-            continue
-        seen |= sentences
-        out.append(p)
-        if len(out) == k:
-            break
-    return out
+    return Fused([by_id[c] for c in order if c in by_id], fused, dict(keyword))

@@ -80,6 +80,27 @@ def stopwords() -> frozenset[str]:
 LIST_ITEM = re.compile(r"^(?:• |\d{1,2}\. |[a-z]\.\) )")
 
 
+def units(text: str) -> list[tuple[int, int, bool]]:
+    """(start, end, is_list_item) of the smallest things an answer quotes: whole list items, and
+    sentences within paragraphs. Ingest embeds exactly these spans, so both sides must split alike."""
+    out: list[tuple[int, int, bool]] = []
+    pos = 0
+    for block in text.split("\n\n"):
+        b0 = text.index(block, pos) if block else pos
+        pos = b0 + len(block)
+        if not block.strip():
+            continue
+        if LIST_ITEM.match(block):
+            out.append((b0, b0 + len(block), True))
+            continue
+        out += [(b0 + a, b0 + e, False) for a, e in sentence_spans(block)]
+    return out
+
+
+def unit_texts(text: str) -> list[str]:
+    return [text[a:e] for a, e, _ in units(text)]
+
+
 def ends_in_list_item(text: str) -> bool:
     """True when the last block of `text` is a list item: the list may go on in the next chunk."""
     return bool(LIST_ITEM.match(text.rstrip().rsplit("\n\n", 1)[-1]))

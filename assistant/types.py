@@ -39,7 +39,8 @@ class Passage:
     section: str = ""
     publisher: str = ""
     year: int | None = None
-    score: float = 0.0
+    score: float = 0.0  # cosine of question and chunk (set by retrieval)
+    relevance: float = 0.0  # fitted probability that it holds the answer (set by re-ranking)
 
     def page_at(self, offset: int) -> int | None:
         """Page number of the character at `offset` inside this passage's text."""
@@ -111,4 +112,4 @@ class StreamEvent:
 def passage_contract(p: Passage, rank: int) -> dict[str, Any]:
     """The stable JSON shape of one passage in `kepol retrieve --batch`."""
     return {"rank": rank, "doc_id": p.doc_id, "title": p.title, "source": p.source,
-            "page": p.page_start, "text": p.text, "score": round(p.score, 6)}
+            "page": p.page_start, "text": p.text, "score": round(p.score, 6), "relevance": round(p.relevance, 6)}

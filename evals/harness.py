@@ -9,10 +9,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from evals.metrics import (gold_ranks, hit_at, key_fact_recall, mean, ndcg_at, normalize, percentile,
+from evals.metrics import (answer_words, gold_ranks, hit_at, key_fact_recall, mean, ndcg_at, normalize, percentile,
                            recall_at, reciprocal_rank, supports)
 
 QUESTIONS = Path(__file__).with_name("questions.jsonl")
+# the independent development set: beside this checkout for developers and CI, absent on a user's clone
+DEV_QUESTIONS = Path(__file__).resolve().parents[2] / "shared" / "evalsets" / "dev.jsonl"
 RETRIEVAL_DEPTH = 10
 
 
@@ -21,9 +23,30 @@ class System(Protocol):
     def retrieve(self, question: str, k: int | None = None, history: list[str] | None = None) -> list[Any]: ...
 
 
-def load_questions(path: Path = QUESTIONS, fast: bool = False) -> list[dict[str, Any]]:
+def load_questions(path: Path = QUESTIONS, fast: bool = False, corpus: Path | None = None) -> list[dict[str, Any]]:
+    """Questions in our format. The dev set's format (gold `doc` = seed file prefix, `answer_facts`)
+    is adapted on the way in: its prefixes map to our doc ids through the `seed` field of the
+    corpus's metadata.json."""
     items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if items and any("answer_facts" in q for q in items):
+        items = [_from_dev(q, _seed_map(corpus)) for q in items]
     return [q for q in items if q.get("fast")] if fast else items
+
+
+def _seed_map(corpus: Path | None) -> dict[str, str]:
+    from assistant.settings import BUNDLED_CORPUS
+
+    meta = json.loads(((corpus or BUNDLED_CORPUS) / "metadata.json").read_text(encoding="utf-8"))
+    return {str(m["seed"])[:3]: m["doc_id"] for m in meta.values() if m.get("seed")}
+
+
+def _from_dev(q: dict[str, Any], seeds: dict[str, str]) -> dict[str, Any]:
+    # the dev set's own "fast" subset: every fourth question and every unanswerable one (cheap in CI)
+    number = int("".join(ch for ch in q["id"] if ch.isdigit()) or 0)
+    return {"id": q["id"], "persona": q["persona"], "type": q["type"], "question": q["question"],
+            "history": q.get("history") or [], "key_facts": q.get("answer_facts") or [],
+            "gold": [{"doc_id": seeds.get(g["doc"], g["doc"]), "quote": g["quote"]} for g in q.get("gold") or []],
+            "fast": number % 4 == 0 or not q.get("gold")}
 
 
 @dataclass
@@ -45,9 +68,12 @@ class QuestionResult:
     cited_gold: float = 0.0  # share of gold quotes some citation supports
     quotes_verbatim: bool = True
     missing_facts: list[str] = field(default_factory=list)
+    words: int = 0
 
 
 def run(system: System, questions: list[dict[str, Any]]) -> list[QuestionResult]:
+    """Ask and retrieve every question; judge with the dev set's rules (evals/metrics.py): a
+    citation supports a gold quote when its quote and passage hold 60 % of the quote's words."""
     out = []
     for q in questions:
         history = q.get("history") or []
@@ -56,18 +82,17 @@ def run(system: System, questions: list[dict[str, Any]]) -> list[QuestionResult]
         latency = (time.perf_counter() - t) * 1000
         gold = q.get("gold") or []
         r = QuestionResult(q["id"], q["persona"], q["type"], q["question"], bool(gold), ans.refused, ans.answer,
-                           latency, citations=len(ans.citations),
+                           latency, citations=len(ans.citations), words=answer_words(ans.answer),
                            quotes_verbatim=all(c.quote in c.passage for c in ans.citations))
         if gold:
             passages = system.retrieve(q["question"], k=RETRIEVAL_DEPTH, history=history)
-            r.ranks = gold_ranks([(p.doc_id, p.text) for p in passages], gold)
+            r.ranks = gold_ranks([p.text for p in passages], gold)
             facts = q.get("key_facts") or []
-            r.key_fact_recall = 0.0 if ans.refused else key_fact_recall(ans.answer, facts)
-            r.missing_facts = [f for f in facts if normalize(f) not in normalize(ans.answer)] if not ans.refused \
-                else list(facts)
-            if not ans.refused:
-                r.supporting_citations = sum(any(supports(c.quote, g["quote"]) for g in gold) for c in ans.citations)
-                r.cited_gold = mean([float(any(supports(c.quote, g["quote"]) for c in ans.citations)) for g in gold])
+            r.key_fact_recall = key_fact_recall(ans.answer, facts)  # a refusal's closest passage counts too
+            r.missing_facts = [f for f in facts if normalize(f) not in normalize(ans.answer)]
+            cited = [f"{c.quote} {c.passage}" for c in ans.citations]
+            r.supporting_citations = sum(any(supports(c, g["quote"]) for g in gold) for c in cited)
+            r.cited_gold = mean([float(any(supports(c, g["quote"]) for c in cited)) for g in gold])
         out.append(r)
     return out
 
@@ -78,7 +103,7 @@ def summarize(results: list[QuestionResult], k: int = 5) -> dict[str, Any]:
         ans = [r for r in rs if r.answerable]
         unans = [r for r in rs if not r.answerable]
         answered = [r for r in ans if not r.refused]
-        cites = sum(r.citations for r in answered)
+        cited = [r for r in ans if r.citations]
         nan = float("nan")  # a figure with nothing to measure (e.g. recall on unanswerable questions)
         m = lambda values, rows: mean(values) if rows else nan  # noqa: E731
         return {
@@ -88,10 +113,12 @@ def summarize(results: list[QuestionResult], k: int = 5) -> dict[str, Any]:
             "mrr": m([reciprocal_rank(r.ranks) for r in ans], ans),
             "ndcg@10": m([ndcg_at(r.ranks, 10) for r in ans], ans),
             "key_fact_recall": m([r.key_fact_recall for r in ans], ans),
-            "citation_precision": sum(r.supporting_citations for r in answered) / cites if cites else nan,
+            # per answer, then averaged (as score.py does)
+            "citation_precision": mean([r.supporting_citations / r.citations for r in cited]) if cited else nan,
             "citation_recall": m([r.cited_gold for r in ans], ans),
             "refusal_accuracy": m([float(r.refused) for r in unans], unans),
             "false_refusal_rate": m([float(r.refused) for r in ans], ans),
+            "answer_words": m([float(r.words) for r in answered], answered),
             "quote_validity": mean([float(r.quotes_verbatim) for r in rs]),
             "latency_p50_ms": percentile([r.latency_ms for r in rs], 50),
             "latency_p95_ms": percentile([r.latency_ms for r in rs], 95),

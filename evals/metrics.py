@@ -1,8 +1,9 @@
 """Plain metric functions: gold evidence and passages/answers in, numbers out.
 
-Retrieval metrics follow the usual IR definitions (hit@k, recall@k, MRR, nDCG@k with binary
-gains, Järvelin & Kekäläinen 2002); the unit of relevance is a gold quote, so a passage earns gain
-for each gold quote it is the first to contain.
+Matching follows the judging rules of the independent dev set (../shared/evalsets/README.md), so
+our harness and its `score.py` agree. Retrieval metrics follow the usual IR definitions (hit@k,
+recall@k, MRR, nDCG@k with binary gains, Järvelin & Kekäläinen 2002); the unit of relevance is a
+gold quote, so a passage earns gain for each gold quote it is the first to support.
 """
 from __future__ import annotations
 
@@ -12,35 +13,32 @@ import statistics
 from collections.abc import Sequence
 
 
+_HYPHEN_BREAK = re.compile(r"(\w)-\s+(\w)")
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
 def normalize(text: str) -> str:
-    """Whitespace-, case- and soft-hyphen-insensitive form used to match quotes."""
-    return re.sub(r"\s+", " ", text.replace("\u00ad", "")).strip().lower()
+    """The judging rules' normal form (../shared/evalsets/README.md): case ignored, whitespace runs
+    made one space, words hyphenated across a line break joined ("Part- nerschaft")."""
+    text = re.sub(r"\s+", " ", (text or "").replace("\u00ad", "")).strip()
+    return _HYPHEN_BREAK.sub(r"\1\2", text).lower()
 
 
-def _words(text: str) -> list[str]:
-    return re.findall(r"\w{3,}", normalize(text))
+def coverage(gold: str, text: str) -> float:
+    """Share of the gold quote's word tokens that occur in `text`."""
+    g = set(_TOKEN.findall(normalize(gold)))
+    return len(g & set(_TOKEN.findall(normalize(text)))) / len(g) if g else 0.0
 
 
-def supports(quote: str, gold: str) -> bool:
-    """A cited quote supports a gold quote when one contains the other or they share at least
-    half of the words of the shorter one (quotes are sentence-sized, gold quotes may be parts)."""
-    q, g = normalize(quote), normalize(gold)
-    if not q or not g:
-        return False
-    if g in q or q in g:
-        return True
-    qw, gw = set(_words(q)), set(_words(g))
-    return bool(qw and gw) and len(qw & gw) / min(len(qw), len(gw)) >= 0.5
+def supports(text: str, gold: str, threshold: float = 0.6) -> bool:
+    """A passage or citation supports a gold quote when it holds at least 60 % of its word tokens
+    (the dev set's rule, so our figures and `score.py`'s agree)."""
+    return coverage(gold, text) >= threshold
 
 
-def gold_ranks(passage_texts: Sequence[tuple[str, str]], gold: Sequence[dict[str, str]]) -> list[int | None]:
-    """For each gold quote, the 1-based rank of the first passage (doc_id, text) containing it."""
-    norm = [(d, normalize(t)) for d, t in passage_texts]
-    out: list[int | None] = []
-    for g in gold:
-        quote = normalize(g["quote"])
-        out.append(next((i for i, (d, t) in enumerate(norm, 1) if d == g["doc_id"] and quote in t), None))
-    return out
+def gold_ranks(passage_texts: Sequence[str], gold: Sequence[dict[str, str]]) -> list[int | None]:
+    """For each gold quote, the 1-based rank of the first passage that supports it."""
+    return [next((i for i, t in enumerate(passage_texts, 1) if supports(t, g["quote"])), None) for g in gold]
 
 
 def hit_at(ranks: Sequence[int | None], k: int) -> float:
@@ -64,10 +62,16 @@ def ndcg_at(ranks: Sequence[int | None], k: int = 10) -> float:
 
 
 def key_fact_recall(answer: str, facts: Sequence[str]) -> float:
+    """Share of the facts whose normal form is a substring of the answer's (citation marks aside)."""
     if not facts:
         return 1.0
-    text = normalize(answer)
+    text = normalize(re.sub(r"\[\d+\]", " ", answer))
     return sum(normalize(f) in text for f in facts) / len(facts)
+
+
+def answer_words(answer: str) -> int:
+    """Words of an answer without its citation marks."""
+    return len(re.sub(r"\[\d+\]", " ", normalize(answer)).split())
 
 
 def percentile(values: Sequence[float], p: float) -> float:

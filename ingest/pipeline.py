@@ -15,12 +15,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from chromadb.errors import ChromaError
 
 from assistant.errors import DocumentError, WriteError
 from assistant.index import KepolIndex, search_text
 from assistant.settings import Settings
-from assistant.text import count_tokens, keyword_terms
+from assistant.text import count_tokens, keyword_terms, unit_texts
 from assistant.types import DocumentInfo, Passage
 from ingest.chunk import chunk_document, document_text
 from ingest.clean import Block, clean_pages
@@ -51,6 +52,7 @@ class IngestReport:
     chunks_total: int = 0
     embedded: int = 0
     from_cache: int = 0
+    sentences_embedded: int = 0  # sentence vectors (answers score sentences by meaning), besides chunks
     # seconds per stage: hash, parse, clean, chunk (run ahead in a helper thread, so they overlap
     # embedding), embed (model calls only), write (Chroma), commit (keyword index, manifest, clean-up)
     stage_seconds: dict[str, float] = field(default_factory=dict)
@@ -71,8 +73,8 @@ class IngestReport:
                   ("skipped", "skipped"), ("removed", "removed"))]
         lines = [", ".join(parts) + f" — {self.chunks_total} chunks in the index, {self.seconds:.1f} s"]
         if self.embedded or self.from_cache:
-            lines.append(f"  embedded {self.embedded} chunks in {self.embed_seconds:.1f} s, "
-                         f"{self.from_cache} taken from the embedding cache")
+            lines.append(f"  embedded {self.embedded} chunks and {self.sentences_embedded} sentences in "
+                         f"{self.embed_seconds:.1f} s, {self.from_cache} chunks taken from the embedding cache")
         lines += [f"  skipped {r.path}: {r.reason}" for r in self.by_status("skipped")]
         lines += [f"  duplicate {r.path}: {r.reason}" for r in self.by_status("duplicate")]
         return "\n".join(lines)
@@ -189,9 +191,10 @@ def ingest(paths: list[Path], settings: Settings, index: KepolIndex, embedder: A
     docs = _Docs(manifest["documents"])
     seen_sources: set[str] = set()
     cache = None if dry_run else EmbeddingCache(settings.data_dir / "embedding-cache.sqlite3", settings.embed_model)
-    stats = EmbedStats()
+    stats, sentence_stats = EmbedStats(), EmbedStats()
     bar = _Progress(len(files), progress, stats)
-    writer = _Writer(index, embedder, cache, stats, bar, timings, embed_batch=settings.embed_batch)
+    writer = _Writer(index, embedder, cache, stats, bar, timings, embed_batch=settings.embed_batch,
+                     sentence_stats=sentence_stats)
     changed = False
     snapshot = docs.snapshot()  # what the helper thread judges "unchanged" by
     prepared = _prefetch(files, lambda f: _prepare(f, settings, snapshot))
@@ -234,9 +237,10 @@ def ingest(paths: list[Path], settings: Settings, index: KepolIndex, embedder: A
     except _WRITE_ERRORS as exc:  # the manifest swap is the last write: failing before it changes nothing
         raise _write_failure(settings, exc) from exc
     _add(timings, "commit", time.perf_counter() - t)
-    timings["embed"] = stats.seconds
+    timings["embed"] = stats.seconds + sentence_stats.seconds
     report.chunks_total = sum(len(d.get("chunk_ids", ())) for d in docs.docs.values()) if dry_run else index.count()
-    report.embedded, report.from_cache, report.embed_seconds = stats.embedded, stats.cached, stats.seconds
+    report.embedded, report.from_cache = stats.embedded, stats.cached
+    report.sentences_embedded, report.embed_seconds = sentence_stats.embedded, timings["embed"]
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -389,13 +393,16 @@ class _Writer:
     large batches (one Chroma call per document costs more than the write itself)."""
 
     def __init__(self, index: KepolIndex, embedder: Any, cache: EmbeddingCache | None, stats: EmbedStats,
-                 bar: _Progress, timings: dict[str, float], embed_batch: int = 32, write_batch: int = 1024) -> None:
+                 bar: _Progress, timings: dict[str, float], embed_batch: int = 32, write_batch: int = 1024,
+                 sentence_stats: EmbedStats | None = None) -> None:
         self.index, self.embedder, self.cache, self.stats, self.bar = index, embedder, cache, stats, bar
+        self.sentence_stats = sentence_stats or EmbedStats()
         self.timings, self.embed_batch, self.write_batch = timings, embed_batch, write_batch
         self.to_embed: list[tuple[Passage, str, list[str]]] = []
         self.passages: list[Passage] = []
         self.embeddings: list[list[float]] = []
         self.terms: list[list[str]] = []
+        self.sentence_vectors: list[np.ndarray] = []
 
     def add(self, passages: list[Passage], texts: list[str], terms: list[list[str]]) -> None:
         self.to_embed += zip(passages, texts, terms)
@@ -409,6 +416,16 @@ class _Writer:
         self.to_embed = []
         vectors = embed_texts(list(texts), self.embedder.get_text_embedding_batch, self.cache, self.stats,
                               batch_size=self.embed_batch, on_batch=self.bar.chunks)
+        # each chunk's sentences too, so that answers can score them by meaning (text.units); a
+        # sentence repeated by overlapping chunks is embedded once
+        spans = [unit_texts(p.text) for p in passages]
+        flat = embed_texts([u for s in spans for u in s], self.embedder.get_text_embedding_batch, self.cache,
+                           self.sentence_stats, batch_size=self.embed_batch)
+        at = 0
+        for s in spans:
+            vecs = np.asarray(flat[at:at + len(s)], dtype=np.float32)
+            self.sentence_vectors.append(vecs if s else np.zeros((0, 0), dtype=np.float32))
+            at += len(s)
         self.passages += passages
         self.embeddings += vectors
         self.terms += terms
@@ -418,9 +435,9 @@ class _Writer:
     def _write(self) -> None:
         if self.passages:
             t = time.perf_counter()
-            self.index.stage(self.passages, self.embeddings, self.terms)
+            self.index.stage(self.passages, self.embeddings, self.terms, self.sentence_vectors)
             _add(self.timings, "write", time.perf_counter() - t)
-            self.passages, self.embeddings, self.terms = [], [], []
+            self.passages, self.embeddings, self.terms, self.sentence_vectors = [], [], [], []
 
     def flush(self) -> None:
         self._embed()

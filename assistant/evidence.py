@@ -1,0 +1,220 @@
+"""Evidence for an answer, scored by meaning and by words: the fused candidates are re-ranked by a
+fitted passage model that also sees their best sentences, and every sentence of the best passages
+gets a fitted probability of answering the question. The features are named here; their weights
+live in assistant/data/weights.json (fitted by `python -m evals.fit`)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from assistant.lexical import answer_type, passage_coverage, source_terms, terms_of, weighted
+from assistant.query import Query
+from assistant.text import words
+from assistant.types import Passage
+from assistant.understand import Understood
+from assistant.weights import Weights
+
+PASSAGE_FEATURES = (
+    "fused",  # weighted fusion score of dense and keyword retrieval (0..1)
+    "dense",  # cosine of question and chunk
+    "keyword",  # BM25 score over the best BM25 score of this question
+    "rank",  # 1 / (1 + rank in the fused order)
+    "sent_max",  # cosine of the question and the chunk's closest sentence
+    "sent_max_rel",  # … minus the best such cosine among all candidates
+    "sent_top2",  # mean cosine of the two closest sentences
+    "coverage",  # idf-weighted share of the question's terms the chunk covers
+    "named",  # +1: its document is named in the question, -1: other documents are named, 0: none are
+)
+SENTENCE_FEATURES = (
+    "cos",  # cosine of question and sentence
+    "cos_rel",  # … minus the best sentence cosine for this question
+    "part_cos",  # best cosine to one part of a multi-part question (= cos for one-part questions)
+    "lexical",  # share of the question's terms in the sentence (and its document's name)
+    "context",  # share of a follow-up's earlier terms in the sentence and its section
+    "passage",  # relevance of the sentence's passage (passage model)
+    "neighbour",  # best cosine of the sentences right before and after it
+    "item",  # it is a list item
+    "heading",  # it does not end like a sentence (heading, caption, fragment)
+    "short",  # fewer than six words
+    "typed",  # the question asks for a date/amount/… and the sentence has one
+)
+GATE_FEATURES = (
+    "relevance",  # best passage relevance
+    "sentence",  # best sentence probability
+    "dense",  # best chunk cosine
+    "coverage",  # best share of the question's key terms in one passage (history included)
+    "unknown",  # the question names something the corpus never mentions
+    "typed_missing",  # it asks for a date/amount/… and no likely sentence has one
+    "english",  # asked in English (cross-lingual similarities run lower)
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A fused retrieval candidate with what re-ranking needs: its sentences and their vectors."""
+
+    passage: Passage
+    fused: float
+    keyword: float
+    spans: tuple[tuple[int, int, bool], ...]
+    vectors: np.ndarray  # one row per span
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Everything retrieval found for one question, before any fitted weight is applied (fitting
+    computes it once per question and tries many weights on it)."""
+
+    candidates: list[Candidate]
+    qvec: np.ndarray
+    part_vecs: list[np.ndarray]
+    idf: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence or list item of a ranked passage, with its probability of answering."""
+
+    passage: Passage
+    rank: int  # of its passage
+    index: int  # position among its passage's units
+    start: int
+    end: int
+    is_item: bool
+    cos: float
+    prob: float = 0.0
+
+    @property
+    def text(self) -> str:
+        return self.passage.text[self.start:self.end]
+
+    @property
+    def words(self) -> int:
+        return len(words(self.text))
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Ranked passages (relevance set) and the scored sentences of the best of them."""
+
+    passages: tuple[Passage, ...]
+    sentences: tuple[Sentence, ...]
+    gate_features: np.ndarray
+
+
+def _ends_sentence(text: str) -> bool:
+    return text.rstrip()[-1:] in ".!?:;…“”\"')]" if text.strip() else False
+
+
+def passage_matrix(u: Understood, cands: list[Candidate], qvec: np.ndarray, idf: dict[str, float]) -> np.ndarray:
+    """One row of PASSAGE_FEATURES per candidate (in fused order)."""
+    if not cands:
+        return np.zeros((0, len(PASSAGE_FEATURES)))
+    best_kw = max((c.keyword for c in cands), default=0.0) or 1.0
+    sims = [np.sort(c.vectors @ qvec)[::-1] if len(c.vectors) else np.zeros(1) for c in cands]
+    best_sent = max(float(s[0]) for s in sims)
+    rows = []
+    for i, (c, s) in enumerate(zip(cands, sims)):
+        named = 0.0 if not u.named else (1.0 if c.passage.doc_id in u.named else -1.0)
+        rows.append([c.fused, c.passage.score, c.keyword / best_kw, 1.0 / (1 + i), float(s[0]),
+                     float(s[0]) - best_sent, float(s[:2].mean()), passage_coverage(u.retrieval, c.passage, idf),
+                     named])
+    return np.asarray(rows, dtype=np.float64)
+
+
+def rank_passages(cands: list[Candidate], relevance: np.ndarray) -> list[tuple[Candidate, float]]:
+    """Candidates by relevance (stable: ties keep the fused order)."""
+    order = sorted(range(len(cands)), key=lambda i: -relevance[i])
+    return [(replace(cands[i], passage=replace(cands[i].passage, relevance=float(relevance[i]))),
+             float(relevance[i])) for i in order]
+
+
+def distinct(ranked: list[tuple[Candidate, float]], max_shared: float = 0.5) -> list[tuple[Candidate, float]]:
+    """Drop passages that mostly repeat better-ranked ones (overlapping chunks share sentences), so
+    the places read hold different evidence. Half shared is "mostly": the chunk overlap is far less."""
+    seen: set[str] = set()
+    out = []
+    for c, r in ranked:
+        sentences = {c.passage.text[a:e] for a, e, _ in c.spans if e - a > 20}
+        if sentences and len(sentences & seen) / len(sentences) > max_shared:
+            continue
+        seen |= sentences
+        out.append((c, r))
+    return out
+
+
+def sentence_matrix(u: Understood, ranked: list[tuple[Candidate, float]], qvec: np.ndarray,
+                    part_vecs: list[np.ndarray], idf: dict[str, float]) -> tuple[list[Sentence], np.ndarray]:
+    """The sentences of the ranked passages and one row of SENTENCE_FEATURES each."""
+    out: list[Sentence] = []
+    rows: list[list[float]] = []
+    q, ctx = u.query, u.context
+    typed = answer_type(u.focus)
+    all_cos = [c.vectors @ qvec if len(c.vectors) else np.zeros(0) for c, _ in ranked]
+    best = max((float(s.max()) for s in all_cos if len(s)), default=0.0)
+    for rank, ((c, rel), cos) in enumerate(zip(ranked, all_cos)):
+        parts = [c.vectors @ v for v in part_vecs] if part_vecs and len(c.vectors) else []
+        p = c.passage
+        section = terms_of(p.section)
+        for j, (a, e, item) in enumerate(c.spans):
+            text = p.text[a:e]
+            t = terms_of(text)
+            n = len(words(text))
+            before = float(cos[j - 1]) if j > 0 else float(cos[j])
+            after = float(cos[j + 1]) if j + 1 < len(cos) else float(cos[j])
+            rows.append([
+                float(cos[j]), float(cos[j]) - best, max([float(x[j]) for x in parts], default=float(cos[j])),
+                weighted(t | source_terms(p), q, idf) if q.terms else 0.0,
+                weighted(t | section, ctx, idf) if ctx is not None and ctx.terms else 0.0,
+                rel, max(before, after), float(item), float(not item and not _ends_sentence(text)), float(n < 6),
+                float(typed is not None and bool(typed[1].search(text))),
+            ])
+            out.append(Sentence(p, rank, j, a, e, item, float(cos[j])))
+    return out, np.asarray(rows, dtype=np.float64).reshape(len(rows), len(SENTENCE_FEATURES))
+
+
+def gate_row(u: Understood, ranked: list[tuple[Candidate, float]], sentences: list[Sentence],
+             idf: dict[str, float], top: int = 5) -> np.ndarray:
+    """GATE_FEATURES of one question."""
+    q = u.query
+    if u.context is not None and u.context.terms:  # a follow-up may lean on its history for the topic words
+        q = Query(q.text, tuple(dict.fromkeys(q.terms + u.context.terms)), {**u.context.alternatives, **q.alternatives},
+                  q.unknown | u.context.unknown)
+    head = ranked[:top]
+    coverage = max((passage_coverage(q, c.passage, idf) for c, _ in head), default=0.0)
+    typed = answer_type(u.focus)
+    likely = sorted(sentences, key=lambda s: -s.prob)[:10]
+    missing = typed is not None and not any(typed[1].search(s.text) for s in likely)
+    return np.asarray([
+        max((r for _, r in head), default=0.0), max((s.prob for s in sentences), default=0.0),
+        max((c.passage.score for c, _ in head), default=0.0), coverage, float(bool(u.query.unknown)),
+        float(missing), float(u.english)], dtype=np.float64)
+
+
+def gather(u: Understood, pool: Pool, weights: Weights, k: int, read: int) -> Evidence:
+    """Re-rank the candidates, score the sentences of the best `read` passages, and compute the
+    gate's features: everything the gate and the composer decide on."""
+    cands, qvec, part_vecs, idf = pool.candidates, pool.qvec, pool.part_vecs, pool.idf
+    relevance = weights.passage.prob(passage_matrix(u, cands, qvec, idf))
+    ranked = distinct(rank_passages(cands, relevance))
+    sentences, x = sentence_matrix(u, ranked[:read], qvec, part_vecs, idf)
+    probs = weights.sentence.prob(x)
+    sentences = [replace(s, prob=float(p)) for s, p in zip(sentences, probs)]
+    return Evidence(tuple(c.passage for c, _ in ranked[:k]), tuple(sentences), gate_row(u, ranked, sentences, idf))
+
+
+def candidates_from(passages: list[Passage], fused: dict[str, float], keyword: dict[str, float],
+                    vectors: dict[str, np.ndarray], spans_of: Callable[[str], list[tuple[int, int, bool]]],
+                    embed: Callable[[list[str]], np.ndarray]) -> list[Candidate]:
+    """Candidates with their sentence vectors; a chunk whose vectors are missing (an index built
+    before they were kept) has them computed now."""
+    out = []
+    for p in passages:
+        spans = tuple(spans_of(p.text))
+        vec = vectors.get(p.chunk_id)
+        if vec is None or len(vec) != len(spans):
+            vec = embed([p.text[a:e] for a, e, _ in spans]) if spans else np.zeros((0, 1))
+        out.append(Candidate(p, fused.get(p.chunk_id, 0.0), keyword.get(p.chunk_id, 0.0), spans, vec))
+    return out

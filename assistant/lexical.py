@@ -1,0 +1,81 @@
+"""How well a text covers a question's terms: idf-weighted, with typos, compounds and synonyms
+already resolved by `query.analyze`. Shared by the features of passages and sentences and by the gate."""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from assistant.query import Query
+from assistant.text import keyword_terms
+from assistant.types import Passage
+
+
+@lru_cache(maxsize=16384)
+def terms_of(text: str) -> frozenset[str]:
+    """Stemmed term set of a text; cached because every question reads the same passages."""
+    return frozenset(keyword_terms(text))
+
+
+def source_terms(p: Passage) -> frozenset[str]:
+    """Terms that name a passage's document (title, publisher, year) rather than its content."""
+    return terms_of(f"{p.title} {p.publisher} {p.year or ''}")
+
+
+def covered(t: str, terms: frozenset[str] | set[str], alternatives: tuple[frozenset[str], ...] = ()) -> float:
+    """How well a stemmed query term is matched: 1 for the same stem or a synonym/abbreviation whose
+    terms all occur; 0.8 when it is part of a longer compound in the text (Partnerschaft →
+    Städtepartnerschaft); for a query compound, the share of it spelled by text words it contains
+    (Migrantenorganisation ← migrant + organisation); a hyphenated term by its parts."""
+    if t in terms or any(alt <= terms for alt in alternatives):
+        return 1.0
+    if "-" in t:
+        parts = [x for x in t.split("-") if x]
+        return sum(1.0 if x in terms else covered(x, terms) for x in parts) / len(parts) if parts else 0.0
+    if len(t) < 5:
+        return 0.0
+    if any(len(u) > len(t) and t in u for u in terms):
+        return 0.8
+    spelled = sum(len(u) for u in terms if 5 <= len(u) < len(t) and u in t)
+    return min(spelled / len(t), 1.0) if spelled / len(t) >= 0.5 else 0.0
+
+
+def weighted(terms: frozenset[str] | set[str], q: Query, idf: dict[str, float]) -> float:
+    """idf-weighted share of the query's terms that `terms` cover; a term found nowhere in the
+    corpus (a place or name the documents never mention) weighs double."""
+    weight = {t: idf.get(t, 1.0) * (2.0 if t in q.unknown else 1.0) for t in q.terms}
+    total = sum(weight.values())
+    return sum(w * covered(t, terms, q.alternatives.get(t, ())) for t, w in weight.items()) / total if total else 0.0
+
+
+def passage_coverage(q: Query, p: Passage, idf: dict[str, float]) -> float:
+    """Share of the question's key terms that one passage (with its title and section) covers."""
+    return weighted(source_terms(p) | terms_of(p.section) | terms_of(p.text), q, idf) if q.terms else 0.0
+
+
+# What a question asks for, and what a sentence that answers it contains: a question for a date is
+# not answered by a sentence without one (the general shape of factoid questions).
+_DATE = re.compile(r"\b(1[89]\d\d|20\d\d)\b|\b(januar|februar|märz|april|mai|juni|juli|august|september|"
+                   r"oktober|november|dezember)\b", re.I)
+ANSWER_TYPES: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
+    ("date", re.compile(r"^\s*(wann|seit wann|bis wann|in welchem jahr|when|since when|until when)\b|"
+                        r"\b(seit wann|bis wann|frist|stichtag|deadline|datum|termin|due date|wann)\b", re.I), _DATE),
+    ("frequency", re.compile(r"\b(wie oft|wie häufig|in welchem (rhythmus|turnus)|how often)\b", re.I),
+     re.compile(r"\b(jährlich|halbjährlich|monatlich|wöchentlich|täglich|regelmäßig|alle \w+ jahre|\w+mal |"
+                r"pro jahr|im jahr|jedes jahr)", re.I)),
+    ("amount", re.compile(r"\b(wie hoch|wie viel\w*|wieviel\w*|wie gro(ß|ss)|how much|how many|how large|"
+                          r"betrag|summe|budget|preisgeld|zahlen)\b", re.I), re.compile(r"\d")),
+    ("contact", re.compile(r"\b(telefon\w*|e-?mail\w*|adresse|kontaktdaten|phone|anschrift|erreiche ich)\b", re.I),
+     re.compile(r"@|\+?\d[\d /-]{5,}\d|\b(str\.|straße)\b", re.I)),
+    ("person", re.compile(r"^\s*(wer (ist|war|leitet|führt)|who (is|was|leads|heads))\b|"
+                          r"\b(vorsitzende\w*|präsident\w*|leiter\w*|geschäftsführer\w*)\b", re.I),
+     re.compile(r"\b[A-ZÄÖÜ][a-zäöüß]+ [A-ZÄÖÜ][a-zäöüß]+\b")),
+]
+
+
+def answer_type(question: str) -> tuple[str, re.Pattern[str]] | None:
+    """The kind of thing the question asks for (date, frequency, amount, contact, person) and the
+    pattern a sentence answering it matches; None for open questions."""
+    for name, asks, has in ANSWER_TYPES:
+        if asks.search(question):
+            return name, has
+    return None

@@ -1,0 +1,148 @@
+"""The first stage of answering: what the question asks, in the corpus's vocabulary. Follow-ups
+are resolved against the history, background sentences ("Ich bin neu im Büro für
+Internationales …") are told apart from the question itself, documents the question names are
+recognised, and the shape of the wanted answer (list, overview, several parts) is read off cue words.
+
+Every cue list below is general German (or English) question grammar, not a list of topics."""
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from assistant.chat import Condensed
+from assistant.lexical import answer_type
+from assistant.query import Query, analyze, synonym_groups
+from assistant.text import is_english, keyword_terms, sentence_spans, words
+
+# "Welches/Welcher …" ask for one thing; "Welche …", "nenne …", plural nouns of enumeration ask for a list
+_LIST_CUE = re.compile(
+    r"\b(welche|welchen|nenne\w*|liste\w*|aufz[äa]hl\w*|angebote?n?|handlungsfeld\w*|schwerpunkt\w*|aufgaben|"
+    r"ziele|ans[äa]tze|leits[äa]tze|forderung\w*|mehrwerte|vorteile|themen|bietet|bieten|which|list)\b",
+    re.IGNORECASE)
+# a summary of a whole document, not one fact in it
+_OVERVIEW_CUE = re.compile(
+    r"\b(worum geht es|fasse\w* .{0,60}zusammen|zusammenfassung|überblick|kernaussagen|"
+    r"hauptaussagen|was steht (alles )?in|summari[sz]e|overview|what is .{0,40} about)\b", re.IGNORECASE)
+# words with which a question addresses the assistant's instructions instead of the documents
+_INSTRUCTION_CUE = re.compile(
+    r"\b(ignorier\w*|vergiss|vergessen sie|missachte\w*|ignore|disregard|forget)\b.{0,60}"
+    r"\b(anweisung\w*|regeln|vorgaben|dokument\w*|instructions?|rules|documents?|prompt)\b|"
+    r"\b(system ?prompt|systemanweisung|admin(istrator)?[- ]?(hinweis|notice|modus|mode)|jailbreak|"
+    r"du bist (jetzt|nun|ab sofort)|you are now|neue anweisung\w*)\b|^\s*(system|admin)\s*:", re.IGNORECASE)
+# a sentence that asks: a question mark, or an interrogative or imperative opening
+_ASKS = re.compile(
+    r"\?\s*$|^\s*(wer|wie|was|wo|wann|warum|weshalb|wieso|welche\w*|wozu|woher|wohin|womit|kann|können|"
+    r"gibt|gibts|ist|sind|hat|haben|soll|sollen|muss|müssen|darf|dürfen|nenne\w*|erkl[äa]r\w*|fasse\w*|"
+    r"beschreib\w*|liste\w*|zeig\w*|bitte|what|how|who|why|when|where|which|is|are|can|does|do)\b", re.IGNORECASE)
+# "…, und wie viele davon …?": the second interrogative of a multi-part question
+_SECOND_PART = re.compile(
+    r"[,;]?\s+(?:und|sowie|and)\s+(?=(?:wer|wie|was|wo|wann|warum|weshalb|welche\w*|wozu|what|how|who|why|"
+    r"when|where|which)\b)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class DocumentName:
+    """A way users name one document: its publisher, an abbreviation, a synonym of either."""
+
+    doc_id: str
+    alias: str
+    terms: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Understood:
+    """The question as the later stages need it."""
+
+    question: str  # cleaned, as typed
+    condensed: Condensed
+    query: Query  # the question itself (typo-corrected, compounds split, synonyms)
+    context: Query | None  # earlier turns a follow-up leans on
+    retrieval: Query  # the standalone question: what both retrievers search for
+    focus: str  # the asking sentences, without background about the asker
+    parts: tuple[str, ...] = ()  # sub-questions of a multi-part question (empty: one part)
+    named: frozenset[str] = frozenset()  # doc ids the question names
+    wants_list: bool = False
+    wants_overview: bool = False
+    instruction: bool = False  # tries to change the assistant's instructions
+    english: bool = False
+    kind: str = ""  # answer type: date, frequency, amount, contact, person or ""
+    notes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def standalone(self) -> str:
+        return self.condensed.standalone
+
+    def dense_text(self) -> str:
+        """What the dense retriever embeds: the standalone question with abbreviations spelled out."""
+        return f"{self.standalone} {self.retrieval.expansion}".strip()
+
+
+def focus_of(question: str) -> str:
+    """The sentences that ask, without those that only tell about the asker ("Wir sind ein kleiner
+    Verein."). A question without any asking sentence is kept whole (keyword queries)."""
+    spans = sentence_spans(question)
+    if len(spans) < 2:
+        return question
+    asking = [question[a:e] for a, e in spans if _ASKS.search(question[a:e])]
+    return " ".join(asking) if asking else question
+
+
+def parts_of(focus: str) -> tuple[str, ...]:
+    """Sub-questions: several asking sentences, or one sentence joined by "und" + interrogative."""
+    sentences = [focus[a:e] for a, e in sentence_spans(focus)] or [focus]
+    parts: list[str] = []
+    for s in sentences:
+        parts += [p.strip(" ,;") for p in _SECOND_PART.split(s) if len(words(p)) >= 3]
+    return tuple(parts) if len(parts) > 1 else ()
+
+
+@lru_cache(maxsize=64)
+def _aliases(doc_id: str, title: str, publisher: str) -> tuple[DocumentName, ...]:
+    """Names of one document read from its catalogue entry: the publisher (up to the first comma or
+    bracket), abbreviations in its title and publisher, and their synonyms (synonyms.json)."""
+    names = set()
+    lead = re.split(r"[(,]", publisher)[0].strip()
+    if lead:
+        names.add(lead)
+    for src in (title, publisher):
+        names.update(re.findall(r"\b[A-ZÄÖÜ]{2,6}\b", src))
+    out = set(names)
+    for group in synonym_groups():
+        if any(n in group for n in names):
+            out.update(group)
+    return tuple(DocumentName(doc_id, a, frozenset(keyword_terms(a))) for a in sorted(out) if keyword_terms(a))
+
+
+def document_names(docs: Iterable[tuple[str, str, str]]) -> tuple[DocumentName, ...]:
+    """All names of the library's documents; `docs` are (doc_id, title, publisher)."""
+    return tuple(n for d in docs for n in _aliases(*d))
+
+
+def named_documents(question: str, names: Collection[DocumentName]) -> frozenset[str]:
+    """Documents the question names: every term of an alias occurs, or a one-word alias starts a
+    compound of the question ("Städtetagspapier" names the Städtetag)."""
+    terms = set(keyword_terms(question))
+    hit = set()
+    for n in names:
+        single = next(iter(n.terms)) if len(n.terms) == 1 else ""
+        if n.terms <= terms or (len(single) >= 5 and any(t.startswith(single) for t in terms)):
+            hit.add(n.doc_id)
+    return frozenset(hit)
+
+
+def understand(question: str, condensed: Condensed, vocab: Collection[str],
+               names: Collection[DocumentName] = ()) -> Understood:
+    """Analyse a cleaned question once for every later stage (typo search included)."""
+    focus = focus_of(condensed.question)
+    retrieval = analyze(condensed.standalone, vocab)
+    query = analyze(condensed.question, vocab) if condensed.context else retrieval
+    context = analyze(condensed.context, vocab) if condensed.context else None
+    kind = answer_type(focus)
+    return Understood(
+        question=question, condensed=condensed, query=query, context=context, retrieval=retrieval, focus=focus,
+        parts=parts_of(focus), named=named_documents(condensed.standalone, names),
+        wants_list=bool(_LIST_CUE.search(focus)), wants_overview=bool(_OVERVIEW_CUE.search(focus)),
+        instruction=bool(_INSTRUCTION_CUE.search(question)), english=is_english(question),
+        kind=kind[0] if kind else "")
