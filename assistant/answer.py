@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from assistant.evidence import Evidence, Sentence
 from assistant.text import ends_in_list_item, units, words
@@ -50,81 +50,112 @@ def _label(p: Passage) -> str:
     return f"{name} ({p.year})" if p.year else name
 
 
-def select(ev: Evidence, weights: Weights, budget: int) -> list[list[Sentence]]:
-    """Sentences to show, grouped per passage (lead's passage first): the best sentence, then greedily
-    the most probable of (a) the neighbours of chosen sentences and (b) the best sentence of another
+def whole_lists(sents: list[Sentence]) -> list[Sentence]:
+    """The sentences with every list (two or more consecutive items, with the lead-in line before
+    them) replaced by one unit as likely as its likeliest part: a list is shown whole or not at all."""
+    out: list[Sentence] = []
+    i = 0
+    while i < len(sents):
+        s = sents[i]
+        j = i
+        while j + 1 < len(sents) and sents[j + 1].is_item and sents[j + 1].passage is s.passage \
+                and sents[j + 1].index == sents[j].index + 1:
+            j += 1
+        first = i + 1 if not s.is_item else i  # a non-item directly before the items is their lead-in
+        if j > first and all(x.is_item for x in sents[first:j + 1]):
+            members = sents[i:j + 1]
+            out.append(replace(members[0], end=members[-1].end, is_item=True,
+                               cos=max(x.cos for x in members), prob=max(x.prob for x in members)))
+            i = j + 1
+        else:
+            out.append(s)
+            i += 1
+    return out
+
+
+def select(ev: Evidence, weights: Weights, budget: int, lists: bool = False) -> list[list[Sentence]]:
+    """Sentences to show as runs of consecutive sentences, the lead's run first. The best sentence
+    leads; then greedily the most probable of (a) further sentences of the passages already drawn
+    on (with `contiguous`, only the neighbours of chosen ones) and (b) the best sentence of another
     passage that comes close enough to the lead, until the word budget is spent."""
-    sents = list(ev.sentences)
+    # a heading or caption names a topic but states nothing: it is never shown as an answer on its
+    # own (a list's lead-in line is added with its list)
+    sents = whole_lists(list(ev.sentences)) if lists else list(ev.sentences)
+    sents = [s for s in sents if s.is_item or _statement(s.text, min_words=4)]
     if not sents:
         return []
     c = weights.compose
+    contiguous = c.get("contiguous", 1.0) >= 0.5
     by_passage: dict[str, list[Sentence]] = {}
     for s in sents:
         by_passage.setdefault(s.passage.chunk_id, []).append(s)
     lead = max(sents, key=lambda s: s.prob)
     chosen: dict[str, set[int]] = {lead.passage.chunk_id: {lead.index}}
-    order = [lead.passage.chunk_id]
     used = lead.words
     seen = {lead.text}
     best_of = {cid: max(ss, key=lambda s: s.prob) for cid, ss in by_passage.items()}
     while True:
         options: list[Sentence] = []
         for cid, idx in chosen.items():
-            for s in by_passage[cid]:
-                if s.index not in idx and (s.index - 1 in idx or s.index + 1 in idx) \
-                        and s.prob >= c["neighbour_floor"]:
-                    options.append(s)
+            options += [s for s in by_passage[cid] if s.index not in idx and s.prob >= c["neighbour_floor"]
+                        and (not contiguous or s.index - 1 in idx or s.index + 1 in idx)]
         if len(chosen) < int(c["max_passages"]):
             options += [s for cid, s in best_of.items()
                         if cid not in chosen and s.prob >= c["lead_ratio"] * lead.prob]
-        options = [s for s in options if s.text not in seen and used + s.words <= budget]
+        # a whole list may exceed what is left of the budget (the composer then drops prose for it)
+        options = [s for s in options if s.text not in seen
+                   and (used + s.words <= budget or lists and s.is_item and s.words <= 2 * budget)]
         if not options:
             break
         s = max(options, key=lambda x: x.prob)
-        cid = s.passage.chunk_id
-        if cid not in chosen:
-            chosen[cid] = set()
-            order.append(cid)
-        chosen[cid].add(s.index)
+        chosen.setdefault(s.passage.chunk_id, set()).add(s.index)
         used += s.words
         seen.add(s.text)
-    return [[s for s in by_passage[cid] if s.index in chosen[cid]] for cid in order]
+    runs: list[list[Sentence]] = []
+    for cid, idx in chosen.items():
+        run: list[Sentence] = []
+        for s in by_passage[cid]:
+            if s.index in idx:
+                if run and s.index != run[-1].index + 1:
+                    runs.append(run)
+                    run = []
+                run.append(s)
+        runs.append(run)
+    # the lead's run first; the others by passage rank, then in document order
+    return sorted(runs, key=lambda r: (lead not in r, r[0].rank, r[0].index))
 
 
 def _excerpt(group: list[Sentence]) -> Excerpt:
     return Excerpt(group[0].passage, min(s.start for s in group), max(s.end for s in group))
 
 
-def _list_excerpt(group: list[Sentence], more: Callable[[Passage], Passage] | None) -> Excerpt | None:
-    """The whole list the chosen sentences belong to (its lead-in line and every item), also when it
-    runs on into the next chunks (`more` joins them); None when they are not part of a list."""
-    p = group[0].passage
-    spans = units(p.text)
-    idx = {s.index for s in group}
-    items = [i for i, (_, _, item) in enumerate(spans) if item]
-    if not items:
+def _list_excerpt(p: Passage, start: int, end: int, more: Callable[[Passage], Passage] | None) -> Excerpt | None:
+    """A list shown as lines (lead-in, then "- item"), from `start` to `end` of `p`; a list that
+    runs on past the chunk's end is completed from the following chunks (`more` joins them)."""
+    spans = [(a, e, item) for a, e, item in units(p.text) if a >= start and e <= end]
+    if sum(item for _, _, item in spans) < 2:
         return None
-    # a chosen item, or a chosen lead-in right before an item, anchors the run
-    anchor = next((i for i in sorted(idx) if spans[i][2] or (i + 1 < len(spans) and spans[i + 1][2])), None)
-    if anchor is None:
-        return None
-    first = anchor + 1 if not spans[anchor][2] else anchor
-    while first > 0 and spans[first - 1][2]:
-        first -= 1
-    last = first
-    while last + 1 < len(spans) and spans[last + 1][2]:
-        last += 1
-    lead = first - 1 if first > 0 and not spans[first - 1][2] else None
-    if last == len(spans) - 1 and ends_in_list_item(p.text) and more is not None:
+    if end >= len(p.text.rstrip()) and ends_in_list_item(p.text) and more is not None:
         merged = more(p)
         if merged.text != p.text:
-            return _list_excerpt([Sentence(merged, 0, lead if lead is not None else first, 0, 0, False, 0.0)], None)
-    start = spans[lead][0] if lead is not None else spans[first][0]
-    lines = [p.text[a:e] for a, e, _ in (spans[lead],)] if lead is not None else []
-    lines += ["- " + re.sub(r"^• ", "", p.text[a:e]) for a, e, _ in spans[first:last + 1]]
-    if last - first < 1:
-        return None  # one item is no list
-    return Excerpt(p, start, spans[last][1], tuple(re.sub(r"\s*\n+\s*", " ", x) for x in lines))
+            tail = units(merged.text)
+            last = end
+            for a, e, item in tail:
+                if a >= end and item:
+                    last = e
+                elif a >= end:
+                    break
+            return _list_excerpt(merged, start, last, None)
+    lines: list[str] = []
+    for n, (a, e, item) in enumerate(spans):
+        text = re.sub(r"\s*\n+\s*", " ", p.text[a:e])
+        if item:
+            lines.append("- " + re.sub(r"^• ", "", text))
+        elif n and not spans[n - 1][2]:
+            lines[-1] += " " + text  # prose before the list stays one paragraph
+        else:
+            lines.append(text)
+    return Excerpt(p, spans[0][0], spans[-1][1], tuple(lines))
 
 
 def _render(excerpts: list[Excerpt]) -> tuple[str, list[Citation]]:
@@ -147,14 +178,34 @@ def _render(excerpts: list[Excerpt]) -> tuple[str, list[Citation]]:
 def compose(u: Understood, ev: Evidence, weights: Weights, budget: int,
             more: Callable[[Passage], Passage] | None = None) -> tuple[str, list[Citation]]:
     """The answer text with [n] markers and the citations behind them (never an unsourced sentence)."""
-    groups = select(ev, weights, budget)
+    groups = select(ev, weights, budget, lists=u.wants_list)
     if not groups:
         return REFUSAL, []
     excerpts = []
     for g in groups:
-        listed = _list_excerpt(g, more) if u.wants_list else None
-        excerpts.append(listed or _excerpt(g))
+        e = _excerpt(g)
+        listed = _list_excerpt(e.passage, e.start, e.end, more) if u.wants_list and any(x.is_item for x in g) else None
+        excerpts.append(listed or e)
+    lists = [e for e in excerpts if e.list_lines]
+    if lists:
+        # for a list question the list is the answer: it leads, prose inside it is not repeated, and
+        # prose makes room for it (the least likely excerpt first) until the answer fits the budget
+        # again; a list itself is never cut
+        excerpts = lists[:1] + [e for e in excerpts if e is not lists[0] and not _inside(e, lists)]
+        size = lambda e: len(words(e.render()))  # noqa: E731
+        while len(excerpts) > 1 and sum(map(size, excerpts)) > budget:
+            drop = next((i for i in range(len(excerpts) - 1, 0, -1) if not excerpts[i].list_lines), None)
+            if drop is None:
+                break
+            del excerpts[drop]
     return _render(excerpts)
+
+
+def _inside(e: Excerpt, lists: list[Excerpt]) -> bool:
+    """`e` is part of a list excerpt already shown (lists may be joined from several chunks)."""
+    at = e.passage.char_start
+    return not e.list_lines and any(x.passage.doc_id == e.passage.doc_id and x.passage.char_start + x.start <= at + e.start
+                                    and at + e.end <= x.passage.char_start + x.end for x in lists)
 
 
 def near_miss(ev: Evidence, weights: Weights, budget: int) -> tuple[str, list[Citation]]:
@@ -166,9 +217,9 @@ def near_miss(ev: Evidence, weights: Weights, budget: int) -> tuple[str, list[Ci
     return f"{NEAR_MISS} {text}", cits
 
 
-def _statement(text: str) -> bool:
+def _statement(text: str, min_words: int = 6) -> bool:
     """A whole sentence that says something (not a heading, caption or fragment)."""
-    return len(words(text)) >= 6 and text.rstrip().endswith((".", "!", "?", ":"))
+    return len(words(text)) >= min_words and text.rstrip().endswith((".", "!", "?", ":", "“", "\""))
 
 
 def overview(doc: list[Passage], budget: int) -> tuple[str, list[Citation]]:

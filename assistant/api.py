@@ -159,7 +159,8 @@ class Assistant:
         return document_names((d.doc_id, d.title, d.publisher) for d in index.documents())
 
     def understand(self, index: KepolIndex, question: str, condensed: Condensed) -> Understood:
-        return understand(question, condensed, index.vocabulary(), self._names(index))
+        years = [d.year for d in index.documents() if d.year]
+        return understand(question, condensed, index.vocabulary(), self._names(index), max(years, default=None))
 
     def _evidence(self, index: KepolIndex, u: Understood, where: dict[str, Any] | None) -> Evidence:
         """Fused candidates, re-ranked with their sentences; the best passages' sentences scored."""
@@ -173,13 +174,16 @@ class Assistant:
         qvec = np.asarray(self.embedder.get_query_embedding(u.dense_text()), dtype=np.float32)
         # every part of a multi-part question must find its own sentence
         part_vecs = [np.asarray(self.embedder.get_query_embedding(p), dtype=np.float32) for p in u.parts]
+        # a question with background about the asker is also read without it
+        fvec = np.asarray(self.embedder.get_query_embedding(u.focus_text), dtype=np.float32) \
+            if u.focus != u.condensed.question else None
         found = hybrid_search(index, qvec.tolist(), u.retrieval.keyword_query(), s.candidates, s.candidates,
                               s.rrf_k, where, s.fusion, s.dense_weight)
         vectors = index.sentence_vectors([p.chunk_id for p in found.passages])
         cands = candidates_from(found.passages, found.fused, found.keyword, vectors, units, self._embed_texts)
         idf = index.idf(u.query.keyword_query() + (u.context.keyword_query() if u.context else [])
                         + u.retrieval.keyword_query())
-        return Pool(cands, qvec, part_vecs, idf)
+        return Pool(cands, qvec, part_vecs, idf, fvec)
 
     def retrieve(self, question: str, k: int | None = None, history: list[str] | None = None,
                  where: dict[str, Any] | None = None) -> list[Passage]:

@@ -150,15 +150,18 @@ def retrieve(ctx: click.Context, question: str | None, batch: Path | None, k: in
 @main.command(name="eval")
 @click.option("-k", "k", type=click.IntRange(1, 10), default=5, show_default=True, help="Cut-off for hit@k and recall@k.")
 @click.option("--fast", is_flag=True, help="Only the questions marked fast (the CI subset).")
+@click.option("--questions", "question_files", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              multiple=True, help="Question set(s) to run instead of ours plus the dev set (our format or the "
+                                  "dev set's; repeatable).")
 @click.option("--out", type=click.Path(path_type=Path), help="Report folder (default: evals/results/full|fast).")
 @click.option("--no-baseline", is_flag=True, help="Skip the naive llama-index baseline.")
-@click.option("--check", is_flag=True, help="Only check the question set (gold quotes, key facts, coverage).")
-@click.option("--json", "as_json", is_flag=True, help="Print our overall figures as JSON.")
+@click.option("--check", is_flag=True, help="Only check our question set (gold quotes, key facts, coverage).")
+@click.option("--json", "as_json", is_flag=True, help="Print our overall figures per set as JSON.")
 @click.pass_context
-def eval_(ctx: click.Context, k: int, fast: bool, out: Path | None, no_baseline: bool, check: bool,
-          as_json: bool) -> None:
-    """Score the assistant (and the naive baseline) on evals/questions.jsonl; write report.md,
-    metrics.json and plots."""
+def eval_(ctx: click.Context, k: int, fast: bool, question_files: tuple[Path, ...], out: Path | None,
+          no_baseline: bool, check: bool, as_json: bool) -> None:
+    """Score the assistant (and the naive baseline) on our question set and, beside this checkout,
+    the independent dev set; write report.md, metrics.json and plots."""
     from evals.check import check_questions
     from evals.harness import load_questions
 
@@ -175,15 +178,19 @@ def eval_(ctx: click.Context, k: int, fast: bool, out: Path | None, no_baseline:
 
     a = _assistant(ctx)
     a.index.require_ready()
-    command = "kepol eval" + (" --fast" if fast else "") + (" --no-baseline" if no_baseline else "")
-    ours, path = evaluate_all(a, fast=fast, k=k, out=out, with_baseline=not no_baseline, command=command)
-    o = ours["overall"]
+    sets = {f.stem: f for f in question_files} or None
+    command = "kepol eval" + (" --fast" if fast else "") + (" --no-baseline" if no_baseline else "") + \
+        "".join(f" --questions {f}" for f in question_files)
+    ours, path = evaluate_all(a, fast=fast, k=k, out=out, with_baseline=not no_baseline, command=command, sets=sets)
     if as_json:
-        click.echo(json.dumps(o, indent=1))
+        click.echo(json.dumps({n: o["overall"] for n, o in ours.items()}, indent=1))
     else:
-        for key in MAIN + ["quote_validity", "latency_p50_ms", "latency_p95_ms"]:
+        keys = MAIN + ["answer_words", "quote_validity", "latency_p50_ms", "latency_p95_ms"]
+        click.echo(f"{'':>20}  " + "  ".join(f"{n:>8}" for n in ours))
+        for key in keys:
             name = LABELS[key].replace("@5", f"@{k}") if key.endswith("@5") else LABELS[key]
-            click.echo(f"{name:>20}: {o[key.replace('@5', f'@{k}')]:.2f}")
+            key = key.replace("@5", f"@{k}")
+            click.echo(f"{name:>20}: " + "  ".join(f"{o['overall'][key]:>8.2f}" for o in ours.values()))
     click.echo(f"Report: {path}", err=True)
 
 

@@ -26,27 +26,31 @@ PASSAGE_FEATURES = (
     "sent_top2",  # mean cosine of the two closest sentences
     "coverage",  # idf-weighted share of the question's terms the chunk covers
     "named",  # +1: its document is named in the question, -1: other documents are named, 0: none are
+    "list_match",  # the question asks for a list and the chunk holds one (two or more items)
 )
 SENTENCE_FEATURES = (
     "cos",  # cosine of question and sentence
     "cos_rel",  # … minus the best sentence cosine for this question
     "part_cos",  # best cosine to one part of a multi-part question (= cos for one-part questions)
-    "lexical",  # share of the question's terms in the sentence (and its document's name)
+    "focus_cos",  # cosine to the asking sentences alone (= cos when the question tells no background)
+    "lexical",  # share of the asking sentences' terms in the sentence (and its document's name)
     "context",  # share of a follow-up's earlier terms in the sentence and its section
     "passage",  # relevance of the sentence's passage (passage model)
     "neighbour",  # best cosine of the sentences right before and after it
     "item",  # it is a list item
     "heading",  # it does not end like a sentence (heading, caption, fragment)
     "short",  # fewer than six words
+    "fragment",  # starts in lower case: the tail of a sentence cut at the chunk's start
     "typed",  # the question asks for a date/amount/… and the sentence has one
+    "list_match",  # the question asks for a list and this is a list item or the line leading into a list
 )
 GATE_FEATURES = (
     "relevance",  # best passage relevance
-    "sentence",  # best sentence probability
     "dense",  # best chunk cosine
-    "coverage",  # best share of the question's key terms in one passage (history included)
+    "coverage",  # best share of the asking sentences' key terms in one passage (history included)
     "unknown",  # the question names something the corpus never mentions
-    "typed_missing",  # it asks for a date/amount/… and no likely sentence has one
+    "typed_gap",  # it asks for a date/amount/…: 1 − how well the best sentence with one covers the question
+    "beyond",  # it asks about now, what comes next, or a year after the newest document
     "english",  # asked in English (cross-lingual similarities run lower)
 )
 
@@ -71,6 +75,7 @@ class Pool:
     qvec: np.ndarray
     part_vecs: list[np.ndarray]
     idf: dict[str, float]
+    fvec: np.ndarray | None = None  # the asking sentences alone, when the question also tells background
 
 
 @dataclass(frozen=True)
@@ -118,9 +123,10 @@ def passage_matrix(u: Understood, cands: list[Candidate], qvec: np.ndarray, idf:
     rows = []
     for i, (c, s) in enumerate(zip(cands, sims)):
         named = 0.0 if not u.named else (1.0 if c.passage.doc_id in u.named else -1.0)
+        has_list = sum(item for _, _, item in c.spans) >= 2
         rows.append([c.fused, c.passage.score, c.keyword / best_kw, 1.0 / (1 + i), float(s[0]),
                      float(s[0]) - best_sent, float(s[:2].mean()), passage_coverage(u.retrieval, c.passage, idf),
-                     named])
+                     named, float(u.wants_list and has_list)])
     return np.asarray(rows, dtype=np.float64)
 
 
@@ -145,17 +151,19 @@ def distinct(ranked: list[tuple[Candidate, float]], max_shared: float = 0.5) -> 
     return out
 
 
-def sentence_matrix(u: Understood, ranked: list[tuple[Candidate, float]], qvec: np.ndarray,
-                    part_vecs: list[np.ndarray], idf: dict[str, float]) -> tuple[list[Sentence], np.ndarray]:
+def sentence_matrix(u: Understood, ranked: list[tuple[Candidate, float]], pool: Pool) -> tuple[list[Sentence], np.ndarray]:
     """The sentences of the ranked passages and one row of SENTENCE_FEATURES each."""
+    qvec, part_vecs, idf = pool.qvec, pool.part_vecs, pool.idf
+    fvec = pool.fvec if pool.fvec is not None else qvec
     out: list[Sentence] = []
     rows: list[list[float]] = []
-    q, ctx = u.query, u.context
+    q, ctx = u.focus_query, u.context
     typed = answer_type(u.focus)
     all_cos = [c.vectors @ qvec if len(c.vectors) else np.zeros(0) for c, _ in ranked]
     best = max((float(s.max()) for s in all_cos if len(s)), default=0.0)
     for rank, ((c, rel), cos) in enumerate(zip(ranked, all_cos)):
         parts = [c.vectors @ v for v in part_vecs] if part_vecs and len(c.vectors) else []
+        fcos = c.vectors @ fvec if len(c.vectors) else cos
         p = c.passage
         section = terms_of(p.section)
         for j, (a, e, item) in enumerate(c.spans):
@@ -166,40 +174,53 @@ def sentence_matrix(u: Understood, ranked: list[tuple[Candidate, float]], qvec: 
             after = float(cos[j + 1]) if j + 1 < len(cos) else float(cos[j])
             rows.append([
                 float(cos[j]), float(cos[j]) - best, max([float(x[j]) for x in parts], default=float(cos[j])),
-                weighted(t | source_terms(p), q, idf) if q.terms else 0.0,
+                float(fcos[j]), weighted(t | source_terms(p), q, idf) if q.terms else 0.0,
                 weighted(t | section, ctx, idf) if ctx is not None and ctx.terms else 0.0,
                 rel, max(before, after), float(item), float(not item and not _ends_sentence(text)), float(n < 6),
+                float(text[:1].islower()),
                 float(typed is not None and bool(typed[1].search(text))),
+                float(u.wants_list and (item or (j + 1 < len(c.spans) and c.spans[j + 1][2]))),
             ])
             out.append(Sentence(p, rank, j, a, e, item, float(cos[j])))
     return out, np.asarray(rows, dtype=np.float64).reshape(len(rows), len(SENTENCE_FEATURES))
 
 
+def _with_context(q: Query, ctx: Query | None) -> Query:
+    """A follow-up leans on its history for the topic words."""
+    if ctx is None or not ctx.terms:
+        return q
+    return Query(q.text, tuple(dict.fromkeys(q.terms + ctx.terms)), {**ctx.alternatives, **q.alternatives},
+                 q.unknown | ctx.unknown)
+
+
 def gate_row(u: Understood, ranked: list[tuple[Candidate, float]], sentences: list[Sentence],
              idf: dict[str, float], top: int = 5) -> np.ndarray:
     """GATE_FEATURES of one question."""
-    q = u.query
-    if u.context is not None and u.context.terms:  # a follow-up may lean on its history for the topic words
-        q = Query(q.text, tuple(dict.fromkeys(q.terms + u.context.terms)), {**u.context.alternatives, **q.alternatives},
-                  q.unknown | u.context.unknown)
     head = ranked[:top]
-    coverage = max((passage_coverage(q, c.passage, idf) for c, _ in head), default=0.0)
+    focus = _with_context(u.focus_query, u.context)
+    coverage = max((passage_coverage(focus, c.passage, idf) for c, _ in head), default=0.0)
     typed = answer_type(u.focus)
-    likely = sorted(sentences, key=lambda s: -s.prob)[:10]
-    missing = typed is not None and not any(typed[1].search(s.text) for s in likely)
+    gap = 0.0
+    if typed is not None:  # a sentence with a date says nothing unless it is about what was asked
+        support = 0.0
+        for i, s in enumerate(sentences):
+            if typed[1].search(s.text):
+                prev = sentences[i - 1].text if i and sentences[i - 1].passage is s.passage else ""
+                terms = terms_of(s.text) | terms_of(prev) | terms_of(s.passage.section) | source_terms(s.passage)
+                support = max(support, weighted(terms, focus, idf) if focus.terms else 0.0)
+        gap = 1.0 - support
     return np.asarray([
-        max((r for _, r in head), default=0.0), max((s.prob for s in sentences), default=0.0),
-        max((c.passage.score for c, _ in head), default=0.0), coverage, float(bool(u.query.unknown)),
-        float(missing), float(u.english)], dtype=np.float64)
+        max((r for _, r in head), default=0.0), max((c.passage.score for c, _ in head), default=0.0), coverage,
+        float(bool(u.focus_query.unknown)), gap, float(u.beyond), float(u.english)], dtype=np.float64)
 
 
 def gather(u: Understood, pool: Pool, weights: Weights, k: int, read: int) -> Evidence:
     """Re-rank the candidates, score the sentences of the best `read` passages, and compute the
     gate's features: everything the gate and the composer decide on."""
-    cands, qvec, part_vecs, idf = pool.candidates, pool.qvec, pool.part_vecs, pool.idf
+    cands, qvec, idf = pool.candidates, pool.qvec, pool.idf
     relevance = weights.passage.prob(passage_matrix(u, cands, qvec, idf))
     ranked = distinct(rank_passages(cands, relevance))
-    sentences, x = sentence_matrix(u, ranked[:read], qvec, part_vecs, idf)
+    sentences, x = sentence_matrix(u, ranked[:read], pool)
     probs = weights.sentence.prob(x)
     sentences = [replace(s, prob=float(p)) for s, p in zip(sentences, probs)]
     return Evidence(tuple(c.passage for c, _ in ranked[:k]), tuple(sentences), gate_row(u, ranked, sentences, idf))

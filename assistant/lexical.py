@@ -53,28 +53,45 @@ def passage_coverage(q: Query, p: Passage, idf: dict[str, float]) -> float:
 
 
 # What a question asks for, and what a sentence that answers it contains: a question for a date is
-# not answered by a sentence without one (the general shape of factoid questions).
+# not answered by a sentence without one (the general shape of factoid questions). Order matters:
+# the first kind whose question pattern matches is the kind.
 _DATE = re.compile(r"\b(1[89]\d\d|20\d\d)\b|\b(januar|februar|märz|april|mai|juni|juli|august|september|"
                    r"oktober|november|dezember)\b", re.I)
+_NUMBER_WORDS = r"(zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf|zwanzig|hundert|tausend|dutzend)"
 ANSWER_TYPES: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
-    ("date", re.compile(r"^\s*(wann|seit wann|bis wann|in welchem jahr|when|since when|until when)\b|"
-                        r"\b(seit wann|bis wann|frist|stichtag|deadline|datum|termin|due date|wann)\b", re.I), _DATE),
+    ("contact", re.compile(r"\b(telefon\w*|e-?mail\w*|adresse|kontaktdaten|phone|anschrift|erreiche ich)\b", re.I),
+     re.compile(r"@|\+?\d[\d /-]{5,}\d|\b(str\.|straße)\b", re.I)),
+    ("money", re.compile(r"\b(wie viel geld|wieviel geld|how much money|betrag|summe|budget|preisgeld|eigenanteil|"
+                         r"zuschuss|fördersumme|kosten|wie hoch (ist|war|sind) (der|die|das) \w*(betrag|anteil|"
+                         r"summe|budget|förderung|zuschuss|preisgeld))\b", re.I),
+     re.compile(r"\d[\d.,]*\s*(euro|€|eur\b|mio|millionen|milliarden|prozent|%)|\b(euro|prozent)\b", re.I)),
     ("frequency", re.compile(r"\b(wie oft|wie häufig|in welchem (rhythmus|turnus)|how often)\b", re.I),
      re.compile(r"\b(jährlich|halbjährlich|monatlich|wöchentlich|täglich|regelmäßig|alle \w+ jahre|\w+mal |"
                 r"pro jahr|im jahr|jedes jahr)", re.I)),
-    ("amount", re.compile(r"\b(wie hoch|wie viel\w*|wieviel\w*|wie gro(ß|ss)|how much|how many|how large|"
-                          r"betrag|summe|budget|preisgeld|zahlen)\b", re.I), re.compile(r"\d")),
-    ("contact", re.compile(r"\b(telefon\w*|e-?mail\w*|adresse|kontaktdaten|phone|anschrift|erreiche ich)\b", re.I),
-     re.compile(r"@|\+?\d[\d /-]{5,}\d|\b(str\.|straße)\b", re.I)),
+    ("date", re.compile(r"\b(wann|seit wann|bis wann|in welchem jahr|when|since when|until when|frist|stichtag|"
+                        r"deadline|datum|termin|due date)\b", re.I), _DATE),
+    ("count", re.compile(r"\b(wie viele|wieviele|wie viel|wieviel|how many|anzahl|zahlen)\b", re.I),
+     re.compile(r"\d|\b" + _NUMBER_WORDS + r"\b", re.I)),
     ("person", re.compile(r"^\s*(wer (ist|war|leitet|führt)|who (is|was|leads|heads))\b|"
-                          r"\b(vorsitzende\w*|präsident\w*|leiter\w*|geschäftsführer\w*)\b", re.I),
-     re.compile(r"\b[A-ZÄÖÜ][a-zäöüß]+ [A-ZÄÖÜ][a-zäöüß]+\b")),
+                          r"\b(vorsitzende\w*|präsident\w*|leiter\w*|geschäftsführer\w*|koordinator\w*)\b", re.I),
+     re.compile(r"\b(präsident\w*|vorsitz\w*|leiter\w*|geschäftsführ\w*|koordinator\w*|bürgermeister\w*)\b", re.I)),
 ]
+# the documents are dated: a question about the present or the future asks beyond them
+_NOW_OR_NEXT = re.compile(r"\b(aktuell\w*|derzeit\w*|zurzeit|momentan\w*|heute|heutige\w*|nächste\w*|kommende\w*|"
+                          r"künftige\w*|currently|current|today|next|upcoming)\b", re.I)
+_YEAR = re.compile(r"\b(19\d\d|20\d\d)\b")
+
+
+def asks_beyond(question: str, newest_year: int | None) -> bool:
+    """The question asks about now or what comes next, or names a year after the newest document."""
+    if _NOW_OR_NEXT.search(question):
+        return True
+    return newest_year is not None and any(int(y) > newest_year for y in _YEAR.findall(question))
 
 
 def answer_type(question: str) -> tuple[str, re.Pattern[str]] | None:
-    """The kind of thing the question asks for (date, frequency, amount, contact, person) and the
-    pattern a sentence answering it matches; None for open questions."""
+    """The kind of thing the question asks for (contact, money, frequency, date, count, person) and
+    the pattern a sentence answering it matches; None for open questions."""
     for name, asks, has in ANSWER_TYPES:
         if asks.search(question):
             return name, has

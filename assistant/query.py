@@ -113,9 +113,10 @@ def analyze(question: str, vocab: Collection[str]) -> Query:
         terms.append(t2)
         if t2 not in vocab and vocab:
             parts = split_compound(t2, vocab)
+            hyphen_known = "-" in t2 and all(x in vocab for x in t2.split("-") if x)
             if parts:
                 alternatives.setdefault(t2, []).append(frozenset(parts[-1:]))  # the head noun carries the meaning
-            elif t in names:
+            elif t in names and not hyphen_known:  # "RGRE-Ausschuss" is made of known words
                 unknown.add(t2)
     present = set(terms)
     expansion: list[str] = []

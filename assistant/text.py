@@ -68,7 +68,7 @@ def stopwords() -> frozenset[str]:
              "erklärt", "definiere", "definition", "beschreibe", "nenne", "nennen", "genannt", "eigentlich",
              "gemeint", "unter", "mir", "uns", "ich", "kurz",
              # "Wie viele …", "Wie oft …" frame an amount or a frequency, the topic is elsewhere
-             "viel", "viele", "vielen", "oft", "häufig",
+             "viel", "viele", "vielen", "wieviel", "wieviele", "gibts", "oft", "häufig",
              # words for the source itself ("laut ihrem eigenen Flyer"), not for its content
              "flyer", "faltblatt", "eigenen", "eigene",
              # "Wann/wie oft findet … statt?" frames an event; the event is the topic

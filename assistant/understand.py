@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from assistant.chat import Condensed
-from assistant.lexical import answer_type
+from assistant.lexical import answer_type, asks_beyond
 from assistant.query import Query, analyze, synonym_groups
 from assistant.text import is_english, keyword_terms, sentence_spans, words
 
 # "Welches/Welcher …" ask for one thing; "Welche …", "nenne …", plural nouns of enumeration ask for a list
 _LIST_CUE = re.compile(
     r"\b(welche|welchen|nenne\w*|liste\w*|aufz[äa]hl\w*|angebote?n?|handlungsfeld\w*|schwerpunkt\w*|aufgaben|"
-    r"ziele|ans[äa]tze|leits[äa]tze|forderung\w*|mehrwerte|vorteile|themen|bietet|bieten|which|list)\b",
+    r"ziele|ans[äa]tze|leits[äa]tze|forderung\w*|mehrwerte|vorteile|themen|bietet|bieten|which|list|offers?|"
+    r"provides?)\b",
     re.IGNORECASE)
 # a summary of a whole document, not one fact in it
 _OVERVIEW_CUE = re.compile(
@@ -61,18 +62,24 @@ class Understood:
     context: Query | None  # earlier turns a follow-up leans on
     retrieval: Query  # the standalone question: what both retrievers search for
     focus: str  # the asking sentences, without background about the asker
+    focus_query: Query  # … analysed (= query when there is no background)
     parts: tuple[str, ...] = ()  # sub-questions of a multi-part question (empty: one part)
     named: frozenset[str] = frozenset()  # doc ids the question names
     wants_list: bool = False
     wants_overview: bool = False
     instruction: bool = False  # tries to change the assistant's instructions
     english: bool = False
-    kind: str = ""  # answer type: date, frequency, amount, contact, person or ""
-    notes: dict[str, str] = field(default_factory=dict)
+    kind: str = ""  # answer type: contact, money, frequency, date, count, person or ""
+    beyond: bool = False  # asks about now, what comes next, or a year after the newest document
 
     @property
     def standalone(self) -> str:
         return self.condensed.standalone
+
+    @property
+    def focus_text(self) -> str:
+        """The asking sentences, after the earlier turns a follow-up leans on."""
+        return f"{self.condensed.context} – {self.focus}" if self.condensed.context else self.focus
 
     def dense_text(self) -> str:
         """What the dense retriever embeds: the standalone question with abbreviations spelled out."""
@@ -133,16 +140,24 @@ def named_documents(question: str, names: Collection[DocumentName]) -> frozenset
 
 
 def understand(question: str, condensed: Condensed, vocab: Collection[str],
-               names: Collection[DocumentName] = ()) -> Understood:
+               names: Collection[DocumentName] = (), newest_year: int | None = None) -> Understood:
     """Analyse a cleaned question once for every later stage (typo search included)."""
     focus = focus_of(condensed.question)
     retrieval = analyze(condensed.standalone, vocab)
     query = analyze(condensed.question, vocab) if condensed.context else retrieval
+    focus_query = analyze(focus, vocab) if focus != condensed.question else query
     context = analyze(condensed.context, vocab) if condensed.context else None
     kind = answer_type(focus)
+    named = named_documents(condensed.standalone, names)
+    # a compound of a document's name ("Städtetagspapier") names that document, not something unknown
+    stems = [next(iter(n.terms)) for n in names if len(n.terms) == 1 and len(next(iter(n.terms))) >= 5]
+    known = lambda q: replace(q, unknown=frozenset(t for t in q.unknown  # noqa: E731
+                                                   if not any(t.startswith(s) for s in stems)))
+    query, focus_query = known(query), known(focus_query)
     return Understood(
         question=question, condensed=condensed, query=query, context=context, retrieval=retrieval, focus=focus,
-        parts=parts_of(focus), named=named_documents(condensed.standalone, names),
+        focus_query=focus_query, beyond=asks_beyond(focus, newest_year),
+        parts=parts_of(focus), named=named,
         wants_list=bool(_LIST_CUE.search(focus)), wants_overview=bool(_OVERVIEW_CUE.search(focus)),
         instruction=bool(_INSTRUCTION_CUE.search(question)), english=is_english(question),
         kind=kind[0] if kind else "")

@@ -45,7 +45,7 @@ FOLDS = 5  # five folds: every question is held out once, each fold still trains
 SEED = 13
 L2 = 1.0  # ridge penalty on standardised features: keeps coefficients finite when a feature separates
 GRID = {"lead_ratio": (0.2, 0.35, 0.5, 0.7, 0.9), "neighbour_floor": (0.0, 0.02, 0.05, 0.1, 0.2),
-        "max_passages": (1, 2, 3)}
+        "max_passages": (1, 2, 3), "contiguous": (0.0, 1.0)}
 RESULTS = PROJECT_ROOT / "evals" / "results" / "fit"
 
 
@@ -102,8 +102,7 @@ def fit_weights(items: list[Item], settings: Settings, grid: dict[str, tuple[flo
     # 2. sentences of the best passages, as the composer will see them
     x, y = [], []
     for it in answerable:
-        sents, m = sentence_matrix(it.u, _ranked(it, passage)[:settings.read_passages], it.pool.qvec,
-                                   it.pool.part_vecs, it.pool.idf)
+        sents, m = sentence_matrix(it.u, _ranked(it, passage)[:settings.read_passages], it.pool)
         x.append(m)
         y += [sentence_label(s.text, it.gold) for s in sents]
     sentence = Linear.fit(SENTENCE_FEATURES, np.vstack(x), np.asarray(y), L2)
@@ -111,7 +110,7 @@ def fit_weights(items: list[Item], settings: Settings, grid: dict[str, tuple[flo
     # mistakes (a false refusal costs as much as a wrong answer)
     rows, labels, evs = [], [], []
     draft = Weights(passage, sentence, Linear(GATE_FEATURES, (0.0,) * len(GATE_FEATURES), 0.0), 0.5,
-                    {"lead_ratio": 0.5, "neighbour_floor": 0.05, "max_passages": 3})
+                    {"lead_ratio": 0.5, "neighbour_floor": 0.05, "max_passages": 3, "contiguous": 1.0})
     for it in items:
         ev = _evidence(it, draft, settings)
         evs.append(ev)

@@ -7,6 +7,7 @@ import math
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from evals.harness import QuestionResult, as_dicts, worst
@@ -17,7 +18,7 @@ LABELS = {"hit@5": "hit@5", "recall@5": "recall@5", "mrr": "MRR", "ndcg@10": "nD
           "key_fact_recall": "key-fact recall", "citation_precision": "citation precision",
           "citation_recall": "citation recall", "refusal_accuracy": "refusal accuracy",
           "false_refusal_rate": "false refusals", "quote_validity": "quotes verbatim",
-          "latency_p50_ms": "latency p50 (ms)", "latency_p95_ms": "latency p95 (ms)"}
+          "latency_p50_ms": "latency p50 (ms)", "latency_p95_ms": "latency p95 (ms)", "answer_words": "words per answer"}
 
 
 def git_commit(root: Path) -> str:
@@ -44,45 +45,89 @@ def _table(rows: dict[str, dict[str, Any]], keys: list[str], first: str) -> list
     return lines
 
 
-def write(out: Path, ours: dict[str, Any], ours_results: list[QuestionResult], meta: dict[str, Any],
-          baseline: dict[str, Any] | None = None, baseline_results: list[QuestionResult] | None = None) -> Path:
+@dataclass
+class SetResult:
+    """One question set's run: our figures and results, and the baseline's."""
+
+    name: str
+    path: str
+    ours: dict[str, Any]
+    results: list[QuestionResult]
+    baseline: dict[str, Any] | None = None
+    baseline_results: list[QuestionResult] | None = None
+
+
+SET_TITLES = {"own": "our own set (evals/questions.jsonl, written while building: flatters us)",
+              "dev": "independent dev set (../shared/evalsets/dev.jsonl, written by someone who never saw the assistant)"}
+GAP_KEYS = ["hit@5", "recall@5", "key_fact_recall", "citation_precision", "citation_recall", "refusal_accuracy",
+            "false_refusal_rate", "answer_words"]
+
+
+def write(out: Path, sets: dict[str, SetResult], meta: dict[str, Any], fit: dict[str, Any] | None = None) -> Path:
     """Write metrics.json, report.md and the plots into `out`; returns the report path."""
     out.mkdir(parents=True, exist_ok=True)
     meta = {**meta, "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    data = {"meta": meta, "ours": ours, "baseline": baseline, "questions": as_dicts(ours_results),
-            "baseline_questions": as_dicts(baseline_results) if baseline_results else None}
+    data = {"meta": meta, "sets": {n: {"path": r.path, "ours": r.ours, "baseline": r.baseline,
+                                       "questions": as_dicts(r.results),
+                                       "baseline_questions": as_dicts(r.baseline_results) if r.baseline_results
+                                       else None} for n, r in sets.items()},
+            "fit": fit.get("figures") if fit else None}
     (out / "metrics.json").write_text(json.dumps(data, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
-    plots = _plots(out, ours, baseline, ours_results, baseline_results)
-
-    o = ours["overall"]
-    rows = {"KEPol-Assistent": o} | ({"naive baseline": baseline["overall"]} if baseline else {})
     lines = [
-        f"# Evaluation: {meta['questions']} questions{' (fast subset)' if meta.get('fast') else ''}", "",
+        f"# Evaluation{' (fast subsets)' if meta.get('fast') else ''}: "
+        + ", ".join(f"{n} ({k} questions)" for n, k in meta["sets"].items()), "",
         f"Commit `{meta.get('commit') or '?'}`, settings `{meta['settings_hash']}`, {meta['written_at']}.",
-        f"Reproduce: `{meta['command']}`", "",
-        "## Overall", "",
-        *_table(rows, MAIN[:4], "system"), "",
-        *_table(rows, MAIN[4:] + ["quote_validity", "latency_p50_ms", "latency_p95_ms"], "system"), "",
-        "Retrieval metrics look at the top 10 passages for answerable questions; key-fact recall and citation "
-        "figures judge the answer text against the gold evidence; refusals are judged on the unanswerable and "
-        "prompt-injection questions. The baseline is raw pypdf text, llama-index `SentenceSplitter` defaults, "
-        "the same embedder, dense top-k only, the top 3 chunks as answer (it never refuses).", "",
+        f"Reproduce: `{meta['command']}` (the weights: `python -m evals.fit`)", "",
+        "Judged with the dev set's rules (../shared/evalsets/README.md): a citation or passage supports a gold quote "
+        "when it holds 60 % of its words; a fact counts when it stands in the answer; refusals are judged on the "
+        "unanswerable questions. The baseline is raw pypdf text, llama-index `SentenceSplitter` defaults, the same "
+        "embedder, dense top-k only, the top 3 chunks as answer (it never refuses).", "",
     ]
-    lines += [f"![{name}]({name})" for name in plots] + [""]
-    lines += ["## By question type", "", *_table(ours["by_type"], ["n"] + MAIN[:2] + ["mrr", "key_fact_recall",
-                                                                                     "citation_precision",
-                                                                                     "refusal_accuracy"], "type"), ""]
-    lines += ["## By persona", "", *_table(ours["by_persona"], ["n"] + MAIN[:2] + ["mrr", "key_fact_recall",
-                                                                                  "refusal_accuracy"], "persona"), ""]
-    lines += ["## Worst questions", ""]
-    for r, why in worst(ours_results):
-        lines.append(f"- **{r.id}** ({r.type}) „{r.question}“: {why}.")
+    if len(sets) > 1 and {"own", "dev"} <= set(sets):
+        own, dev = sets["own"].ours["overall"], sets["dev"].ours["overall"]
+        lines += ["## Own set against the dev set (the gap is how much our own set flatters us)", "",
+                  *_table({"own": own, "dev": dev, "gap (own − dev)": {k: own[k] - dev[k] for k in GAP_KEYS}},
+                          GAP_KEYS, "set"), ""]
+    if fit:
+        rows = {}
+        for n, f in fit.get("figures", {}).items():
+            rows[f"{n}, cross-validated"] = f["cross_validated"]
+            rows[f"{n}, full fit (in-sample)"] = f["full_fit"]
+        lines += [f"## Fitted weights: cross-validated against full-fit figures ({len(fit.get('folds', []))} folds)", "",
+                  "Each question is answered by weights fitted without it (cross-validated) and by the weights "
+                  "fitted on everything (full fit, what ships). Written by `python -m evals.fit` on the index "
+                  f"`{fit.get('weights', {}).get('fitted', {}).get('index', '?')}`.", "",
+                  *_table(rows, GAP_KEYS, "figures"), ""]
+    for n, r in sets.items():
+        lines += [f"## {SET_TITLES.get(n, n)}", ""]
+        rows = {"KEPol-Assistent": r.ours["overall"]} | ({"naive baseline": r.baseline["overall"]} if r.baseline else {})
+        lines += [*_table(rows, MAIN[:4], "system"), "",
+                  *_table(rows, MAIN[4:] + ["answer_words", "quote_validity", "latency_p50_ms", "latency_p95_ms"],
+                          "system"), ""]
+        plots = _plots(out, n, r.ours, r.baseline, r.results, r.baseline_results)
+        lines += [f"![{name}]({name})" for name in plots] + [""]
+        lines += [f"### By question type ({n})", "",
+                  *_table(r.ours["by_type"], ["n"] + MAIN[:2] + ["mrr", "key_fact_recall", "citation_precision",
+                                                                 "citation_recall", "refusal_accuracy",
+                                                                 "false_refusal_rate"], "type"), ""]
+        if r.baseline:
+            lines += [f"### Naive baseline by question type ({n})", "",
+                      *_table(r.baseline["by_type"], ["n"] + MAIN[:2] + ["key_fact_recall", "citation_precision",
+                                                                         "refusal_accuracy"], "type"), ""]
+        lines += [f"### By persona ({n})", "",
+                  *_table(r.ours["by_persona"], ["n"] + MAIN[:2] + ["mrr", "key_fact_recall", "citation_precision",
+                                                                    "refusal_accuracy", "false_refusal_rate"],
+                          "persona"), ""]
+        lines += [f"### Worst questions ({n})", ""]
+        for q, why in worst(r.results):
+            lines.append(f"- **{q.id}** ({q.type}) „{q.question}“: {why}.")
+        lines.append("")
     report = out / "report.md"
     report.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return report
 
 
-def _plots(out: Path, ours: dict[str, Any], baseline: dict[str, Any] | None,
+def _plots(out: Path, name: str, ours: dict[str, Any], baseline: dict[str, Any] | None,
            ours_results: list[QuestionResult], baseline_results: list[QuestionResult] | None) -> list[str]:
     import matplotlib
 
@@ -100,12 +145,12 @@ def _plots(out: Path, ours: dict[str, Any], baseline: dict[str, Any] | None,
                label="naive baseline", color="#c8a24a")
     ax.set_xticks(list(x), [LABELS[k] for k in MAIN], rotation=25, ha="right")
     ax.set_ylim(0, 1.05)
-    ax.set_title("Overall (false refusals: lower is better)")
+    ax.set_title(f"Overall, {name} set (false refusals: lower is better)")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(out / "overall.png", dpi=110)
+    fig.savefig(out / f"{name}-overall.png", dpi=110)
     plt.close(fig)
-    names.append("overall.png")
+    names.append(f"{name}-overall.png")
 
     types = list(ours["by_type"])
     fig, ax = plt.subplots(figsize=(10, 4))
@@ -116,9 +161,9 @@ def _plots(out: Path, ours: dict[str, Any], baseline: dict[str, Any] | None,
     ax.set_title("Key-fact recall per question type (refusal accuracy for unanswerable/injection)")
     plt.setp(ax.get_xticklabels(), rotation=25, ha="right")
     fig.tight_layout()
-    fig.savefig(out / "by_type.png", dpi=110)
+    fig.savefig(out / f"{name}-by_type.png", dpi=110)
     plt.close(fig)
-    names.append("by_type.png")
+    names.append(f"{name}-by_type.png")
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     series = [[r.latency_ms for r in ours_results]]
@@ -130,9 +175,9 @@ def _plots(out: Path, ours: dict[str, Any], baseline: dict[str, Any] | None,
     ax.set_ylabel("answer latency (ms)")
     ax.set_title("Latency per question (2 cores)")
     fig.tight_layout()
-    fig.savefig(out / "latency.png", dpi=110)
+    fig.savefig(out / f"{name}-latency.png", dpi=110)
     plt.close(fig)
-    names.append("latency.png")
+    names.append(f"{name}-latency.png")
     return names
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from assistant.api import Assistant
 from assistant.query import SYNONYMS, analyze, correct
-from assistant.retrieve import diverse, rrf, weighted
-from assistant.text import keyword_terms, split_compound
+from assistant.evidence import Candidate, distinct
+from assistant.retrieve import rrf, weighted
+from assistant.text import keyword_terms, split_compound, units
 from assistant.types import Passage
 
 
@@ -77,12 +79,14 @@ def test_fusion_functions():
     assert max(r, key=r.get) == "c" and r["a"] > r["d"]
 
 
-def _p(cid: str, text: str) -> Passage:
-    return Passage(cid, "d", "T", "d.pdf", "", text, 0, 0, len(text))
+def _c(cid: str, text: str) -> Candidate:
+    spans = tuple(units(text))
+    return Candidate(Passage(cid, "d", "T", "d.pdf", "", text, 0, 0, len(text)), 0.0, 0.0, spans,
+                     np.zeros((len(spans), 4)))
 
 
 def test_near_duplicate_passages_are_dropped():
     s1, s2, s3 = ("Erster langer Satz über Partnerschaften.", "Zweiter langer Satz über Förderung.",
                   "Dritter langer Satz über Beschaffung.")
-    passages = [_p("1", f"{s1} {s2}"), _p("2", f"{s2} {s1}"), _p("3", f"{s2} {s3}")]
-    assert [p.chunk_id for p in diverse(passages, 3)] == ["1", "3"]
+    ranked = [(_c("1", f"{s1} {s2}"), 0.9), (_c("2", f"{s2} {s1}"), 0.8), (_c("3", f"{s2} {s3}"), 0.7)]
+    assert [c.passage.chunk_id for c, _ in distinct(ranked)] == ["1", "3"]
