@@ -27,6 +27,7 @@ class Excerpt:
     start: int
     end: int
     list_lines: tuple[str, ...] = ()  # set when the excerpt is a list (its lead-in and items)
+    anchor: int | None = None  # where its likeliest sentence starts: the page a citation names
 
     @property
     def quote(self) -> str:
@@ -40,7 +41,8 @@ class Excerpt:
 
 def _cite(n: int, e: Excerpt) -> Citation:
     p = e.passage
-    return Citation(n=n, doc_id=p.doc_id, title=p.title, source=p.source, page=p.page_at(e.start),
+    return Citation(n=n, doc_id=p.doc_id, title=p.title, source=p.source,
+                    page=p.page_at(e.start if e.anchor is None else e.anchor),
                     quote=e.quote, passage=p.text, kind=p.kind, section=p.section, year=p.year)
 
 
@@ -126,7 +128,8 @@ def select(ev: Evidence, weights: Weights, budget: int, lists: bool = False) -> 
 
 
 def _excerpt(group: list[Sentence]) -> Excerpt:
-    return Excerpt(group[0].passage, min(s.start for s in group), max(s.end for s in group))
+    return Excerpt(group[0].passage, min(s.start for s in group), max(s.end for s in group),
+                   anchor=max(group, key=lambda s: s.prob).start)
 
 
 def _list_excerpt(p: Passage, start: int, end: int, more: Callable[[Passage], Passage] | None) -> Excerpt | None:

@@ -11,7 +11,7 @@ import click
 from assistant.errors import KepolError
 from assistant.index import where_filter
 from assistant.settings import Settings
-from assistant.types import passage_contract
+from assistant.types import KINDS, kind_label, passage_contract
 
 
 def _assistant(ctx: click.Context):
@@ -90,8 +90,7 @@ def _filters(f: Any) -> Any:
     """--kind/--publisher/--year: restrict answers to part of the library (metadata filter)."""
     for opt in (click.option("--year", type=int, help="Only documents of this year."),
                 click.option("--publisher", help="Only documents of this publisher (exact name, see `kepol docs`)."),
-                click.option("--kind", type=click.Choice(["declaration", "position paper", "service brochure",
-                                                          "web article", "unknown"]),
+                click.option("--kind", type=click.Choice(list(KINDS)),
                              help="Only documents of this kind.")):
         f = opt(f)
     return f
@@ -234,7 +233,7 @@ def purge(ctx: click.Context, older_than: float | None, yes: bool) -> None:
 def docs(ctx: click.Context) -> None:
     """List the indexed documents."""
     for d in _assistant(ctx).documents():
-        click.echo(f"{d.doc_id:32} {d.kind:17} {d.year or '':>4}  {d.title}")
+        click.echo(f"{d.doc_id:32} {kind_label(d.kind):17} {d.year or '':>4}  {d.title}")
 
 
 @main.command()

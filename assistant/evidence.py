@@ -33,10 +33,11 @@ SENTENCE_FEATURES = (
     "cos_rel",  # … minus the best sentence cosine for this question
     "part_cos",  # best cosine to one part of a multi-part question (= cos for one-part questions)
     "focus_cos",  # cosine to the asking sentences alone (= cos when the question tells no background)
-    "lexical",  # share of the asking sentences' terms in the sentence (and its document's name)
+    "lexical",  # share of the asking sentences' terms in the sentence, the heading above it, its document's name
     "context",  # share of a follow-up's earlier terms in the sentence and its section
     "passage",  # relevance of the sentence's passage (passage model)
     "neighbour",  # best cosine of the sentences right before and after it
+    "heading_cos",  # cosine of the heading it stands under in its chunk (0 when there is none)
     "item",  # it is a list item
     "heading",  # it does not end like a sentence (heading, caption, fragment)
     "short",  # fewer than six words
@@ -166,6 +167,7 @@ def sentence_matrix(u: Understood, ranked: list[tuple[Candidate, float]], pool: 
         fcos = c.vectors @ fvec if len(c.vectors) else cos
         p = c.passage
         section = terms_of(p.section)
+        heading, heading_terms = 0.0, frozenset()
         for j, (a, e, item) in enumerate(c.spans):
             text = p.text[a:e]
             t = terms_of(text)
@@ -174,14 +176,16 @@ def sentence_matrix(u: Understood, ranked: list[tuple[Candidate, float]], pool: 
             after = float(cos[j + 1]) if j + 1 < len(cos) else float(cos[j])
             rows.append([
                 float(cos[j]), float(cos[j]) - best, max([float(x[j]) for x in parts], default=float(cos[j])),
-                float(fcos[j]), weighted(t | source_terms(p), q, idf) if q.terms else 0.0,
+                float(fcos[j]), weighted(t | heading_terms | source_terms(p), q, idf) if q.terms else 0.0,
                 weighted(t | section, ctx, idf) if ctx is not None and ctx.terms else 0.0,
-                rel, max(before, after), float(item), float(not item and not _ends_sentence(text)), float(n < 6),
+                rel, max(before, after), heading, float(item), float(not item and not _ends_sentence(text)), float(n < 6),
                 float(text[:1].islower()),
                 float(typed is not None and bool(typed[1].search(text))),
                 float(u.wants_list and (item or (j + 1 < len(c.spans) and c.spans[j + 1][2]))),
             ])
             out.append(Sentence(p, rank, j, a, e, item, float(cos[j])))
+            if not item and not _ends_sentence(text) and n <= 12:
+                heading, heading_terms = float(cos[j]), t  # what follows stands under this heading
     return out, np.asarray(rows, dtype=np.float64).reshape(len(rows), len(SENTENCE_FEATURES))
 
 

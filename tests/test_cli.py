@@ -41,7 +41,8 @@ def test_ask_batch_keeps_order_ids_and_history(corpus_assistant: Assistant, tmp_
     assert r.exit_code == 0, r.output
     out = [json.loads(line) for line in r.output.splitlines()]
     assert [o["id"] for o in out] == ["q1", "q2", 3]
-    assert out[0]["refused"] is True and out[0]["citations"] == []
+    assert out[0]["refused"] is True  # plainly, or showing the closest passage as such
+    assert out[0]["citations"] == [] or out[0]["answer"].startswith("Dazu steht in den Dokumenten nichts")
     assert out[1]["refused"] is False
     assert any(c["doc_id"] == "bmz-lokal-handeln-2022" for c in out[1]["citations"])
 
@@ -53,7 +54,8 @@ def test_retrieve_batch_contract(corpus_assistant: Assistant, tmp_path: Path):
     assert r.exit_code == 0, r.output
     obj = json.loads(r.output)
     assert obj["id"] == "r1" and [p["rank"] for p in obj["passages"]] == [1, 2, 3]
-    assert set(obj["passages"][0]) == {"rank", "doc_id", "title", "source", "page", "text", "score"}
+    assert set(obj["passages"][0]) == {"rank", "doc_id", "title", "source", "page", "text", "score",
+                                            "relevance"}
     assert obj["passages"][0]["doc_id"] == "rgre-akez-leitbild"
 
 

@@ -36,7 +36,7 @@ def test_chat_conversation_with_follow_up_and_refusal(client: Client):
     assert len(chat) == 4
     text = chat[3]["content"][0]["text"] if isinstance(chat[3]["content"], list) else chat[3]["content"]
     assert "Maghreb" in text or "Klimaschutz" in text
-    _, chat, sources = client.predict("Wie lautet die Telefonnummer der SKEW?", chat, api_name="/chat")
+    _, chat, sources = client.predict("Wie wird das Wetter morgen in Hamburg?", chat, api_name="/chat")
     text = chat[5]["content"][0]["text"] if isinstance(chat[5]["content"], list) else chat[5]["content"]
     assert "keine Angabe" in text and "Keine Belegstellen" in sources
     chat, sources, _, _ = client.predict(api_name="/reset")
