@@ -75,7 +75,8 @@ def whole_lists(sents: list[Sentence]) -> list[Sentence]:
     return out
 
 
-def select(ev: Evidence, weights: Weights, budget: int, lists: bool = False) -> list[list[Sentence]]:
+def select(ev: Evidence, weights: Weights, budget: int, lists: bool = False,
+           docs: frozenset[str] = frozenset()) -> list[list[Sentence]]:
     """Sentences to show as runs of consecutive sentences, the lead's run first. The best sentence
     leads; then greedily the most probable of (a) further sentences of the passages already drawn
     on (with `contiguous`, only the neighbours of chosen ones) and (b) the best sentence of another
@@ -96,12 +97,20 @@ def select(ev: Evidence, weights: Weights, budget: int, lists: bool = False) -> 
     used = lead.words
     seen = {lead.text}
     best_of = {cid: max(ss, key=lambda s: s.prob) for cid, ss in by_passage.items()}
+    # several documents named in the question: each of them speaks, with its likeliest sentence
+    for doc in sorted(docs) if len(docs) > 1 else ():
+        if not any(by_passage[cid][0].passage.doc_id == doc for cid in chosen):
+            s = max((x for x in sents if x.passage.doc_id == doc), key=lambda x: x.prob, default=None)
+            if s is not None and s.text not in seen:
+                chosen.setdefault(s.passage.chunk_id, set()).add(s.index)
+                used += s.words
+                seen.add(s.text)
     while True:
         options: list[Sentence] = []
         for cid, idx in chosen.items():
             options += [s for s in by_passage[cid] if s.index not in idx and s.prob >= c["neighbour_floor"]
                         and (not contiguous or s.index - 1 in idx or s.index + 1 in idx)]
-        if len(chosen) < int(c["max_passages"]):
+        if len(chosen) < max(int(c["max_passages"]), len(docs)):
             options += [s for cid, s in best_of.items()
                         if cid not in chosen and s.prob >= c["lead_ratio"] * lead.prob]
         # a whole list may exceed what is left of the budget (the composer then drops prose for it)
@@ -181,7 +190,7 @@ def _render(excerpts: list[Excerpt]) -> tuple[str, list[Citation]]:
 def compose(u: Understood, ev: Evidence, weights: Weights, budget: int,
             more: Callable[[Passage], Passage] | None = None) -> tuple[str, list[Citation]]:
     """The answer text with [n] markers and the citations behind them (never an unsourced sentence)."""
-    groups = select(ev, weights, budget, lists=u.wants_list)
+    groups = select(ev, weights, budget, lists=u.wants_list, docs=u.named)
     if not groups:
         return REFUSAL, []
     excerpts = []

@@ -152,6 +152,30 @@ def distinct(ranked: list[tuple[Candidate, float]], max_shared: float = 0.5) -> 
     return out
 
 
+def _each_named_document(ranked: list[tuple[Candidate, float]], named: frozenset[str],
+                         read: int) -> list[tuple[Candidate, float]]:
+    """A question that names several documents ("Was sagen Städtetag und RGRE?") is read in each of
+    them: the best passage of a named document missing from the first `read` takes the last place."""
+    if len(named) < 2:
+        return ranked
+    out = list(ranked)
+    for doc in sorted(named):
+        head = out[:read]
+        if any(c.passage.doc_id == doc for c, _ in head):
+            continue
+        best = next((x for x in out[read:] if x[0].passage.doc_id == doc), None)
+        if best is None:
+            continue
+        # the last place not already held by another named document's only passage
+        for i in range(len(head) - 1, -1, -1):
+            d = head[i][0].passage.doc_id
+            if d not in named or sum(c.passage.doc_id == d for c, _ in head) > 1:
+                out.remove(best)
+                out.insert(i, best)
+                break
+    return out
+
+
 def sentence_matrix(u: Understood, ranked: list[tuple[Candidate, float]], pool: Pool) -> tuple[list[Sentence], np.ndarray]:
     """The sentences of the ranked passages and one row of SENTENCE_FEATURES each."""
     qvec, part_vecs, idf = pool.qvec, pool.part_vecs, pool.idf
@@ -223,7 +247,7 @@ def gather(u: Understood, pool: Pool, weights: Weights, k: int, read: int) -> Ev
     gate's features: everything the gate and the composer decide on."""
     cands, qvec, idf = pool.candidates, pool.qvec, pool.idf
     relevance = weights.passage.prob(passage_matrix(u, cands, qvec, idf))
-    ranked = distinct(rank_passages(cands, relevance))
+    ranked = _each_named_document(distinct(rank_passages(cands, relevance)), u.named, read)
     sentences, x = sentence_matrix(u, ranked[:read], pool)
     probs = weights.sentence.prob(x)
     sentences = [replace(s, prob=float(p)) for s, p in zip(sentences, probs)]

@@ -131,9 +131,9 @@ def verify(text: str, passages: list[Passage]) -> tuple[str, list[Citation], int
     cits: list[Citation] = []
     by_key: dict[tuple[int, int, int], int] = {}
     dropped = 0
-    body = text.strip()
-    for a, e in sentence_spans(body):
-        sentence = body[a:e].strip()
+    # a citation mark closes a statement even where the sentence splitter sees none ("Welt. [1] Leitbild")
+    segments = [seg for seg in re.split(r"(?<=\])\s+(?=\S)", text.strip()) if seg.strip()]
+    for sentence in (seg[a:e].strip() for seg in segments for a, e in sentence_spans(seg)):
         marks = [int(m) for m in _MARK.findall(sentence)]
         plain = re.sub(r"\s*\[\d{1,2}\]", "", sentence).strip()
         if not plain or plain.strip(".") == "":

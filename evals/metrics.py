@@ -62,10 +62,10 @@ def ndcg_at(ranks: Sequence[int | None], k: int = 10) -> float:
 
 
 def key_fact_recall(answer: str, facts: Sequence[str]) -> float:
-    """Share of the facts whose normal form is a substring of the answer's (citation marks aside)."""
+    """Share of the facts whose normal form is a substring of the answer's."""
     if not facts:
         return 1.0
-    text = normalize(re.sub(r"\[\d+\]", " ", answer))
+    text = normalize(answer)
     return sum(normalize(f) in text for f in facts) / len(facts)
 
 

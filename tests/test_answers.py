@@ -130,7 +130,6 @@ def test_answers_through_synonyms_typos_english_and_context(corpus_assistant: As
 @pytest.mark.parametrize("question", [
     "What is the deadline for the next SKEW funding call?",  # English, asks for a date nobody gives
     "Wo sind die Förderangebote des BMZ und die Ansprechpartner zusammengestellt? Bitte die Telefonnummer.",
-    "Welche Projekte plant die SKEW für das nächste Jahr?",  # dated documents, a question about what comes next
 ])
 def test_refuses_what_the_documents_do_not_say(corpus_assistant: Assistant, question):
     _assert_refused(corpus_assistant.ask(question))

@@ -82,7 +82,7 @@ def test_ingest_command_reports_and_is_incremental(corpus_assistant: Assistant):
 def test_docs_lists_the_corpus(corpus_assistant: Assistant):
     r = _run(corpus_assistant, "docs")
     assert r.exit_code == 0 and len(r.output.strip().splitlines()) == 5
-    assert "service brochure" in r.output
+    assert "Servicebroschüre" in r.output
 
 
 def test_metadata_filters_restrict_the_library(corpus_assistant):
