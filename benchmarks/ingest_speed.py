@@ -1,5 +1,5 @@
 """Ingest throughput against its physical floor: a cold run with the real embedder split into stages,
-then the same chunk texts embedded alone (no parsing, no store, no cache) — the ratio of the two is
+then the same texts (chunks and their sentences) embedded alone (no parsing, no store, no cache) — the ratio of the two is
 what the pipeline costs on top of embedding. The naive llama-index pipeline ingests the same folder
 for comparison.
 """
@@ -13,6 +13,7 @@ from typing import Any
 from assistant.api import Assistant
 from assistant.index import search_text
 from assistant.settings import Settings
+from assistant.text import unit_texts
 
 
 def measure(folder: Path, log: Any = print) -> dict[str, Any]:
@@ -25,16 +26,20 @@ def measure(folder: Path, log: Any = print) -> dict[str, Any]:
         report = a.ingest([folder])
         total = time.perf_counter() - t
         passages = a.index.all_passages()
+        # everything ingest embeds: each chunk's text and, once each, the sentences answers score
         texts = [search_text(p) for p in passages]
+        sentences = list(dict.fromkeys(u for p in passages for u in unit_texts(p.text)))
         files = len(report.results)
         docs = len(report.by_status("ingested"))
-        log(f"  ours: {docs} documents, {len(passages)} chunks in {total:.1f} s; embedding the same texts alone")
+        log(f"  ours: {docs} documents, {len(passages)} chunks, {len(sentences)} sentences in {total:.1f} s; "
+            "embedding the same texts alone")
         embedder = a.embedder
         t = time.perf_counter()
-        for i in range(0, len(texts), 32):
-            embedder.get_text_embedding_batch(texts[i:i + 32])
+        for batch in (texts, sentences):
+            for i in range(0, len(batch), 32):
+                embedder.get_text_embedding_batch(batch[i:i + 32])
         pure = time.perf_counter() - t
-        tokens = sum(embedder._e5().token_count(x) for x in texts)
+        tokens = sum(embedder._e5().token_count(x) for x in texts + sentences)
         a.close()
         log(f"  pure embedding {pure:.1f} s; naive baseline ingest")
         t = time.perf_counter()
@@ -42,6 +47,7 @@ def measure(folder: Path, log: Any = print) -> dict[str, Any]:
         baseline_s = time.perf_counter() - t
     return {
         "folder": str(folder), "files": files, "documents": docs, "chunks": len(passages),
+        "sentences": len(sentences),
         "skipped": [r.reason for r in report.by_status("skipped")],
         "e5_tokens": tokens, "total_s": round(total, 2), "pure_embedding_s": round(pure, 2),
         "ratio_total_to_embedding": round(total / pure, 3),
