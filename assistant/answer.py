@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from assistant.evidence import Evidence, Sentence
-from assistant.text import ends_in_list_item, units, words
+from assistant.text import ends_in_list_item, is_caption, units, words
 from assistant.types import Citation, Passage
 from assistant.understand import Understood
 from assistant.weights import Weights
@@ -43,7 +43,7 @@ def _cite(n: int, e: Excerpt) -> Citation:
     p = e.passage
     return Citation(n=n, doc_id=p.doc_id, title=p.title, source=p.source,
                     page=p.page_at(e.start if e.anchor is None else e.anchor),
-                    quote=e.quote, passage=p.text, kind=p.kind, section=p.section, year=p.year)
+                    quote=e.quote, passage=p.text, kind=p.kind, section=p.section, year=p.year, ocr=p.ocr)
 
 
 def _label(p: Passage) -> str:
@@ -92,7 +92,8 @@ def select(ev: Evidence, weights: Weights, budget: int, lists: bool = False,
     by_passage: dict[str, list[Sentence]] = {}
     for s in sents:
         by_passage.setdefault(s.passage.chunk_id, []).append(s)
-    lead = max(sents, key=lambda s: s.prob)
+    # a photo caption may add to an answer but never leads it: it describes a picture
+    lead = max(sents, key=lambda s: (not is_caption(s.text), s.prob))
     chosen: dict[str, set[int]] = {lead.passage.chunk_id: {lead.index}}
     used = lead.words
     seen = {lead.text}

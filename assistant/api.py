@@ -1,10 +1,11 @@
 """The one API every face uses: Assistant.ingest / retrieve / ask."""
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from assistant.llm import LLMUnavailable
 from assistant.retrieve import hybrid_search
 from assistant.settings import Settings
 from assistant.text import units
-from assistant.types import Answer, DocumentInfo, Passage, StreamEvent
+from assistant.types import OCR_LABEL, Answer, DocumentInfo, Passage, StreamEvent
 from assistant.understand import DocumentName, Understood, document_names, understand
 from assistant.weights import Weights
 
@@ -30,6 +31,18 @@ EMPTY_QUESTION = "Bitte stellen Sie eine Frage zu den Dokumenten."
 
 def _fallback_notice(exc: Exception) -> str:
     return f"Generatives Sprachmodell nicht verfügbar ({getattr(exc, 'message', exc)}); extraktive Antwort."
+
+
+def _notes(entry: dict[str, Any]) -> str:
+    """What a reader of the library should know about a document (German, for the UI and CLI)."""
+    notes = []
+    if entry.get("ocr_pages"):
+        notes.append(f"{OCR_LABEL}: {len(entry['ocr_pages'])} von {entry.get('pages') or '?'} Seiten")
+    if entry.get("empty_pages"):
+        notes.append(f"{len(entry['empty_pages'])} Seiten ohne Text: " + ", ".join(map(str, entry["empty_pages"])))
+    if entry.get("protected"):
+        notes.append("geschützte PDF-Datei")
+    return "; ".join(notes)
 
 
 def clean_question(text: str, max_chars: int) -> str:
@@ -91,10 +104,11 @@ class Assistant:
             self._warm = True
 
     # ---------- ingestion ----------
-    def ingest(self, paths: list[Path] | None = None, progress: bool = False, dry_run: bool = False,
-               rebuild: bool = False):
+    def ingest(self, paths: Sequence[str | os.PathLike[str]] | None = None, progress: bool = False,
+               dry_run: bool = False, rebuild: bool = False):
         """Ingest files/folders (default: the configured corpus folder); returns an IngestReport.
-        `rebuild` discards the index first (the embedding cache keeps this cheap)."""
+        Paths may be `str` or any path-like. `rebuild` discards the index first (the embedding
+        cache keeps this cheap)."""
         from ingest.pipeline import ingest
 
         if rebuild and not dry_run:
@@ -112,7 +126,8 @@ class Assistant:
         docs = self.index.manifest()["documents"]
         return [{"title": d["title"], "kind": d.get("kind", ""), "year": d.get("year") or "",
                  "publisher": d.get("publisher", ""), "pages": d.get("pages") or "", "chunks": d.get("chunks", 0),
-                 "ingested_at": d.get("ingested_at", ""), "source": d.get("source", ""), "doc_id": doc_id}
+                 "ingested_at": d.get("ingested_at", ""), "source": d.get("source", ""), "doc_id": doc_id,
+                 "notes": _notes(d)}
                 for doc_id, d in sorted(docs.items(), key=lambda kv: kv[1]["title"])]
 
     def citation_context(self, answer: Answer, citation: Any, chars: int = 400) -> tuple[str, str]:

@@ -11,7 +11,7 @@ import click
 from assistant.errors import KepolError
 from assistant.index import where_filter
 from assistant.settings import Settings
-from assistant.types import KINDS, kind_label, passage_contract
+from assistant.types import KINDS, OCR_LABEL, kind_label, passage_contract
 
 
 def _assistant(ctx: click.Context):
@@ -124,7 +124,8 @@ def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | N
         click.echo(f"\nHinweis: {ans.notice}")
     for c in ans.citations:
         page = f", S. {c.page}" if c.page else ""
-        click.echo(f"\n[{c.n}] {c.title}{page}\n    „{c.quote}“")
+        ocr = f" ({OCR_LABEL})" if c.ocr else ""
+        click.echo(f"\n[{c.n}] {c.title}{page}{ocr}\n    „{c.quote}“")
 
 
 @main.command()
@@ -231,9 +232,10 @@ def purge(ctx: click.Context, older_than: float | None, yes: bool) -> None:
 @main.command()
 @click.pass_context
 def docs(ctx: click.Context) -> None:
-    """List the indexed documents."""
-    for d in _assistant(ctx).documents():
-        click.echo(f"{d.doc_id:32} {kind_label(d.kind):17} {d.year or '':>4}  {d.title}")
+    """List the indexed documents (with OCR, lost pages and protection noted)."""
+    for row in _assistant(ctx).library():
+        click.echo(f"{row['doc_id']:32} {kind_label(row['kind']):17} {row['year'] or '':>4}  {row['title']}"
+                   + (f"\n{'':>56}{row['notes']}" if row["notes"] else ""))
 
 
 @main.command()

@@ -45,7 +45,8 @@ def _to_node(p: Passage, embedding: list[float]) -> Any:
         "page_start": -1 if p.page_start is None else p.page_start,
         "page_end": -1 if p.page_end is None else p.page_end,
         "page_breaks": json.dumps(p.page_breaks), "section": p.section,
-        "publisher": p.publisher, "year": -1 if p.year is None else p.year,
+        "publisher": p.publisher, "year": -1 if p.year is None else p.year, "ocr": p.ocr,
+        "footnotes": json.dumps(p.footnotes),
     }
     return TextNode(id_=p.chunk_id, text=p.text, metadata=meta, embedding=embedding,
                     relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=p.doc_id)})
@@ -61,7 +62,8 @@ def _from_meta(chunk_id: str, text: str, m: dict[str, Any], score: float = 0.0) 
         char_start=int(m.get("char_start", 0)), char_end=int(m.get("char_end", 0)),
         page_start=opt(m.get("page_start")), page_end=opt(m.get("page_end")),
         page_breaks=tuple(tuple(x) for x in json.loads(m.get("page_breaks") or "[]")),
-        section=m.get("section", ""), publisher=m.get("publisher", ""), year=opt(m.get("year")), score=score)
+        section=m.get("section", ""), publisher=m.get("publisher", ""), year=opt(m.get("year")),
+        ocr=bool(m.get("ocr", False)), footnotes=tuple(json.loads(m.get("footnotes") or "[]")), score=score)
 
 
 class KepolIndex:

@@ -15,7 +15,7 @@ BUNDLED_CORPUS = PROJECT_ROOT / "corpus"
 
 # Bump when cleaning or chunking logic changes in a way that changes chunk text:
 # it is part of the index name, so a new version builds a fresh index.
-PIPELINE_VERSION = "3"
+PIPELINE_VERSION = "4"
 
 
 def _default_data_dir() -> Path:
@@ -59,6 +59,14 @@ class Settings(BaseSettings):
                                           "sentence and two or three excerpts, short enough to read at a glance.")
     max_history_turns: int = Field(default=4, ge=0, le=20, description="Earlier user turns used for follow-ups.")
     max_file_mb: float = Field(default=100.0, gt=0, description="Files larger than this are skipped at ingest.")
+    pdf_password: SecretStr | None = Field(
+        default=None, description="Password tried for protected PDFs after the empty one (a file's own "
+                                  "`password` in its metadata entry or sidecar comes first); never logged.")
+    ocr: bool = Field(default=True, description="Read scanned pages and image files with Tesseract when it is "
+                                                "installed (pages without a text layer are otherwise skipped).")
+    ocr_languages: str = Field(default="deu+eng", description="Tesseract language data used for OCR.")
+    ocr_dpi: int = Field(default=300, ge=72, le=600, description="Resolution pages are rendered at for OCR "
+                                                                  "(300 dpi is Tesseract's recommended input).")
     max_question_chars: int = Field(default=2000, ge=50, description="Longer questions are truncated.")
     llm_backend: Literal["none", "openai", "ollama", "llamacpp"] = Field(
         default="none", description="Optional generative answers: none (extractive), an OpenAI-compatible server, "
@@ -108,7 +116,7 @@ class Settings(BaseSettings):
     def model_post_init(self, __context: object) -> None:
         from assistant.errors import register_secret
 
-        for secret in (self.llm_api_key, self.chroma_token, self.admin_password, self.ui_password):
+        for secret in (self.llm_api_key, self.chroma_token, self.admin_password, self.ui_password, self.pdf_password):
             if secret is not None:
                 register_secret(secret.get_secret_value())
 

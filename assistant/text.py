@@ -76,6 +76,18 @@ def stopwords() -> frozenset[str]:
     return frozenset(w.lower() for w in STOPWORDS_GERMAN) | frozenset(extra)
 
 
+# a photo or picture credit ends a caption: "… (Foto: Stadt Mannheim)", "(Bild: iStock/…)"
+CAPTION_CREDIT = re.compile(r"\((?:Foto|Fotos|Bild|Bilder|Abb\.|Abbildung|Grafik|Quelle)\s*:[^()]*\)[.;]?", re.IGNORECASE)
+
+
+def is_caption(text: str) -> bool:
+    """A unit that ends in a picture credit: it describes a photo, not the matter itself."""
+    m = None
+    for m in CAPTION_CREDIT.finditer(text):
+        pass
+    return m is not None and not text[m.end():].strip()
+
+
 # how cleaning marks list items ("• …", "3. …", "a.) …"): one definition for chunking, answers and retrieval
 LIST_ITEM = re.compile(r"^(?:• |\d{1,2}\. |[a-z]\.\) )")
 

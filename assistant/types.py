@@ -54,6 +54,8 @@ class Passage:
     section: str = ""
     publisher: str = ""
     year: int | None = None
+    ocr: bool = False  # some of its text was read by OCR (recognition errors are possible)
+    footnotes: tuple[int, ...] = ()  # footnotes its text refers to (each is a passage "Fußnote N: …")
     score: float = 0.0  # cosine of question and chunk (set by retrieval)
     relevance: float = 0.0  # fitted probability that it holds the answer (set by re-ranking)
 
@@ -80,6 +82,10 @@ class Citation:
     kind: str = ""
     section: str = ""
     year: int | None = None
+    ocr: bool = False  # the quote was read by OCR and may contain recognition errors
+
+
+OCR_LABEL = "Texterkennung (OCR)"
 
 
 @dataclass(frozen=True)

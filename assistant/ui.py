@@ -20,7 +20,7 @@ from assistant.ratelimit import RateLimiter  # noqa: E402
 from assistant.errors import KepolError  # noqa: E402
 from assistant.upload import admin_allowed, exposure_problem, store  # noqa: E402
 from ingest.loaders import SUPPORTED_SUFFIXES  # noqa: E402
-from assistant.types import Answer, Citation, kind_label  # noqa: E402
+from assistant.types import OCR_LABEL, Answer, Citation, kind_label  # noqa: E402
 
 STARTERS_BY_GROUP = {
     "neu in der Verwaltung": ["Wie starte ich eine Städtepartnerschaft? Wer unterstützt uns?",
@@ -74,7 +74,7 @@ def _citation_html(c: Citation, x: SourceExtras) -> str:
             if x.url else "")
     return (f'<div class="kepol-src"><div class="meta"><b>[{c.n}] {html.escape(c.title)}</b>'
             f"{html.escape(page)} · {html.escape(kind_label(c.kind) if c.kind else '')}"
-            f"{' · ' + str(c.year) if c.year else ''}"
+            f"{' · ' + str(c.year) if c.year else ''}{' · ' + OCR_LABEL if c.ocr else ''}"
             f" · {html.escape(c.source)}{link}</div>"
             f"<blockquote>„{html.escape(c.quote)}“</blockquote>"
             f"<details><summary>Im Zusammenhang lesen</summary><p>{context}</p></details></div>")
@@ -172,7 +172,7 @@ def create_app(assistant: Any) -> gr.Blocks:
         return str(path)
 
     def library() -> list[list[Any]]:
-        return [[r["title"], kind_label(r["kind"]), r["year"], r["pages"], r["chunks"], r["ingested_at"]]
+        return [[r["title"], kind_label(r["kind"]), r["year"], r["pages"], r["chunks"], r["ingested_at"], r["notes"]]
                 for r in assistant.library()]
 
     def upload(files: list[Any] | None, password: str, progress: gr.Progress = gr.Progress(track_tqdm=True)) -> str:
@@ -234,7 +234,7 @@ def create_app(assistant: Any) -> gr.Blocks:
                     sources = gr.HTML(sources_html(None))
         with gr.Tab("Dokumente"):
             gr.Markdown("Diese Dokumente sind indexiert:")
-            table = gr.Dataframe(headers=["Titel", "Art", "Jahr", "Seiten", "Abschnitte", "Eingelesen"],
+            table = gr.Dataframe(headers=["Titel", "Art", "Jahr", "Seiten", "Abschnitte", "Eingelesen", "Hinweise"],
                                  value=library, interactive=False, wrap=True)
             refresh = gr.Button("Aktualisieren")
         with gr.Tab("Verwaltung"):

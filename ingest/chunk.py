@@ -82,6 +82,8 @@ def chunk_document(blocks: list[Block], doc: DocumentInfo, max_tokens: int, over
         if list_starts and cur[-1].kind == "heading":
             list_starts = False  # keep a heading with its list; the bound check below still applies
         heading_starts = heading_starts or bool(list_starts)
+        # the footnotes (kept after the body) start a chunk of their own: their pages run anew
+        heading_starts = heading_starts or (u.kind == "footnote" and bool(cur) and cur[-1].kind != "footnote")
         if cur and (cur_tokens + u.tokens + 1 > max_tokens or heading_starts):
             groups.append(cur)
             carry: list[_Unit] = []
@@ -115,6 +117,7 @@ def chunk_document(blocks: list[Block], doc: DocumentInfo, max_tokens: int, over
         chunk = text[a:e]
         pb = _breaks_in(breaks, a, e)
         section = next((u.section for u in g if u.section), "")
+        notes = tuple(dict.fromkeys(n for b in sorted({u.block for u in g}) for n in blocks[b].footnotes))
         # the id hashes everything stored with the chunk: same id ⇔ same stored record
         record = json.dumps([chunk, doc.title, doc.publisher, doc.kind, doc.year, list(doc.audience),
                              doc.source, section, pb, a], ensure_ascii=False)
@@ -123,7 +126,7 @@ def chunk_document(blocks: list[Block], doc: DocumentInfo, max_tokens: int, over
             chunk_id=f"{doc.doc_id}:{ordinal:04d}:{digest}", doc_id=doc.doc_id, title=doc.title,
             source=doc.source, kind=doc.kind, text=chunk, ordinal=ordinal, char_start=a, char_end=e,
             page_start=pb[0][1] if pb else None, page_end=pb[-1][1] if pb else None, page_breaks=pb,
-            section=section, publisher=doc.publisher, year=doc.year))
+            section=section, publisher=doc.publisher, year=doc.year, footnotes=notes))
     return passages
 
 

@@ -11,6 +11,8 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
+from assistant.text import CAPTION_CREDIT
+
 _LIGATURES = {"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"}
 _BULLET = re.compile(r"^\s*(?:ÆÆ|Æ|●|•|▪|■|►|▶|◦|∙|·|\*|-|–)\s+")
 _NUMBERED = re.compile(r"^\s*(?:\d{1,2}\.|[a-z]\.\)|[a-z]\))\s+\S")
@@ -33,10 +35,11 @@ _FUNCTION_WORDS = {
 class Block:
     """A heading, paragraph or list item; `page_breaks` maps offsets inside `text` to pages."""
 
-    kind: str  # "heading" | "paragraph" | "item"
+    kind: str  # "heading" | "paragraph" | "item" | "caption" | "footnote"
     text: str
     page_breaks: tuple[tuple[int, int], ...] = ()
     section: str = ""
+    footnotes: tuple[int, ...] = ()  # footnotes whose markers stood in this block (markers are removed)
 
 
 def normalize_chars(text: str) -> str:
@@ -63,18 +66,24 @@ def repeated_lines(pages: list[list[str]]) -> set[str]:
 def join_lines(prev: str, nxt: str) -> str:
     """Join two lines of one paragraph, undoing hyphenation at the line break.
 
-    "Kom-" + "munen" → "Kommunen"; "Städte-" + "und Projekt…" keeps the real hyphen.
+    "Kom-" + "munen" → "Kommunen" (a word split by layout); "UN-" + "Klimakonferenzen" →
+    "UN-Klimakonferenzen" (a hyphenated compound broken at its hyphen: the next part starts in upper
+    case or with a digit); "Städte-" + "und Projekt…" keeps hyphen and space (an elided compound).
     """
     prev = prev.rstrip()
     nxt = nxt.strip()
     if not prev:
         return nxt
-    m = re.search(r"([A-Za-zÄÖÜäöüß]+)-$", prev)
+    m = re.search(r"([0-9A-Za-zÄÖÜäöüß]+)-$", prev)
     if m and nxt:
-        first = re.match(r"[A-Za-zÄÖÜäöüß]+", nxt)
+        first = re.match(r"[0-9A-Za-zÄÖÜäöüß]+", nxt)
         first_word = first.group(0) if first else ""
-        if first_word and first_word[0].islower() and first_word.lower() not in _HYPHEN_KEEP_NEXT:
+        if first_word and first_word.lower().rstrip(".") in _HYPHEN_KEEP_NEXT:
+            return prev + " " + nxt
+        if first_word and first_word[0].islower():
             return prev[:-1] + nxt
+        if first_word:
+            return prev + nxt
     return prev + " " + nxt
 
 
@@ -134,26 +143,20 @@ def clean_pages(pages: list[tuple[int | None, str]], markup: str = "plain", titl
     noise = repeated_lines(split_pages)
     glued = glued_repeats("\n".join("\n".join(p) for p in split_pages))
     lines: list[tuple[int | None, str]] = []
-    footnote_no = 0
-    in_footnote = False
+    notes = _Footnotes()
     for (page, _), page_lines in zip(pages, split_pages):
+        notes.new_page()
         for raw in page_lines:
             s = raw.strip()
             if not s:
                 lines.append((page, ""))
-                in_footnote = False
+                notes.blank()
                 continue
-            if s in noise or _URL_LINE.match(s) or _PAGE_NUMBER.match(s):
+            if s in noise or _PAGE_NUMBER.match(s):
                 continue
-            fm = _FOOTNOTE_LINE.match(raw)
-            if fm and footnote_no < int(fm.group(1)) <= footnote_no + 3 and not _NUMBERED.match(raw):
-                # footnote lines count up through the document: "2 United Nations …"
-                footnote_no = int(fm.group(1))
-                in_footnote = True
-                continue
-            # a footnote goes on over lines that start in lower case, e.g. "(s. z. B.: RGRE [2013] …)"
-            in_footnote = in_footnote and bool(re.match(r"^\(?[a-zäöüß]", s))
-            if in_footnote:
+            if notes.take(raw, page):
+                continue  # a footnote's text: kept as a block of its own, not in the body
+            if _URL_LINE.match(s):
                 continue
             prev = lines[-1][1] if lines else ""
             if re.search(r"(?:www\.|https?://)\S*/$", prev) and re.match(r"\s*[a-z0-9_\-]+/", raw):
@@ -163,7 +166,64 @@ def clean_pages(pages: list[tuple[int | None, str]], markup: str = "plain", titl
             raw = strip_web_chrome(raw, glued)
             if raw.strip():
                 lines.append((page, raw.rstrip()))
-    return _blocks(_merge_title(lines, title), md)
+    blocks = _blocks(_merge_title(lines, title), md)
+    return blocks + notes.blocks()
+
+
+class _Footnotes:
+    """Footnotes found while reading the pages: a line "11  Förmliche Städtepartnerschaften …" whose
+    number counts up through the document opens one; it goes on until a blank line, or until a
+    line that starts like body text follows a complete source reference ("… (2021): S. 32"), and
+    over a page break when it stopped mid-sentence ("… vom 7." / "Juni 2010 …"). Each becomes a
+    block "Fußnote N: …" on its page, after the body: its text is content (definitions, lists of
+    cities, the decision behind a definition) and must neither be lost nor break into the body."""
+
+    _REFERENCE_END = re.compile(r"(?:\(\d{4}\)|\d{4}\)?:?\s*S\.\s*\d+(?:\s*f{1,2}\.)?|(?:www\.|https?://)\S+)$")
+    _FINISHED = re.compile(r"(?<!\d)[.!?)]$")  # "vom 7." is a date cut by the page end, not a sentence end
+
+    def __init__(self) -> None:
+        self.number = 0
+        self.notes: list[tuple[int, int | None, list[str]]] = []  # (number, page, lines)
+        self.open = False
+        self.gap = False  # a blank line followed the open footnote: the next line is body again
+        self.carried = False  # an unfinished footnote goes on at the top of the next page
+
+    def new_page(self) -> None:
+        self.carried = self.open and not self._FINISHED.search(self.notes[-1][2][-1].rstrip())
+        self.open, self.gap = self.carried, False
+
+    def blank(self) -> None:
+        self.gap = self.open and not self.carried
+
+    def take(self, raw: str, page: int | None) -> bool:
+        """True when `raw` belongs to a footnote (it is then kept here, not in the body)."""
+        m = _FOOTNOTE_LINE.match(raw)
+        if m and self.number < int(m.group(1)) <= self.number + 3 and not _NUMBERED.match(raw):
+            self.number = int(m.group(1))
+            self.notes.append((self.number, page, [raw[m.end():].strip()]))
+            self.open, self.gap, self.carried = True, False, False
+            return True
+        if self.open and not self.gap:
+            last = self.notes[-1][2][-1].rstrip()
+            body_follows = not self.carried and bool(self._REFERENCE_END.search(last)) and (
+                raw.strip()[:1].isupper() or bool(_NUMBERED.match(raw)) or bool(_BULLET.match(raw)))
+            self.carried = False
+            if not body_follows:
+                self.notes[-1][2].append(raw.strip())
+                return True
+        self.open = self.gap = self.carried = False
+        return False
+
+    def blocks(self) -> list[Block]:
+        out = []
+        for number, page, lines in self.notes:
+            text = ""
+            for ln in lines:
+                text = join_lines(text, ln)
+            text = _tidy(text)
+            if text:
+                out.append(Block("footnote", f"Fußnote {number}: {text}", ((0, page),) if page else (), "Fußnoten"))
+        return out
 
 
 # ---------- web and layout debris ----------
@@ -239,7 +299,7 @@ def _merge_title(lines: list[tuple[int | None, str]], title: str) -> list[tuple[
 
 
 _TITLE_MARK = "\x00title\x00"
-_CAPTION = re.compile(r"\((?:Foto|Bild|Abb\.|Abbildung|Grafik|Quelle)\s*:", re.IGNORECASE)
+_CAPTION = re.compile(r"\((?:Foto|Fotos|Bild|Bilder|Abb\.|Abbildung|Grafik|Quelle)\s*:", re.IGNORECASE)
 
 
 def _is_heading_group(group: list[str], md: bool) -> bool:
@@ -283,7 +343,8 @@ def _blocks(lines: list[tuple[int | None, str]], md: bool) -> list[Block]:
                 scale = len(tidy) / max(len(text), 1)
                 breaks = tuple(sorted({(min(int(o * scale), len(tidy) - 1) if o else 0, p)
                                        for o, p in cur_breaks}))
-                blocks.append(Block(cur_kind, tidy, breaks, section))
+                refs = tuple(dict.fromkeys(int(x) for x in _FOOTNOTE_MARK.findall(text)))
+                blocks.extend(_split_captions(Block(cur_kind, tidy, breaks, section, refs)))
         cur_text, cur_breaks, cur_kind = "", [], "paragraph"
 
     def heading(text: str, page: int | None) -> None:
@@ -342,6 +403,34 @@ def _blocks(lines: list[tuple[int | None, str]], md: bool) -> list[Block]:
     return _rejoin_items(blocks)
 
 
+def _split_captions(b: Block) -> list[Block]:
+    """A photo caption is a block of its own ("caption"): its credit "(Foto: …)" ends it, and text
+    that follows it in the same paragraph ("… (Foto: Stadt Mannheim) Städte sind Orte …") starts
+    a new paragraph instead of running on from the caption."""
+    if b.kind != "paragraph":
+        return [b]
+    out: list[Block] = []
+    text, breaks = b.text, b.page_breaks
+    while True:
+        m = CAPTION_CREDIT.search(text)
+        if m is None:
+            break
+        cut = m.end()
+        rest = text[cut:].lstrip()
+        if rest and not rest[:1].isupper():
+            break  # "(Quelle: …) zeigt, dass …": the credit stands inside a sentence
+        out.append(Block("caption", text[:cut].strip(), tuple((o, p) for o, p in breaks if o < cut) or breaks[:1],
+                         b.section, b.footnotes))
+        if not rest:
+            return out
+        shift = len(text) - len(rest)
+        later = [(o - shift, p) for o, p in breaks if o >= shift]
+        current = [p for o, p in breaks if o < shift][-1:] if breaks else []
+        breaks = tuple(([(0, current[0])] if current and (not later or later[0][0] > 0) else []) + later)
+        text = rest
+    return out + [Block(b.kind, text, breaks, b.section, b.footnotes)]
+
+
 def _groups(lines: list[tuple[int | None, str]]) -> list[list[tuple[int | None, str]]]:
     """Runs of non-blank lines. A blank line after a word split by a hyphen ("wei-" / "teren")
     is layout, not a paragraph break."""
@@ -370,7 +459,7 @@ def _rejoin_items(blocks: list[Block]) -> list[Block]:
     renamed: dict[str, str] = {}  # a false heading merged away: its blocks belong to the previous section
     for i, b in enumerate(blocks):
         if b.section in renamed:
-            b = Block(b.kind, b.text, b.page_breaks, renamed[b.section])
+            b = Block(b.kind, b.text, b.page_breaks, renamed[b.section], b.footnotes)
         prev = out[-1] if out else None
         nxt = blocks[i + 1] if i + 1 < len(blocks) else None
         if (b.kind in ("paragraph", "heading") and prev is not None and prev.kind == "item" and nxt is not None
@@ -379,7 +468,7 @@ def _rejoin_items(blocks: list[Block]) -> list[Block]:
             offset = len(prev.text) + 1
             breaks = prev.page_breaks + tuple((o + offset, p) for o, p in b.page_breaks
                                                if not prev.page_breaks or p != prev.page_breaks[-1][1])
-            out[-1] = Block("item", join_lines(prev.text, b.text), breaks, prev.section)
+            out[-1] = Block("item", join_lines(prev.text, b.text), breaks, prev.section, prev.footnotes + b.footnotes)
             if b.kind == "heading":
                 renamed[b.text] = prev.section
             continue

@@ -3,18 +3,30 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.errors import DocumentError, UnsupportedFormatError
+from assistant.errors import DocumentError, UnsupportedFormatError, register_secret
+from ingest.ocr import IMAGE_SUFFIXES, OCRUnavailable, read_image, read_pdf_pages
 
 PDF_SUFFIXES = {".pdf"}
 TEXT_SUFFIXES = {".txt", ".text"}
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
 DOCX_SUFFIXES = {".docx"}
-SUPPORTED_SUFFIXES = PDF_SUFFIXES | TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | DOCX_SUFFIXES
+SUPPORTED_SUFFIXES = PDF_SUFFIXES | TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | DOCX_SUFFIXES | IMAGE_SUFFIXES
 MAX_UNPACKED_RATIO = 200  # a DOCX unpacking to 200× its size is a zip bomb, not a document
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read: the password of a protected PDF, and whether and how to run OCR."""
+
+    password: str | None = None
+    ocr: bool = True
+    ocr_languages: str = "deu+eng"
+    ocr_dpi: int = 300
 
 
 @dataclass(frozen=True)
@@ -25,10 +37,17 @@ class RawDocument:
     pages: tuple[tuple[int | None, str], ...]
     title_hint: str = ""
     markup: str = "plain"  # "plain" or "markdown": tells the cleaner how headings are marked
+    ocr_pages: tuple[int, ...] = ()  # pages whose text Tesseract read (1 for an image file)
+    empty_pages: tuple[int, ...] = ()  # pages left without text (OCR off, missing or empty)
+    ocr_problem: str = ""  # why pages stayed empty, when OCR could not run
+    protected: bool = False  # a protected PDF that was opened
+    ocr_seconds: float = 0.0
 
 
-def load(path: Path) -> RawDocument:
-    """Load one file by its suffix; raise DocumentError naming the file and the problem."""
+def load(path: Path, options: ReadOptions | None = None) -> RawDocument:
+    """Load one file by its suffix; raise DocumentError naming the file and the problem. A document
+    is only refused as a whole when no page has any text, after OCR where it could run."""
+    options = options or ReadOptions()
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise UnsupportedFormatError(
@@ -37,7 +56,9 @@ def load(path: Path) -> RawDocument:
     if path.stat().st_size == 0:
         raise DocumentError(str(path), "file is empty")
     if suffix in PDF_SUFFIXES:
-        doc = _load_pdf(path)
+        doc = _load_pdf(path, options)
+    elif suffix in IMAGE_SUFFIXES:
+        doc = _load_image(path, options)
     elif suffix in HTML_SUFFIXES:
         doc = _load_html(path)
     elif suffix in DOCX_SUFFIXES:
@@ -46,31 +67,54 @@ def load(path: Path) -> RawDocument:
         doc = RawDocument(path, ((None, _read_text(path)),),
                           markup="markdown" if suffix in MARKDOWN_SUFFIXES else "plain")
     if not any(text.strip() for _, text in doc.pages):
-        raise DocumentError(str(path), "no extractable text — scanned?" if suffix == ".pdf" else "no text",
-                            "run OCR on the PDF first (e.g. ocrmypdf)" if suffix == ".pdf" else "")
+        if doc.ocr_problem:
+            raise DocumentError(str(path), f"no extractable text — scanned? ({doc.ocr_problem})")
+        if suffix in PDF_SUFFIXES or suffix in IMAGE_SUFFIXES:
+            raise DocumentError(str(path), "no text on any page, also not by OCR (blank pages or an empty scan?)")
+        raise DocumentError(str(path), "no text")
     return doc
 
 
-def _load_pdf(path: Path) -> RawDocument:
+def _open_pdf(path: Path, password: str | None) -> tuple[object, bool]:
+    """A pypdf reader, decrypted when the file is protected: first with the empty user password
+    (what every PDF viewer does for files that only restrict printing or copying), then with the
+    configured password. Returns (reader, protected)."""
     import pypdf
+    from pypdf.errors import DependencyError
+
+    reader = pypdf.PdfReader(str(path))
+    if not reader.is_encrypted:
+        return reader, False
+    if password:
+        register_secret(password)
+    for pw in ("", password) if password else ("",):
+        try:
+            if reader.decrypt(pw):
+                return reader, True
+        except DependencyError as exc:
+            raise DocumentError(str(path), f"protected PDF needs the cryptography package ({exc})",
+                                "pip install 'pypdf[crypto]'") from exc
+        except Exception as exc:  # pypdf raises plain errors on malformed encryption dictionaries
+            raise DocumentError(str(path), f"protected PDF could not be decrypted ({type(exc).__name__}: {exc})",
+                                "save an unprotected copy and add that") from exc
+    if password:
+        raise DocumentError(str(path), "protected PDF: the password given for it does not open it",
+                            "check `password` in its metadata entry or sidecar, or KEPOL_PDF_PASSWORD")
+    raise DocumentError(str(path), "protected PDF needs a password to open",
+                        "give it as `password` in the file's metadata entry or sidecar, or set KEPOL_PDF_PASSWORD")
+
+
+def _load_pdf(path: Path, options: ReadOptions) -> RawDocument:
     from pypdf.errors import PdfReadError
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # pypdf warns loudly on harmless quirks
     try:
-        reader = pypdf.PdfReader(str(path))
-        if reader.is_encrypted:
-            try:
-                if not reader.decrypt(""):
-                    raise DocumentError(str(path), "PDF is encrypted", "save an unprotected copy and add that")
-            except DocumentError:
-                raise
-            except Exception as exc:
-                raise DocumentError(str(path), f"PDF is encrypted ({exc})",
-                                    "save an unprotected copy and add that") from exc
-        pages = tuple((i + 1, _page_text(page)) for i, page in enumerate(reader.pages))
+        reader, protected = _open_pdf(path, options.password)
+        pages = [(i + 1, _page_text(page)) for i, page in enumerate(reader.pages)]  # type: ignore[attr-defined]
         title = ""
-        if reader.metadata and reader.metadata.title:
-            title = str(reader.metadata.title).strip()
+        meta = reader.metadata  # type: ignore[attr-defined]
+        if meta and meta.title:
+            title = str(meta.title).strip()
     except DocumentError:
         raise
     except (PdfReadError, Exception) as exc:  # a damaged file makes pypdf raise almost anything (fuzzing found
@@ -79,7 +123,56 @@ def _load_pdf(path: Path) -> RawDocument:
                             "re-export or re-download the file") from exc
     if not pages:
         raise DocumentError(str(path), "PDF has no pages")
-    return RawDocument(path, pages, title_hint=title)
+    empty = [n for n, text in pages if not text.strip()]
+    ocr_pages: tuple[int, ...] = ()
+    problem, seconds = "", 0.0
+    if empty and not options.ocr:
+        problem = "OCR is switched off (KEPOL_OCR=0)"
+    elif empty:
+        t = time.perf_counter()
+        try:
+            decrypted = _decrypted_bytes(reader) if protected else None
+            read = read_pdf_pages(path, empty, options.ocr_languages, options.ocr_dpi, decrypted)
+        except OCRUnavailable as exc:
+            problem = str(exc)
+        except Exception as exc:  # a renderer or Tesseract failing on one file must not end the run
+            problem = f"OCR failed ({type(exc).__name__}: {str(exc)[:200]})"
+        else:
+            pages = [(n, read.get(n, text) if n in read else text) for n, text in pages]
+            ocr_pages = tuple(n for n in empty if read.get(n, "").strip())
+        seconds = time.perf_counter() - t
+    still_empty = tuple(n for n, text in pages if not text.strip())
+    return RawDocument(path, tuple(pages), title_hint=title, ocr_pages=ocr_pages, empty_pages=still_empty,
+                       ocr_problem=problem if still_empty else "", protected=protected, ocr_seconds=seconds)
+
+
+def _decrypted_bytes(reader: object) -> bytes:
+    """The opened document written without protection (for the renderer; kept in memory only)."""
+    import io
+
+    import pypdf
+
+    out = io.BytesIO()
+    writer = pypdf.PdfWriter(clone_from=reader)
+    writer.write(out)
+    return out.getvalue()
+
+
+def _load_image(path: Path, options: ReadOptions) -> RawDocument:
+    """An image file is one scanned page: read by OCR, or skipped with what to install."""
+    if not options.ocr:
+        raise DocumentError(str(path), "an image can only be read by OCR, which is switched off",
+                            "unset KEPOL_OCR=0 to read images")
+    t = time.perf_counter()
+    try:
+        text = read_image(path, options.ocr_languages)
+    except OCRUnavailable as exc:
+        raise DocumentError(str(path), str(exc)) from exc
+    except Exception as exc:
+        raise DocumentError(str(path), f"OCR failed ({type(exc).__name__}: {str(exc)[:200]})",
+                            "check that the file is a readable image") from exc
+    return RawDocument(path, ((1, text),), ocr_pages=(1,) if text.strip() else (),
+                       empty_pages=() if text.strip() else (1,), ocr_seconds=time.perf_counter() - t)
 
 
 _COLUMN_GAP = re.compile(r"\S {4,}\S")
@@ -87,10 +180,11 @@ _COLUMN_GAP = re.compile(r"\S {4,}\S")
 
 def _page_text(page: object) -> str:
     """Layout mode keeps blank lines between paragraphs (plain mode loses them), but it puts
-    columns side by side; pages that look multi-column fall back to plain extraction."""
+    columns side by side; pages that look multi-column, and pages where layout mode finds nothing
+    (it misses text that plain extraction sees), use plain extraction."""
     layout = page.extract_text(extraction_mode="layout") or ""  # type: ignore[attr-defined]
     lines = [ln for ln in layout.split("\n") if ln.strip()]
-    if lines and sum(bool(_COLUMN_GAP.search(ln.strip())) for ln in lines) > 0.2 * len(lines):
+    if not lines or sum(bool(_COLUMN_GAP.search(ln.strip())) for ln in lines) > 0.2 * len(lines):
         return page.extract_text() or ""  # type: ignore[attr-defined]
     return "\n".join(ln.strip() for ln in layout.split("\n"))
 

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import queue
 import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,7 +27,7 @@ from assistant.types import KINDS, DocumentInfo, Passage
 from ingest.chunk import chunk_document, document_text
 from ingest.clean import Block, clean_pages
 from ingest.embed_cache import EmbeddingCache, EmbedStats, embed_texts
-from ingest.loaders import load
+from ingest.loaders import RawDocument, ReadOptions, load
 
 METADATA_FILE = "metadata.json"
 SIDECAR_SUFFIX = ".meta.json"
@@ -41,6 +42,10 @@ class FileResult:
     doc_id: str = ""
     chunks: int = 0
     reason: str = ""
+    pages: int = 0
+    ocr_pages: tuple[int, ...] = ()  # read by OCR
+    empty_pages: tuple[int, ...] = ()  # left without text (reason in `reason`)
+    protected: bool = False  # a protected PDF that was opened
 
 
 @dataclass
@@ -74,17 +79,25 @@ class IngestReport:
         if self.embedded or self.from_cache:
             lines.append(f"  embedded {self.embedded} chunks and {self.sentences_embedded} sentences in "
                          f"{self.embed_seconds:.1f} s, {self.from_cache} chunks taken from the embedding cache")
+        for r in self.by_status("ingested"):
+            if r.ocr_pages:
+                lines.append(f"  OCR {r.path}: {len(r.ocr_pages)} of {r.pages} pages read by text recognition")
+            if r.empty_pages:
+                lines.append(f"  pages lost {r.path}: {len(r.empty_pages)} of {r.pages} pages without text"
+                             f" ({r.reason}): pages {', '.join(map(str, r.empty_pages))}")
+            if r.protected:
+                lines.append(f"  protected {r.path}: opened")
         lines += [f"  skipped {r.path}: {r.reason}" for r in self.by_status("skipped")]
         lines += [f"  duplicate {r.path}: {r.reason}" for r in self.by_status("duplicate")]
         return "\n".join(lines)
 
 
-def discover(paths: list[Path]) -> tuple[list[Path], list[Path]]:
+def discover(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], list[Path]]:
     """Files to ingest, and the folders whose vanished documents should be removed from the index."""
     files: list[Path] = []
     folders: list[Path] = []
-    for p in paths:
-        p = p.resolve()
+    for given in paths:
+        p = Path(given).resolve()
         if p.is_dir():
             folders.append(p)
             files += sorted(f for f in p.rglob("*") if f.is_file() and not _ignored(f))
@@ -145,31 +158,49 @@ def document_info(path: Path, title_hint: str, first_line: str, meta: dict[str, 
                         audience=tuple(meta.get("audience", ())))
 
 
-def read_document(path: Path, meta: dict[str, Any] | None = None,
-                  timings: dict[str, float] | None = None) -> tuple[DocumentInfo, list[Block]]:
+def read_options(settings: Settings | None, meta: dict[str, Any]) -> ReadOptions:
+    """How to read a file: its own password (catalogue) before the configured one, and OCR."""
+    if settings is None:
+        return ReadOptions(password=meta.get("password") or None)
+    configured = settings.pdf_password.get_secret_value() if settings.pdf_password else None
+    return ReadOptions(password=meta.get("password") or configured, ocr=settings.ocr,
+                       ocr_languages=settings.ocr_languages, ocr_dpi=settings.ocr_dpi)
+
+
+def read_document(path: Path, meta: dict[str, Any] | None = None, timings: dict[str, float] | None = None,
+                  settings: Settings | None = None) -> tuple[DocumentInfo, list[Block]]:
     """Load and clean one file: its catalogue data and the blocks that are chunked and quoted."""
+    info, blocks, _ = read_raw_document(path, meta, timings, settings)
+    return info, blocks
+
+
+def read_raw_document(path: Path, meta: dict[str, Any] | None = None, timings: dict[str, float] | None = None,
+                      settings: Settings | None = None) -> tuple[DocumentInfo, list[Block], RawDocument]:
+    """`read_document`, also returning what loading found out (OCR, empty pages, protection)."""
     meta = catalogue_entry(path) if meta is None else meta
     t0 = time.perf_counter()
-    raw = load(path)
+    raw = load(path, read_options(settings, meta))
     t1 = time.perf_counter()
     info = document_info(path, raw.title_hint, "", meta)
     titled = info.title != path.stem  # a real title from the catalogue or the file's own metadata
     blocks = clean_pages(list(raw.pages), raw.markup, title=info.title if titled else "")
     if timings is not None:
-        _add(timings, "parse", t1 - t0)
+        _add(timings, "parse", t1 - t0 - raw.ocr_seconds)
+        _add(timings, "ocr", raw.ocr_seconds)
+        _add(timings, "ocr_pages", float(len(raw.ocr_pages)))
         _add(timings, "clean", time.perf_counter() - t1)
     if not blocks:
         raise DocumentError(str(path), "no text left after cleaning")
     if not titled:
         info = document_info(path, raw.title_hint, blocks[0].text, meta)
-    return info, blocks
+    return info, blocks, raw
 
 
 def _fingerprint(meta: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(meta, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
-def ingest(paths: list[Path], settings: Settings, index: KepolIndex, embedder: Any,
+def ingest(paths: Sequence[str | os.PathLike[str]], settings: Settings, index: KepolIndex, embedder: Any,
            progress: bool = False, dry_run: bool = False, rebuild: bool = False) -> IngestReport:
     """Load, clean, chunk, embed and stage every new or changed file, then commit the run in one
     step (see KepolIndex.commit): a run that fails or is killed leaves the previous index as it was.
@@ -307,6 +338,7 @@ class _Prepared:
     passages: list[Passage] | None = None
     error: DocumentError | None = None
     tokens: int = 0
+    raw: RawDocument | None = None  # what loading found out: OCR'd and empty pages, protection
     texts: list[str] | None = None  # what is embedded and keyword-indexed for each chunk
     terms: list[list[str]] | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -329,9 +361,9 @@ def _prepare(path: Path, settings: Settings, docs: _Docs) -> _Prepared:
         if owner and (owner[1]["path"] == str(path) and owner[1].get("catalogue") == prep.meta_fp
                       or owner[1]["path"] != str(path) and Path(owner[1]["path"]).exists()):
             return prep  # unchanged or a duplicate: decided in order by the main thread, nothing to parse
-        prep.info, prep.blocks = read_document(path, prep.meta, prep.timings)
+        prep.info, prep.blocks, prep.raw = read_raw_document(path, prep.meta, prep.timings, settings)
         t = time.perf_counter()
-        prep.passages = chunk_document(prep.blocks, prep.info, settings.chunk_tokens, settings.chunk_overlap_tokens)
+        prep.passages = _chunks(prep.blocks, prep.info, settings, prep.raw)
         prep.tokens = sum(count_tokens(p.text) for p in prep.passages)
         _add(prep.timings, "chunk", time.perf_counter() - t)
         t = time.perf_counter()
@@ -451,15 +483,15 @@ def _ingest_file(prep: _Prepared, settings: Settings, docs: _Docs, writer: _Writ
         return FileResult(str(path), "unchanged", owner[0], owner[1]["chunks"])
     if owner and owner[1]["path"] != str(path) and Path(owner[1]["path"]).exists():
         return FileResult(str(path), "duplicate", owner[0], reason=f"same content as {owner[1]['source']}")
-    if prep.blocks is None or prep.info is None:  # the run-start view differed from the live one
-        prep.info, prep.blocks = read_document(path, prep.meta)
-    info, blocks, passages = prep.info, prep.blocks, prep.passages
+    if prep.blocks is None or prep.info is None or prep.raw is None:  # the run-start view differed from the live one
+        prep.info, prep.blocks, prep.raw = read_raw_document(path, prep.meta, settings=settings)
+    info, blocks, passages, raw = prep.info, prep.blocks, prep.passages, prep.raw
     clash = docs.docs.get(info.doc_id)
     if clash and clash["path"] != str(path) and Path(clash["path"]).exists():
         info = DocumentInfo(**{**info.__dict__, "doc_id": f"{info.doc_id}-{sha[:6]}"})
         passages = None
     if passages is None:
-        passages = chunk_document(blocks, info, settings.chunk_tokens, settings.chunk_overlap_tokens)
+        passages = _chunks(blocks, info, settings, raw)
         prep.tokens = sum(count_tokens(p.text) for p in passages)
         prep.texts, prep.terms = None, None
     if dry_run:
@@ -477,9 +509,22 @@ def _ingest_file(prep: _Prepared, settings: Settings, docs: _Docs, writer: _Writ
         "pages": pages, "chunks": len(passages), "chunk_ids": [p.chunk_id for p in passages],
         "text_file": text_file,
         "tokens": prep.tokens,
+        "ocr_pages": list(raw.ocr_pages), "empty_pages": list(raw.empty_pages), "protected": raw.protected,
         "ingested_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     })
-    return FileResult(str(path), "ingested", info.doc_id, len(passages))
+    return FileResult(str(path), "ingested", info.doc_id, len(passages), reason=raw.ocr_problem,
+                      pages=len(raw.pages), ocr_pages=raw.ocr_pages, empty_pages=raw.empty_pages,
+                      protected=raw.protected)
+
+
+def _chunks(blocks: list[Block], info: DocumentInfo, settings: Settings, raw: RawDocument) -> list[Passage]:
+    """The document's chunks, each marked when some of its pages were read by OCR."""
+    passages = chunk_document(blocks, info, settings.chunk_tokens, settings.chunk_overlap_tokens)
+    if not raw.ocr_pages:
+        return passages
+    ocr = set(raw.ocr_pages)
+    return [replace(p, ocr=any(page in ocr for page in range(p.page_start or 0, (p.page_end or p.page_start or 0) + 1)))
+            for p in passages]
 
 
 def _add(timings: dict[str, float], stage: str, seconds: float) -> None:

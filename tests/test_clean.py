@@ -16,7 +16,10 @@ def test_dehyphenates_words_split_across_lines():
 
 def test_keeps_real_hyphens_before_conjunctions_and_capitals():
     assert join_lines("3. Städte-", "und Projektpartnerschaften") == "3. Städte- und Projektpartnerschaften"
-    assert join_lines("für strategische Partner-", "Schaften") == "für strategische Partner- Schaften"
+    assert join_lines("im Vorfeld der UN-", "Klimakonferenzen") == "im Vorfeld der UN-Klimakonferenzen"
+    assert join_lines("im Sinne der Multilevel-", "Governance") == "im Sinne der Multilevel-Governance"
+    assert join_lines("Lokale-Agenda-21-", "Prozesse") == "Lokale-Agenda-21-Prozesse"
+    assert join_lines("Ost-", "oder Westdeutschland") == "Ost- oder Westdeutschland"
 
 
 def test_bullet_glyphs_become_list_items():
@@ -31,19 +34,49 @@ def test_bullet_glyphs_become_list_items():
     assert not any("ÆÆ" in t or "●" in t for t in texts)
 
 
-def test_footnote_markers_and_lines_and_urls_removed():
+def test_footnotes_leave_the_body_and_become_blocks_of_their_own():
     raw = ("Bis zum Jahr 2050 wird sich dieser Anteil voraussichtlich auf rund 68 Prozent erhöhen.2 80 Prozent "
            "der Weltwirtschaftsleistung wird in den Städten erbracht.\n"
            "2 United Nations – Department of Economic and Social Affairs, Population Division (2018)\n"
            "https://skew.engagement-global.de/global-nachhaltige-kommune.html\n"
            "Die Agenda 2030 definiert 17 Ziele.\n")
-    text = " ".join(_texts(raw))
-    assert "erhöhen. 80 Prozent" in text
+    blocks = clean_pages([(4, raw)])
+    body = " ".join(b.text for b in blocks if b.kind != "footnote")
+    notes = [b for b in blocks if b.kind == "footnote"]
+    assert "erhöhen. 80 Prozent" in body
     assert "Städtefreundschaften organisieren" in " ".join(
         _texts("sowie Städtefreundschaften11 organisieren Städte Reisen.\n"))
-    assert "United Nations" not in text
-    assert "https://" not in text
-    assert "Agenda 2030 definiert 17 Ziele" in text  # numbers that are not footnotes stay
+    assert "United Nations" not in body and "https://" not in body
+    assert "Agenda 2030 definiert 17 Ziele" in body  # numbers that are not footnotes stay
+    assert notes[0].text.startswith("Fußnote 2: United Nations – Department of Economic and Social Affairs")
+    assert notes[0].page_breaks == ((0, 4),)
+    assert 2 in next(b for b in blocks if "erhöhen" in b.text).footnotes  # the marker stays linked
+
+
+def test_a_footnote_goes_on_over_capitalised_lines_and_a_page_break():
+    page7 = ("Der Ausschuss berät den Rat.\n"
+             "1  Förmliche Städtepartnerschaften beruhen auf einer schriftlichen Vereinbarung\n"
+             "Vereinbarung, sind jedoch zeitlich begrenzt.\n"
+             "Projektpartnerschaften werden eingegangen, um ein Vorhaben umzusetzen.\n\n"
+             "Weiter im Text.\n"
+             "2  Vgl. Beschluss des Ausschusses vom 7.\n")
+    page8 = "Juni 2010 zur Umsetzung des Beschlusses.\n\nDer Text geht weiter.\n"
+    blocks = clean_pages([(7, page7), (8, page8)])
+    body = " ".join(b.text for b in blocks if b.kind != "footnote")
+    notes = {b.text.split(":")[0]: b for b in blocks if b.kind == "footnote"}
+    assert "Projektpartnerschaften werden eingegangen" in notes["Fußnote 1"].text
+    assert notes["Fußnote 2"].text.endswith("vom 7. Juni 2010 zur Umsetzung des Beschlusses.")
+    assert "Juni 2010" not in body and "Projektpartnerschaften" not in body
+    assert "Weiter im Text." in body and "Der Text geht weiter." in body
+
+
+def test_a_caption_never_runs_into_the_next_sentence():
+    raw = ("Die Partnerstädte der Stadt Mannheim (Foto: Stadt Mannheim) Städte sind Orte nationaler und "
+           "kultureller Vielfalt.\n")
+    blocks = clean_pages([(3, raw)])
+    assert [(b.kind, b.text) for b in blocks] == [
+        ("caption", "Die Partnerstädte der Stadt Mannheim (Foto: Stadt Mannheim)"),
+        ("paragraph", "Städte sind Orte nationaler und kultureller Vielfalt.")]
 
 
 def test_running_headers_and_page_numbers_removed():
@@ -147,7 +180,7 @@ def test_stand_alone_heading_blocks_and_wrapped_first_lines():
     headings = [b.text for b in blocks if b.kind == "heading"]
     assert headings == ["Die Agenda 2030 als kommunaler Handlungsrahmen am Beispiel der Stadt Bonn"]
     assert any(b.text.startswith("Dieses Engagement möchte die Servicestelle Kommunen") for b in blocks)
-    assert any(b.kind == "paragraph" and "(Foto: Stadt Mannheim)" in b.text for b in blocks)  # caption
+    assert any(b.kind == "caption" and "(Foto: Stadt Mannheim)" in b.text for b in blocks)
     assert not any("I T I E" in b.text for b in blocks)  # letter-spaced logo text
 
 
