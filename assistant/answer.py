@@ -43,7 +43,8 @@ def _cite(n: int, e: Excerpt) -> Citation:
     p = e.passage
     return Citation(n=n, doc_id=p.doc_id, title=p.title, source=p.source,
                     page=p.page_at(e.start if e.anchor is None else e.anchor),
-                    quote=e.quote, passage=p.text, kind=p.kind, section=p.section, year=p.year, ocr=p.ocr)
+                    quote=e.quote, passage=p.text, kind=p.kind, section=p.section, year=p.year, ocr=p.ocr,
+                    superseded_by=p.superseded_by)
 
 
 def _label(p: Passage) -> str:

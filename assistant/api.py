@@ -24,6 +24,7 @@ from assistant.settings import Settings
 from assistant.text import units
 from assistant.types import OCR_LABEL, Answer, DocumentInfo, Passage, StreamEvent
 from assistant.understand import DocumentName, Understood, document_names, understand
+from assistant.versions import mark, prefer_current, versions
 from assistant.weights import Weights
 
 EMPTY_QUESTION = "Bitte stellen Sie eine Frage zu den Dokumenten."
@@ -33,9 +34,11 @@ def _fallback_notice(exc: Exception) -> str:
     return f"Generatives Sprachmodell nicht verfügbar ({getattr(exc, 'message', exc)}); extraktive Antwort."
 
 
-def _notes(entry: dict[str, Any]) -> str:
+def _notes(entry: dict[str, Any], chain: str = "") -> str:
     """What a reader of the library should know about a document (German, for the UI and CLI)."""
-    notes = []
+    notes = [chain] if chain else []
+    if entry.get("valid_from"):
+        notes.append(f"gültig ab {entry['valid_from']}")
     if entry.get("ocr_pages"):
         notes.append(f"{OCR_LABEL}: {len(entry['ocr_pages'])} von {entry.get('pages') or '?'} Seiten")
     if entry.get("empty_pages"):
@@ -123,11 +126,13 @@ class Assistant:
 
     def library(self) -> list[dict[str, Any]]:
         """What is indexed, one row per document: title, kind, year, pages, chunks, last ingested."""
-        docs = self.index.manifest()["documents"]
+        index = self.index
+        docs = index.manifest()["documents"]
+        v = versions(index.documents())
         return [{"title": d["title"], "kind": d.get("kind", ""), "year": d.get("year") or "",
                  "publisher": d.get("publisher", ""), "pages": d.get("pages") or "", "chunks": d.get("chunks", 0),
                  "ingested_at": d.get("ingested_at", ""), "source": d.get("source", ""), "doc_id": doc_id,
-                 "notes": _notes(d)}
+                 "notes": _notes(d, v.chain_note(doc_id))}
                 for doc_id, d in sorted(docs.items(), key=lambda kv: kv[1]["title"])]
 
     def citation_context(self, answer: Answer, citation: Any, chars: int = 400) -> tuple[str, str]:
@@ -177,13 +182,18 @@ class Assistant:
         years = [d.year for d in index.documents() if d.year]
         return understand(question, condensed, index.vocabulary(), self._names(index), max(years, default=None))
 
-    def _evidence(self, index: KepolIndex, u: Understood, where: dict[str, Any] | None) -> Evidence:
+    def _evidence(self, index: KepolIndex, u: Understood, where: dict[str, Any] | None,
+                  include_superseded: bool = False) -> Evidence:
         """Fused candidates, re-ranked with their sentences; the best passages' sentences scored."""
         s = self.settings
-        return gather(u, self.pool(index, u, where), self.weights, max(s.top_k, s.read_passages), s.read_passages)
+        return gather(u, self.pool(index, u, where, include_superseded), self.weights,
+                      max(s.top_k, s.read_passages), s.read_passages)
 
-    def pool(self, index: KepolIndex, u: Understood, where: dict[str, Any] | None = None) -> Pool:
-        """The fused candidates with their sentence vectors, and the question's vectors and idf."""
+    def pool(self, index: KepolIndex, u: Understood, where: dict[str, Any] | None = None,
+             include_superseded: bool = False) -> Pool:
+        """The fused candidates with their sentence vectors, and the question's vectors and idf.
+        Passages of older versions are dropped where the current version says the same (all are
+        kept, marked, with `include_superseded`)."""
         index.require_ready()
         s = self.settings
         qvec = np.asarray(self.embedder.get_query_embedding(u.dense_text()), dtype=np.float32)
@@ -194,14 +204,17 @@ class Assistant:
             if u.focus != u.condensed.question else None
         found = hybrid_search(index, qvec.tolist(), u.retrieval.keyword_query(), s.candidates, s.candidates,
                               s.rrf_k, where, s.fusion, s.dense_weight)
-        vectors = index.sentence_vectors([p.chunk_id for p in found.passages])
-        cands = candidates_from(found.passages, found.fused, found.keyword, vectors, units, self._embed_texts)
+        v = versions(index.documents())
+        passages = mark(found.passages, v) if include_superseded else \
+            prefer_current(found.passages, v, index.document_text)
+        vectors = index.sentence_vectors([p.chunk_id for p in passages])
+        cands = candidates_from(passages, found.fused, found.keyword, vectors, units, self._embed_texts)
         idf = index.idf(u.query.keyword_query() + (u.context.keyword_query() if u.context else [])
                         + u.retrieval.keyword_query())
         return Pool(cands, qvec, part_vecs, idf, fvec)
 
     def retrieve(self, question: str, k: int | None = None, history: list[str] | None = None,
-                 where: dict[str, Any] | None = None) -> list[Passage]:
+                 where: dict[str, Any] | None = None, include_superseded: bool = False) -> list[Passage]:
         """Ranked passages for a question (follow-ups resolved against `history`)."""
         q = clean_question(question, self.settings.max_question_chars)
         if not q:
@@ -210,22 +223,22 @@ class Assistant:
         index = self.index.view()
         index.require_ready()
         u = self.understand(index, q, condense(q, history or [], self.settings.max_history_turns))
-        ev = self._evidence(index, u, where)
+        ev = self._evidence(index, u, where, include_superseded)
         return list(ev.passages[:k])
 
     # ---------- answering ----------
     def ask(self, question: str, history: list[str] | None = None,
-            where: dict[str, Any] | None = None) -> Answer:
+            where: dict[str, Any] | None = None, include_superseded: bool = False) -> Answer:
         """A grounded German answer with citations, or a refusal when the documents do not say."""
         final = None
-        for event in self.ask_stream(question, history, where):
+        for event in self.ask_stream(question, history, where, include_superseded):
             if event.kind == "answer":
                 final = event.answer
         assert final is not None
         return final
 
     def ask_stream(self, question: str, history: list[str] | None = None,
-                   where: dict[str, Any] | None = None) -> Iterator[StreamEvent]:
+                   where: dict[str, Any] | None = None, include_superseded: bool = False) -> Iterator[StreamEvent]:
         """Deltas as the answer is produced (sentence by sentence, or the model's tokens), then the
         final, verified Answer. The extractive composer is the default and the fallback."""
         self.warm_up()  # one-off model/store loading is start-up cost, not per-question latency
@@ -247,7 +260,7 @@ class Assistant:
         index = self.index.view()  # one committed version for the whole question, whatever commits meanwhile
         index.require_ready()
         u = self.understand(index, q, c)
-        ev = self._evidence(index, u, where)
+        ev = self._evidence(index, u, where, include_superseded)
         passages = list(ev.passages)
         base = {"question": q, "standalone_question": c.standalone, "passages": tuple(passages)}
         verdict = judge(u, ev, self.weights, s.min_dense_score)

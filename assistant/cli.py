@@ -91,7 +91,9 @@ def _filters(f: Any) -> Any:
     for opt in (click.option("--year", type=int, help="Only documents of this year."),
                 click.option("--publisher", help="Only documents of this publisher (exact name, see `kepol docs`)."),
                 click.option("--kind", type=click.Choice(list(KINDS)),
-                             help="Only documents of this kind.")):
+                             help="Only documents of this kind."),
+                click.option("--include-superseded", is_flag=True,
+                             help="Also search older versions of documents (marked as such).")):
         f = opt(f)
     return f
 
@@ -105,17 +107,17 @@ def _filters(f: Any) -> Any:
 @_filters
 @click.pass_context
 def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | None, history: tuple[str, ...],
-        kind: str | None, publisher: str | None, year: int | None) -> None:
+        kind: str | None, publisher: str | None, year: int | None, include_superseded: bool) -> None:
     """Answer QUESTION with citations from the documents."""
     where = where_filter(kind, publisher, year)
     a = _assistant(ctx)
     if batch:
         for item in _read_batch(batch):
-            _emit(a.ask(item["question"], item["history"], where).to_contract(item["id"]))
+            _emit(a.ask(item["question"], item["history"], where, include_superseded).to_contract(item["id"]))
         return
     if not question:
         raise click.UsageError("give a QUESTION or --batch FILE")
-    ans = a.ask(question, list(history), where)
+    ans = a.ask(question, list(history), where, include_superseded)
     if as_json:
         _emit(ans.to_contract())
         return
@@ -124,8 +126,8 @@ def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | N
         click.echo(f"\nHinweis: {ans.notice}")
     for c in ans.citations:
         page = f", S. {c.page}" if c.page else ""
-        ocr = f" ({OCR_LABEL})" if c.ocr else ""
-        click.echo(f"\n[{c.n}] {c.title}{page}{ocr}\n    „{c.quote}“")
+        notes = "".join(f" ({x})" for x in (OCR_LABEL if c.ocr else "", c.version_note) if x)
+        click.echo(f"\n[{c.n}] {c.title}{page}{notes}\n    „{c.quote}“")
 
 
 @main.command()
@@ -136,14 +138,15 @@ def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | N
 @_filters
 @click.pass_context
 def retrieve(ctx: click.Context, question: str | None, batch: Path | None, k: int, kind: str | None,
-             publisher: str | None, year: int | None) -> None:
+             publisher: str | None, year: int | None, include_superseded: bool) -> None:
     """Print the top-k passages (JSON lines) for QUESTION or each line of --batch."""
     if not batch and not question:
         raise click.UsageError("give a QUESTION or --batch FILE")
     a = _assistant(ctx)
     items = _read_batch(batch) if batch else [{"id": None, "question": question, "history": []}]
     for item in items:
-        passages = a.retrieve(item["question"], k=k, history=item["history"], where=where_filter(kind, publisher, year))
+        passages = a.retrieve(item["question"], k=k, history=item["history"], where=where_filter(kind, publisher, year),
+                              include_superseded=include_superseded)
         _emit({"id": item["id"], "passages": [passage_contract(p, r) for r, p in enumerate(passages, start=1)]})
 
 

@@ -220,7 +220,8 @@ class KepolIndex:
         docs = self.manifest()["documents"]
         return [DocumentInfo(doc_id=k, title=v["title"], source=v["source"], kind=v.get("kind", ""),
                              publisher=v.get("publisher", ""), year=v.get("year"),
-                             audience=tuple(v.get("audience", ()))) for k, v in docs.items()]
+                             audience=tuple(v.get("audience", ())), replaces=v.get("replaces") or "",
+                             valid_from=v.get("valid_from")) for k, v in docs.items()]
 
     def count(self) -> int:
         return len(self.active_ids())

@@ -151,7 +151,7 @@ def verify(text: str, passages: list[Passage]) -> tuple[str, list[Citation], int
                 by_key[key] = len(cits) + 1
                 cits.append(Citation(n=len(cits) + 1, doc_id=p.doc_id, title=p.title, source=p.source,
                                      page=p.page_at(qa), quote=p.text[qa:qe], passage=p.text, kind=p.kind,
-                                     section=p.section, year=p.year, ocr=p.ocr))
+                                     section=p.section, year=p.year, ocr=p.ocr, superseded_by=p.superseded_by))
             refs.append(by_key[key])
         kept.append(plain.rstrip() + " " + "".join(f"[{r}]" for r in dict.fromkeys(refs)))
     return " ".join(kept), cits, dropped

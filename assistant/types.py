@@ -32,6 +32,8 @@ class DocumentInfo:
     publisher: str = ""
     year: int | None = None
     audience: tuple[str, ...] = ()
+    replaces: str = ""  # doc id of the older version this document replaces
+    valid_from: int | None = None  # year from which this version applies
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class Passage:
     year: int | None = None
     ocr: bool = False  # some of its text was read by OCR (recognition errors are possible)
     footnotes: tuple[int, ...] = ()  # footnotes its text refers to (each is a passage "Fußnote N: …")
+    superseded_by: str = ""  # title of the newer version, when this passage is from an older one
     score: float = 0.0  # cosine of question and chunk (set by retrieval)
     relevance: float = 0.0  # fitted probability that it holds the answer (set by re-ranking)
 
@@ -83,6 +86,11 @@ class Citation:
     section: str = ""
     year: int | None = None
     ocr: bool = False  # the quote was read by OCR and may contain recognition errors
+    superseded_by: str = ""  # title of the newer version, when quoted from an older one
+
+    @property
+    def version_note(self) -> str:
+        return f"ältere Fassung (ersetzt durch „{self.superseded_by}“)" if self.superseded_by else ""
 
 
 OCR_LABEL = "Texterkennung (OCR)"
@@ -117,7 +125,7 @@ class Answer:
         }
 
 
-_CITATION_KEYS = ("n", "doc_id", "title", "source", "page", "quote", "passage")
+_CITATION_KEYS = ("n", "doc_id", "title", "source", "page", "quote", "passage", "ocr", "superseded_by")
 
 
 @dataclass(frozen=True)

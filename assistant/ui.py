@@ -75,6 +75,7 @@ def _citation_html(c: Citation, x: SourceExtras) -> str:
     return (f'<div class="kepol-src"><div class="meta"><b>[{c.n}] {html.escape(c.title)}</b>'
             f"{html.escape(page)} · {html.escape(kind_label(c.kind) if c.kind else '')}"
             f"{' · ' + str(c.year) if c.year else ''}{' · ' + OCR_LABEL if c.ocr else ''}"
+            f"{' · ' + html.escape(c.version_note) if c.version_note else ''}"
             f" · {html.escape(c.source)}{link}</div>"
             f"<blockquote>„{html.escape(c.quote)}“</blockquote>"
             f"<details><summary>Im Zusammenhang lesen</summary><p>{context}</p></details></div>")
@@ -118,7 +119,8 @@ def create_app(assistant: Any) -> gr.Blocks:
     limiter = RateLimiter(assistant.settings.rate_limit_per_minute)
 
     def respond(message: str, chat: list[dict[str, str]], turns: list[str], answers: list[Answer],
-                kind: str = ALL, publisher: str = ALL, request: gr.Request | None = None):
+                kind: str = ALL, publisher: str = ALL, all_versions: bool = False,
+                request: gr.Request | None = None):
         message = (message or "").strip()
         if not message:
             yield "", chat, turns, answers, sources_html(None)
@@ -133,7 +135,8 @@ def create_app(assistant: Any) -> gr.Blocks:
         final: Answer | None = None
         where = where_filter(None if kind == ALL else kind, None if publisher == ALL else publisher)
         try:
-            for event in assistant.ask_stream(message, history=list(turns), where=where):
+            for event in assistant.ask_stream(message, history=list(turns), where=where,
+                                              include_superseded=bool(all_versions)):
                 if event.kind == "delta":
                     shown += event.text
                     chat[-1] = {"role": "assistant", "content": _bubble(shown)}
@@ -230,6 +233,7 @@ def create_app(assistant: Any) -> gr.Blocks:
                         kind = gr.Dropdown([(ALL, ALL)] + [(kind_label(k), k) for k in kinds], value=ALL,
                                            label="Dokumentart")
                         publisher = gr.Dropdown([ALL] + publishers, value=ALL, label="Herausgeber")
+                        all_versions = gr.Checkbox(False, label="Auch ältere Fassungen durchsuchen")
                     gr.Markdown("### Belegstellen")
                     sources = gr.HTML(sources_html(None))
         with gr.Tab("Dokumente"):
@@ -238,13 +242,14 @@ def create_app(assistant: Any) -> gr.Blocks:
                                  value=library, interactive=False, wrap=True)
             refresh = gr.Button("Aktualisieren")
         with gr.Tab("Verwaltung"):
-            gr.Markdown("Neue Dokumente hochladen (PDF, DOCX, TXT, Markdown, HTML). Nur für Administratoren.")
+            gr.Markdown("Neue Dokumente hochladen (PDF, DOCX, TXT, Markdown, HTML, Bilder: PNG, JPEG, TIFF). "
+                        "Nur für Administratoren.")
             files = gr.File(label="Dokumente", file_count="multiple",
                             file_types=sorted(SUPPORTED_SUFFIXES), type="filepath")
             password = gr.Textbox(label="Administrator-Passwort", type="password")
             upload_btn = gr.Button("Hochladen und einlesen", variant="primary")
             upload_result = gr.Markdown("")
-        inputs = [box, chat, turns, answers, kind, publisher]
+        inputs = [box, chat, turns, answers, kind, publisher, all_versions]
         send.click(respond, inputs, [box, chat, turns, answers, sources], api_name="chat")
         box.submit(respond, inputs, [box, chat, turns, answers, sources], api_name=False)
         new.click(reset, None, [chat, turns, answers, sources, box, status], api_name="reset")

@@ -152,10 +152,14 @@ def document_info(path: Path, title_hint: str, first_line: str, meta: dict[str, 
     if kind not in KINDS:
         raise DocumentError(str(path), f"unknown kind '{kind}' in metadata", "use one of: " + ", ".join(KINDS))
     title = meta.get("title") or title_hint or first_line[:120] or path.stem
-    year = meta.get("year")
+    year, valid_from = meta.get("year"), meta.get("valid_from")
+    for name, value in (("year", year), ("valid_from", valid_from)):
+        if value not in (None, "") and not str(value).isdigit():
+            raise DocumentError(str(path), f"'{name}' in metadata must be a year, not {value!r}")
     return DocumentInfo(doc_id=meta.get("doc_id") or _slug(path.stem), title=title, source=path.name, kind=kind,
                         publisher=meta.get("publisher", ""), year=int(year) if year else None,
-                        audience=tuple(meta.get("audience", ())))
+                        audience=tuple(meta.get("audience", ())), replaces=str(meta.get("replaces") or ""),
+                        valid_from=int(valid_from) if valid_from else None)
 
 
 def read_options(settings: Settings | None, meta: dict[str, Any]) -> ReadOptions:
@@ -510,6 +514,7 @@ def _ingest_file(prep: _Prepared, settings: Settings, docs: _Docs, writer: _Writ
         "text_file": text_file,
         "tokens": prep.tokens,
         "ocr_pages": list(raw.ocr_pages), "empty_pages": list(raw.empty_pages), "protected": raw.protected,
+        "replaces": info.replaces, "valid_from": info.valid_from,
         "ingested_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     })
     return FileResult(str(path), "ingested", info.doc_id, len(passages), reason=raw.ocr_problem,

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from assistant.api import Assistant
 from assistant.cli import main
 
-CITATION_KEYS = {"n", "doc_id", "title", "source", "page", "quote", "passage"}
+CITATION_KEYS = {"n", "doc_id", "title", "source", "page", "quote", "passage", "ocr", "superseded_by"}
 
 
 def _run(assistant: Assistant, *args: str):
