@@ -105,7 +105,7 @@ def parts_of(focus: str) -> tuple[str, ...]:
     return tuple(parts) if len(parts) > 1 else ()
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=65536)
 def _aliases(doc_id: str, title: str, publisher: str) -> tuple[DocumentName, ...]:
     """Names of one document read from its catalogue entry: the publisher (up to the first comma or
     bracket), abbreviations in its title and publisher, and their synonyms (synonyms.json)."""
@@ -122,25 +122,45 @@ def _aliases(doc_id: str, title: str, publisher: str) -> tuple[DocumentName, ...
     return tuple(DocumentName(doc_id, a, frozenset(keyword_terms(a))) for a in sorted(out) if keyword_terms(a))
 
 
-def document_names(docs: Iterable[tuple[str, str, str]]) -> tuple[DocumentName, ...]:
+class DocumentNames:
+    """All names of the library's documents, indexed by term: recognising the documents a question
+    names costs a few lookups per question term, whatever the size of the library."""
+
+    def __init__(self, names: Iterable[DocumentName]) -> None:
+        self.names = tuple(names)
+        self._by_term: dict[str, list[DocumentName]] = {}
+        self._single: dict[str, set[str]] = {}  # one-word alias stem → doc ids (for compounds)
+        for n in self.names:
+            for t in n.terms:
+                self._by_term.setdefault(t, []).append(n)
+            if len(n.terms) == 1 and len(next(iter(n.terms))) >= 5:
+                self._single.setdefault(next(iter(n.terms)), set()).add(n.doc_id)
+
+    @property
+    def stems(self) -> frozenset[str]:
+        return frozenset(self._single)
+
+    def named(self, question: str) -> frozenset[str]:
+        """Documents the question names: every term of an alias occurs, or a one-word alias starts a
+        compound of the question ("Städtetagspapier" names the Städtetag)."""
+        terms = set(keyword_terms(question))
+        hit: set[str] = set()
+        for t in terms:
+            for n in self._by_term.get(t, ()):
+                if n.terms <= terms:
+                    hit.add(n.doc_id)
+            for end in range(5, len(t) + 1):
+                hit |= self._single.get(t[:end], set())
+        return frozenset(hit)
+
+
+def document_names(docs: Iterable[tuple[str, str, str]]) -> DocumentNames:
     """All names of the library's documents; `docs` are (doc_id, title, publisher)."""
-    return tuple(n for d in docs for n in _aliases(*d))
-
-
-def named_documents(question: str, names: Collection[DocumentName]) -> frozenset[str]:
-    """Documents the question names: every term of an alias occurs, or a one-word alias starts a
-    compound of the question ("Städtetagspapier" names the Städtetag)."""
-    terms = set(keyword_terms(question))
-    hit = set()
-    for n in names:
-        single = next(iter(n.terms)) if len(n.terms) == 1 else ""
-        if n.terms <= terms or (len(single) >= 5 and any(t.startswith(single) for t in terms)):
-            hit.add(n.doc_id)
-    return frozenset(hit)
+    return DocumentNames(n for d in docs for n in _aliases(*d))
 
 
 def understand(question: str, condensed: Condensed, vocab: Collection[str],
-               names: Collection[DocumentName] = (), newest_year: int | None = None) -> Understood:
+               names: DocumentNames | None = None, newest_year: int | None = None) -> Understood:
     """Analyse a cleaned question once for every later stage (typo search included)."""
     focus = focus_of(condensed.question)
     retrieval = analyze(condensed.standalone, vocab)
@@ -148,11 +168,12 @@ def understand(question: str, condensed: Condensed, vocab: Collection[str],
     focus_query = analyze(focus, vocab) if focus != condensed.question else query
     context = analyze(condensed.context, vocab) if condensed.context else None
     kind = answer_type(focus)
-    named = named_documents(condensed.standalone, names)
+    names = names or DocumentNames(())
+    named = names.named(condensed.standalone)
     # a compound of a document's name ("Städtetagspapier") names that document, not something unknown
-    stems = [next(iter(n.terms)) for n in names if len(n.terms) == 1 and len(next(iter(n.terms))) >= 5]
+    stems = names.stems
     known = lambda q: replace(q, unknown=frozenset(t for t in q.unknown  # noqa: E731
-                                                   if not any(t.startswith(s) for s in stems)))
+                                                   if not any(t[:end] in stems for end in range(5, len(t) + 1))))
     query, focus_query = known(query), known(focus_query)
     return Understood(
         question=question, condensed=condensed, query=query, context=context, retrieval=retrieval, focus=focus,
