@@ -82,10 +82,10 @@ def select(ev: Evidence, weights: Weights, budget: int, lists: bool = False,
     leads; then greedily the most probable of (a) further sentences of the passages already drawn
     on (with `contiguous`, only the neighbours of chosen ones) and (b) the best sentence of another
     passage that comes close enough to the lead, until the word budget is spent."""
-    # a heading or caption names a topic but states nothing: it is never shown as an answer on its
-    # own (a list's lead-in line is added with its list)
+    # a heading names a topic but states nothing: it is never shown on its own (a list's lead-in line
+    # comes with its list); a photo caption may be shown, but never leads (below)
     sents = whole_lists(list(ev.sentences)) if lists else list(ev.sentences)
-    sents = [s for s in sents if s.is_item or _statement(s.text, min_words=4)]
+    sents = [s for s in sents if s.is_item or _statement(s.text, min_words=4) or is_caption(s.text)]
     if not sents:
         return []
     c = weights.compose
@@ -102,11 +102,11 @@ def select(ev: Evidence, weights: Weights, budget: int, lists: bool = False,
     # several documents named in the question: each of them speaks, with its likeliest sentence
     for doc in sorted(docs) if len(docs) > 1 else ():
         if not any(by_passage[cid][0].passage.doc_id == doc for cid in chosen):
-            s = max((x for x in sents if x.passage.doc_id == doc), key=lambda x: x.prob, default=None)
-            if s is not None and s.text not in seen:
-                chosen.setdefault(s.passage.chunk_id, set()).add(s.index)
-                used += s.words
-                seen.add(s.text)
+            voice = max((x for x in sents if x.passage.doc_id == doc), key=lambda x: x.prob, default=None)
+            if voice is not None and voice.text not in seen:
+                chosen.setdefault(voice.passage.chunk_id, set()).add(voice.index)
+                used += voice.words
+                seen.add(voice.text)
     while True:
         options: list[Sentence] = []
         for cid, idx in chosen.items():

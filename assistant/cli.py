@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -9,9 +10,8 @@ from typing import Any
 import click
 
 from assistant.errors import KepolError
-from assistant.index import where_filter
 from assistant.settings import Settings
-from assistant.types import KINDS, OCR_LABEL, kind_label, passage_contract
+from assistant.types import KINDS, OCR_LABEL, LibraryFilter, kind_label, passage_contract
 
 
 def _assistant(ctx: click.Context):
@@ -59,7 +59,7 @@ class _Group(click.Group):
 @click.pass_context
 def main(ctx: click.Context, data_dir: Path | None) -> None:
     """KEPol-Assistent: cited answers about municipal development policy, offline."""
-    ctx.obj = {"settings": Settings(**({"data_dir": data_dir} if data_dir else {}))}
+    ctx.obj = {"settings": Settings(data_dir=data_dir) if data_dir else Settings()}
 
 
 @main.command()
@@ -109,15 +109,15 @@ def _filters(f: Any) -> Any:
 def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | None, history: tuple[str, ...],
         kind: str | None, publisher: str | None, year: int | None, include_superseded: bool) -> None:
     """Answer QUESTION with citations from the documents."""
-    where = where_filter(kind, publisher, year)
+    only = LibraryFilter(kind, publisher, year)
     a = _assistant(ctx)
     if batch:
         for item in _read_batch(batch):
-            _emit(a.ask(item["question"], item["history"], where, include_superseded).to_contract(item["id"]))
+            _emit(a.ask(item["question"], item["history"], only, include_superseded).to_contract(item["id"]))
         return
     if not question:
         raise click.UsageError("give a QUESTION or --batch FILE")
-    ans = a.ask(question, list(history), where, include_superseded)
+    ans = a.ask(question, list(history), only, include_superseded)
     if as_json:
         _emit(ans.to_contract())
         return
@@ -145,7 +145,7 @@ def retrieve(ctx: click.Context, question: str | None, batch: Path | None, k: in
     a = _assistant(ctx)
     items = _read_batch(batch) if batch else [{"id": None, "question": question, "history": []}]
     for item in items:
-        passages = a.retrieve(item["question"], k=k, history=item["history"], where=where_filter(kind, publisher, year),
+        passages = a.retrieve(item["question"], k=k, history=item["history"], only=LibraryFilter(kind, publisher, year),
                               include_superseded=include_superseded)
         _emit({"id": item["id"], "passages": [passage_contract(p, r) for r, p in enumerate(passages, start=1)]})
 
@@ -249,6 +249,8 @@ def docs(ctx: click.Context) -> None:
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None, do_ingest: bool) -> None:
     """Start the chat UI in the browser."""
+    # Gradio reads this when it is imported: no analytics, no version check, no outbound call
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from assistant.ui import launch
 
     a = _assistant(ctx)

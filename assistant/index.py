@@ -24,9 +24,8 @@ from assistant.errors import IndexCorruptError, IndexMissingError, KepolError, S
 from assistant.query import Vocabulary
 from assistant.settings import Settings
 from assistant.text import LIST_ITEM, ends_in_list_item, keyword_terms, split_compound
-from assistant.types import DocumentInfo, Passage
+from assistant.types import DocumentInfo, LibraryFilter, Passage
 
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 
 def search_text(p: Passage) -> str:
@@ -362,7 +361,7 @@ class KepolIndex:
                 "run `kepol ingest` first (it reads the bundled corpus/ by default)")
 
     def dense_search(self, query_embedding: list[float], k: int,
-                     where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
+                     only: LibraryFilter | None = None) -> list[tuple[str, float]]:
         """(chunk_id, cosine similarity) of the `k` nearest visible chunks. Ids and distances only:
         fetching texts and metadata costs about 0.2 ms per result at 100k chunks, so only the
         passages that survive fusion are fetched (see `get`)."""
@@ -375,9 +374,10 @@ class KepolIndex:
         n = k + 4
         while True:
             with self.store_errors("search"):
-                res = self._collection.query(query_embeddings=[query_embedding], n_results=n, where=where,
+                query: Any = [query_embedding]  # chromadb's stubs want arrays; a list of floats is accepted
+                res = self._collection.query(query_embeddings=query, n_results=n, where=where_filter(only),
                                              include=["distances"])
-            ids, dists = res["ids"][0], res["distances"][0]
+            ids, dists = res["ids"][0], (res["distances"] or [[]])[0]
             out = [(i, 1.0 - float(d)) for i, d in zip(ids, dists) if i in active]  # cosine distance = 1 - cos
             if len(out) >= k or len(ids) < n:
                 return out[:k]
@@ -398,7 +398,7 @@ class KepolIndex:
             return
         self._vocab = None
         self._bm25_ids = json.loads(ids_file.read_text(encoding="utf-8"))
-        self._bm25 = bm25s.BM25.load(str(path / "index")) if self._bm25_ids else None
+        self._bm25 = bm25s.BM25.load(str(ids_file.parent / "index")) if self._bm25_ids else None
         self._bm25_name = name
 
     def vocabulary(self) -> Vocabulary:
@@ -447,17 +447,18 @@ class KepolIndex:
             chunk_ids = [i for i in chunk_ids if i in active]
         if not chunk_ids:
             return {}
-        include = ["documents", "metadatas"] + (["embeddings"] if query_embedding is not None else [])
+        include: list[Any] = ["documents", "metadatas"] + (["embeddings"] if query_embedding is not None else [])
         out = {}
         ids = list(chunk_ids)
         for k in range(0, len(ids), _BATCH):  # Chroma's SQLite caps the variables of one query
             with self.store_errors("read"):
                 got = self._collection.get(ids=ids[k:k + _BATCH], include=include)
-            for j, (i, d, m) in enumerate(zip(got["ids"], got["documents"], got["metadatas"])):
+            vectors: Any = got["embeddings"]
+            for j, (i, d, m) in enumerate(zip(got["ids"], got["documents"] or [], got["metadatas"] or [])):
                 score = 0.0
                 if query_embedding is not None:
-                    score = float(sum(a * b for a, b in zip(got["embeddings"][j], query_embedding)))
-                out[i] = _from_meta(i, d or "", m or {}, score)
+                    score = float(sum(a * b for a, b in zip(vectors[j], query_embedding)))
+                out[i] = _from_meta(i, d or "", dict(m or {}), score)
         return out
 
     def neighbours(self, p: Passage) -> list[Passage]:
@@ -588,9 +589,11 @@ class SentenceStore:
             self._db = None
 
 
-def where_filter(kind: str | None = None, publisher: str | None = None, year: int | None = None) -> dict[str, Any] | None:
-    """The Chroma metadata filter for the library filters (None: the whole library)."""
-    clauses = [{k: v} for k, v in (("kind", kind), ("publisher", publisher), ("year", year)) if v not in (None, "")]
+def where_filter(f: LibraryFilter | None) -> dict[str, Any] | None:
+    """The Chroma metadata filter for a library filter (None: the whole library)."""
+    if not f:
+        return None
+    clauses = [{k: v} for k, v in (("kind", f.kind), ("publisher", f.publisher), ("year", f.year)) if v not in (None, "")]
     return None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 

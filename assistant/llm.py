@@ -138,8 +138,11 @@ def verify(text: str, passages: list[Passage]) -> tuple[str, list[Citation], int
         plain = re.sub(r"\s*\[\d{1,2}\]", "", sentence).strip()
         if not plain or plain.strip(".") == "":
             continue
-        supports = [(n, _supporting_span(plain, passages[n - 1])) for n in marks if 1 <= n <= len(passages)]
-        supports = [(n, span) for n, span in supports if span is not None]
+        supports: list[tuple[int, tuple[int, int]]] = []
+        for n in marks:
+            span = _supporting_span(plain, passages[n - 1]) if 1 <= n <= len(passages) else None
+            if span is not None:
+                supports.append((n, span))
         if not supports:
             dropped += 1
             continue
@@ -168,6 +171,7 @@ def _supporting_span(sentence: str, p: Passage) -> tuple[int, int] | None:
         if overlap > best:
             best, span = overlap, (a, e)
     # numbers in the claim must stand in the quote: no invented amounts or dates
-    if span is not None and not set(re.findall(r"\d[\d.,]*", sentence)) <= set(re.findall(r"\d[\d.,]*", p.text[span[0]:span[1]])):
+    numbers = lambda text: set(re.findall(r"\d[\d.,]*", text))  # noqa: E731
+    if span is not None and not numbers(sentence) <= numbers(p.text[span[0]:span[1]]):
         return None
     return span if best >= 0.5 else None

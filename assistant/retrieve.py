@@ -3,10 +3,8 @@ fused candidates are re-ranked with sentence evidence afterwards (assistant/evid
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
 from assistant.index import KepolIndex
-from assistant.types import Passage
+from assistant.types import LibraryFilter, Passage
 
 
 def rrf(rankings: list[list[str]], k: int) -> dict[str, float]:
@@ -42,12 +40,12 @@ class Fused:
 
 
 def hybrid_search(index: KepolIndex, query_embedding: list[float], keyword_query: list[str], n: int,
-                  candidates: int, rrf_k: int, where: dict[str, Any] | None = None,
+                  candidates: int, rrf_k: int, only: LibraryFilter | None = None,
                   fusion: str = "weighted", dense_weight: float = 0.4) -> Fused:
     """The `n` best passages by fusing the dense and keyword rankings (weighted by default, or RRF)."""
-    dense = index.dense_search(query_embedding, candidates, where)
+    dense = index.dense_search(query_embedding, candidates, only)
     # the keyword index has no metadata filters: with a filter, dense results alone are exact
-    keyword = [] if where else index.keyword_search(keyword_query, candidates)
+    keyword = [] if only else index.keyword_search(keyword_query, candidates)
     if fusion == "rrf":
         fused = rrf([[cid for cid, _ in dense], [cid for cid, _ in keyword]], rrf_k)
     else:

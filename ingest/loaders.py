@@ -6,6 +6,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from assistant.errors import DocumentError, UnsupportedFormatError, register_secret
 from ingest.ocr import IMAGE_SUFFIXES, OCRUnavailable, read_image, read_pdf_pages
@@ -146,7 +147,7 @@ def _load_pdf(path: Path, options: ReadOptions) -> RawDocument:
                        ocr_problem=problem if still_empty else "", protected=protected, ocr_seconds=seconds)
 
 
-def _decrypted_bytes(reader: object) -> bytes:
+def _decrypted_bytes(reader: Any) -> bytes:
     """The opened document written without protection (for the renderer; kept in memory only)."""
     import io
 
@@ -218,15 +219,17 @@ def _load_docx(path: Path) -> RawDocument:
         raise DocumentError(str(path), f"DOCX unpacks to {unpacked / 1024 / 1024:.0f} MB (zip bomb?)")
     import docx
     from docx.oxml.ns import qn
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
 
     try:
         document = docx.Document(str(path))
         lines: list[str] = []
         for el in document.element.body.iterchildren():
             if el.tag == qn("w:p"):
-                lines.append(_docx_paragraph(docx.text.paragraph.Paragraph(el, document)))
+                lines.append(_docx_paragraph(Paragraph(el, document)))
             elif el.tag == qn("w:tbl"):
-                table = docx.table.Table(el, document)
+                table = Table(el, document)
                 for row in table.rows:
                     cells = list(dict.fromkeys(c.text.strip() for c in row.cells if c.text.strip()))
                     if cells:

@@ -9,7 +9,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from datetime import datetime, timezone
@@ -114,7 +114,8 @@ def _ignored(f: Path) -> bool:
 
 
 def _slug(s: str) -> str:
-    s = s.lower().translate(str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"}))
+    umlauts: dict[str, str | int | None] = {"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"}
+    s = s.lower().translate(str.maketrans(umlauts))
     return re.sub(r"[^a-z0-9]+", "-", s).strip("-") or "dokument"
 
 
@@ -384,7 +385,7 @@ def _prepare(path: Path, settings: Settings, docs: _Docs) -> _Prepared:
     return prep
 
 
-def _prefetch(items: list[Path], fn: Callable[[Path], _Prepared], depth: int = 4) -> Iterator[_Prepared]:
+def _prefetch(items: list[Path], fn: Callable[[Path], _Prepared], depth: int = 4) -> Generator[_Prepared, None, None]:
     """`fn` over `items` in order, computed up to `depth` items ahead in a helper thread. Closing
     the generator stops the helper; an unexpected error in `fn` is raised here, in the caller."""
     q: queue.Queue[tuple[_Prepared | None, BaseException | None]] = queue.Queue(maxsize=depth)

@@ -52,7 +52,7 @@ CHILD = textwrap.dedent("""
 def test_a_write_failure_during_ingest_names_the_cause_and_keeps_the_index(indexed: tuple[Path, Path]):
     folder, data = indexed
     limit = max(f.stat().st_size for f in data.rglob("*") if f.is_file()) + 4096
-    big = " ".join(f"Absatz {i}: Die Partnerschaft mit Tamale umfasst Schulen, Wasser und Energie." for i in range(3000))
+    big = " ".join(f"Absatz {i}: Die Partnerschaft mit Tamale umfasst Schulen, Wasser und Energie." for i in range(400))
     (folder / "gross.txt").write_text(big, encoding="utf-8")
     (folder / "beirat.txt").write_text(OLD.replace("viermal", "monatlich"), encoding="utf-8")
     env = {**os.environ, "KEPOL_DATA_DIR": str(data), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}

@@ -11,7 +11,7 @@ from assistant.api import Assistant
 from assistant.answer import REFUSAL
 from assistant.llm import LLMUnavailable, make_llm, verify
 from assistant.settings import Settings
-from assistant.types import Passage
+from assistant.types import Delta, Final, Passage
 from tests.conftest import free_port
 from tests.fake_llm import CONDENSED, FakeLLMServer
 
@@ -34,9 +34,9 @@ def test_generative_answer_is_streamed_and_every_citation_verified(corpus_assist
     a = _assistant(corpus_assistant, server, "echo")
     before = len(server.requests)
     events = list(a.ask_stream(QUESTION))
-    deltas = [e for e in events if e.kind == "delta"]
+    deltas = [e for e in events if isinstance(e, Delta)]
     answer = events[-1].answer
-    assert len(deltas) >= 3 and events[-1].kind == "answer"  # tokens arrive before the final answer
+    assert len(deltas) >= 3 and isinstance(events[-1], Final)  # tokens arrive before the final answer
     assert answer.mode == "generative" and not answer.refused and answer.citations
     for c in answer.citations:
         assert c.quote and c.quote in c.passage and f"[{c.n}]" in answer.answer

@@ -16,7 +16,8 @@ from assistant.types import Passage
 
 
 def test_german_stemming_and_stopwords():
-    assert sorted(keyword_terms("Welche Angebote bietet die Servicestelle?")) == sorted(keyword_terms("Angebot Servicestelle bietet"))
+    assert sorted(keyword_terms("Welche Angebote bietet die Servicestelle?")) == \
+        sorted(keyword_terms("Angebot Servicestelle bietet"))
     assert "kommun" in keyword_terms("Kommunen") and keyword_terms("Kommune") == keyword_terms("Kommunen")
     assert not keyword_terms("Was ist das und wie viele sind es?")  # only question framing
 

@@ -9,6 +9,7 @@ import numpy as np
 from rapidfuzz.distance import Levenshtein
 
 from assistant.api import Assistant
+from assistant.embedding import HashEmbedding
 from assistant.index import KepolIndex
 from assistant.query import Vocabulary, correct
 from assistant.settings import Settings
@@ -46,7 +47,7 @@ def test_keyword_terms_are_kept_so_a_commit_does_not_reread_chunks(tmp_path: Pat
     folder = tmp_path / "corpus"
     folder.mkdir()
     (folder / "a.txt").write_text("Die Stadt Nordheim pflegt eine Klimapartnerschaft mit Tamale.", encoding="utf-8")
-    a = Assistant(Settings(data_dir=tmp_path / "data"))
+    a = Assistant(Settings(data_dir=tmp_path / "data", embed_model=HashEmbedding.MODEL))  # storage, not ranking
     a.ingest([folder])
     (folder / "b.txt").write_text("Die Gemeinde Osterfeld fördert Eine-Welt-Läden.", encoding="utf-8")
 

@@ -66,8 +66,6 @@ def test_upload_needs_the_password_then_ingests_and_answers(admin_client, tmp_pa
 
 
 def test_whole_app_login_when_a_ui_password_is_set(tmp_path: Path):
-    import urllib.error
-    import urllib.request
 
     a = Assistant(Settings(data_dir=tmp_path / "data", ui_password="stadt-geheim"))
     port = free_port()
