@@ -46,7 +46,8 @@ def _notes(entry: dict[str, Any], chain: str = "") -> str:
     if entry.get("ocr_pages"):
         notes.append(f"{OCR_LABEL}: {len(entry['ocr_pages'])} von {entry.get('pages') or '?'} Seiten")
     if entry.get("empty_pages"):
-        notes.append(f"{len(entry['empty_pages'])} Seiten ohne Text: " + ", ".join(map(str, entry["empty_pages"])))
+        n = len(entry["empty_pages"])
+        notes.append(f"{n} {'Seite' if n == 1 else 'Seiten'} ohne Text: " + ", ".join(map(str, entry["empty_pages"])))
     if entry.get("protected"):
         notes.append("geschützte PDF-Datei")
     return "; ".join(notes)

@@ -143,6 +143,8 @@ def _load_pdf(path: Path, options: ReadOptions) -> RawDocument:
             ocr_pages = tuple(n for n in empty if read.get(n, "").strip())
         seconds = time.perf_counter() - t
     still_empty = tuple(n for n, text in pages if not text.strip())
+    if still_empty and not problem:
+        problem = "text recognition found no text: blank or picture-only pages"
     return RawDocument(path, tuple(pages), title_hint=title, ocr_pages=ocr_pages, empty_pages=still_empty,
                        ocr_problem=problem if still_empty else "", protected=protected, ocr_seconds=seconds)
 

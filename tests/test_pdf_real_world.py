@@ -99,7 +99,16 @@ def test_pages_without_text_are_counted_and_the_document_is_kept(tmp_path: Path)
     r = report.by_status("ingested")[0]
     assert r.empty_pages == (2,) and r.pages == 3
     assert "1 of 3 pages without text" in report.summary() and "pages 2" in report.summary()
-    assert "Seiten ohne Text" in a.library()[0]["notes"]
+    assert "1 Seite ohne Text: 2" in a.library()[0]["notes"]
+
+
+def test_a_blank_page_after_ocr_is_reported_with_its_reason(tmp_path: Path):
+    path = _pdf(tmp_path / "teils.pdf", [TEXT, ""])
+    report = Assistant(Settings(data_dir=tmp_path / "data")).ingest([path])
+    r = report.by_status("ingested")[0]
+    assert r.empty_pages == (2,)
+    assert r.reason, "a page left without text must say why"
+    assert "()" not in report.summary()
 
 
 @needs_ocr
