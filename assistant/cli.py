@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from assistant.errors import KepolError
-from assistant.settings import Settings
+from assistant.settings import Settings, StoreSettings
 from assistant.types import KINDS, OCR_LABEL, LibraryFilter, kind_label, passage_contract
 
 
@@ -59,7 +59,7 @@ class _Group(click.Group):
 @click.pass_context
 def main(ctx: click.Context, data_dir: Path | None) -> None:
     """KEPol-Assistent: cited answers about municipal development policy, offline."""
-    ctx.obj = {"settings": Settings(data_dir=data_dir) if data_dir else Settings()}
+    ctx.obj = {"settings": Settings(store=StoreSettings(data_dir=data_dir)) if data_dir else Settings()}
 
 
 @main.command()
@@ -77,11 +77,11 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, strict: b
                       rebuild=rebuild)
     click.echo(report.summary())
     click.echo(f"Index: {a.settings.index_dir}", err=True)
-    if a.index.set_aside:
-        click.echo(f"The damaged vector store was moved to {a.index.set_aside}; delete it once the new index "
+    if report.set_aside:
+        click.echo(f"The damaged vector store was moved to {report.set_aside}; delete it once the new index "
                    "answers as expected.", err=True)
-    if a.index.cleanup_error:
-        click.echo(f"Clean-up after the commit failed ({a.index.cleanup_error}); the next run retries it.", err=True)
+    if report.cleanup_error:
+        click.echo(f"Clean-up after the commit failed ({report.cleanup_error}); the next run retries it.", err=True)
     if (not report.usable and not dry_run) or (strict and report.by_status("skipped")):
         sys.exit(2)
 
@@ -169,7 +169,7 @@ def eval_(ctx: click.Context, k: int, fast: bool, question_files: tuple[Path, ..
     from evals.harness import load_questions
 
     settings = ctx.obj["settings"]
-    problems = check_questions(load_questions(), settings.corpus_dir)
+    problems = check_questions(load_questions(), settings.store.corpus_dir)
     if problems:
         raise KepolError("the question set has problems:\n  " + "\n  ".join(problems),
                          "fix evals/questions.jsonl (gold quotes must stand verbatim in the cleaned documents)")
@@ -180,7 +180,7 @@ def eval_(ctx: click.Context, k: int, fast: bool, question_files: tuple[Path, ..
     from evals.run import evaluate_all
 
     a = _assistant(ctx)
-    a.index.require_ready()
+    a.index.current().require_ready()
     sets = {f.stem: f for f in question_files} or None
     command = "kepol eval" + (" --fast" if fast else "") + (" --no-baseline" if no_baseline else "") + \
         "".join(f" --questions {f}" for f in question_files)
@@ -257,9 +257,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, do_ingest: boo
     if do_ingest:
         click.echo(a.ingest(progress=sys.stderr.isatty()).summary())
     a.warm_up()  # model, store and keyword index are loaded before the first visitor arrives
-    if a.settings.retention_days > 0:  # data protection: expired feedback and exports go at every start
-        a.purge(a.settings.retention_days)
-    launch(a, host or a.settings.host, port or a.settings.port)
+    if a.settings.privacy.retention_days > 0:  # data protection: expired feedback and exports go at every start
+        a.purge(a.settings.privacy.retention_days)
+    launch(a, host or a.settings.ui.host, port or a.settings.ui.port)
 
 
 if __name__ == "__main__":

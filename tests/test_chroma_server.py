@@ -79,7 +79,7 @@ def test_ingest_job_and_second_worker_share_one_server(chroma_server: int, tmp_p
     direct = chromadb.HttpClient(host="127.0.0.1", port=chroma_server,
                                  settings=ChromaSettings(anonymized_telemetry=False))
     name = f"kepol-{job.settings.index_fingerprint()}"
-    assert direct.get_collection(name).count() == job.index.count() == 2
+    assert direct.get_collection(name).count() == job.index.current().count() == 2
 
     own = tmp_path / "worker-1" / "feedback.sqlite3"  # SQLite stays off the shared volume
     worker = Assistant(_server_settings(shared, chroma_server, feedback_path=own))
@@ -104,7 +104,7 @@ def test_ingest_job_and_second_worker_share_one_server(chroma_server: int, tmp_p
 def test_unreachable_server_is_a_clear_error(tmp_path: Path):
     port = free_port()  # nothing listens here
     with pytest.raises(StoreUnavailableError) as err:
-        Assistant(_server_settings(tmp_path / "data", port)).index.count()
+        Assistant(_server_settings(tmp_path / "data", port)).index.current().count()
     assert f"http://127.0.0.1:{port}" in str(err.value) and "KEPOL_CHROMA_HOST" in str(err.value)
 
 
@@ -159,11 +159,11 @@ def test_token_is_sent_and_a_refusal_is_explained(chroma_server: int, tmp_path: 
         (folder / "laden.txt").write_text("Die Gemeinde Osterfeld unterstützt Eine-Welt-Läden mit Mietzuschüssen.",
                                           encoding="utf-8")
         with pytest.raises(StoreUnavailableError) as err:
-            Assistant(_server_settings(tmp_path / "a", port)).index.count()
+            Assistant(_server_settings(tmp_path / "a", port)).index.current().count()
         assert f"http://127.0.0.1:{port}" in str(err.value)
         assert _TokenProxy.seen and not any(_TokenProxy.seen)  # no token configured, none sent
         with pytest.raises(StoreUnavailableError) as err:
-            Assistant(_server_settings(tmp_path / "w", port, chroma_token="wrong-token-4711")).index.count()
+            Assistant(_server_settings(tmp_path / "w", port, chroma_token="wrong-token-4711")).index.current().count()
         assert "wrong-token-4711" not in str(err.value)
         _TokenProxy.seen.clear()
         a = Assistant(_server_settings(tmp_path / "b", port, chroma_token=_TokenProxy.token))

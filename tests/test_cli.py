@@ -13,7 +13,7 @@ CITATION_KEYS = {"n", "doc_id", "title", "source", "page", "quote", "passage", "
 
 
 def _run(assistant: Assistant, *args: str):
-    result = CliRunner().invoke(main, ["--data-dir", str(assistant.settings.data_dir), *args])
+    result = CliRunner().invoke(main, ["--data-dir", str(assistant.settings.store.data_dir), *args])
     return result
 
 
@@ -86,7 +86,7 @@ def test_docs_lists_the_corpus(corpus_assistant: Assistant):
 
 
 def test_metadata_filters_restrict_the_library(corpus_assistant):
-    env = {"KEPOL_DATA_DIR": str(corpus_assistant.settings.data_dir)}
+    env = {"KEPOL_DATA_DIR": str(corpus_assistant.settings.store.data_dir)}
     out = CliRunner().invoke(main, ["retrieve", "Welche Angebote gibt es?", "--kind", "service brochure", "-k", "3"],
                              env=env)
     assert out.exit_code == 0, out.output

@@ -90,7 +90,7 @@ def test_dev_subset_clears_the_committed_floors(corpus_assistant: Assistant):
 
 def test_kepol_eval_writes_report_json_and_plots_with_the_baseline(corpus_assistant: Assistant, tmp_path: Path):
     out = tmp_path / "report"
-    env = {"KEPOL_DATA_DIR": str(corpus_assistant.settings.data_dir)}
+    env = {"KEPOL_DATA_DIR": str(corpus_assistant.settings.store.data_dir)}
     own = PROJECT_ROOT / "evals" / "questions.jsonl"
     result = CliRunner().invoke(main, ["eval", "--fast", "--out", str(out), "--questions", str(own)], env=env)
     assert result.exit_code == 0, result.output

@@ -62,7 +62,7 @@ def test_any_question_gets_an_answer_or_a_refusal(corpus_assistant: Assistant, q
     with time_limit(20):
         a = corpus_assistant.ask(q, history=history)
     assert isinstance(a, Answer) and a.answer
-    assert len(a.question) <= corpus_assistant.settings.max_question_chars
+    assert len(a.question) <= corpus_assistant.settings.retrieval.max_question_chars
     for c in a.citations:  # whatever was asked, citations quote the documents verbatim
         assert c.quote and c.quote in c.passage
     shown = answer_markdown(a) + _bubble(q) + sources_html(a)

@@ -25,7 +25,7 @@ def server():
 
 
 def _assistant(corpus_assistant: Assistant, server: FakeLLMServer, model: str, **extra) -> Assistant:
-    settings = Settings(data_dir=corpus_assistant.settings.data_dir, llm_backend="openai", llm_model=model,
+    settings = Settings(data_dir=corpus_assistant.settings.store.data_dir, llm_backend="openai", llm_model=model,
                         llm_base_url=server.base_url, llm_api_key="sk-test-secret-123456", **extra)
     return Assistant(settings)
 
@@ -68,7 +68,7 @@ def test_failing_or_slow_backend_falls_back_with_a_notice(corpus_assistant, serv
 
 
 def test_unreachable_server_falls_back(corpus_assistant):
-    settings = Settings(data_dir=corpus_assistant.settings.data_dir, llm_backend="openai", llm_model="x",
+    settings = Settings(data_dir=corpus_assistant.settings.store.data_dir, llm_backend="openai", llm_model="x",
                         llm_base_url=f"http://127.0.0.1:{free_port()}/v1", llm_timeout=2.0)
     answer = Assistant(settings).ask(QUESTION)
     assert answer.citations and "nicht verfügbar" in answer.notice

@@ -81,10 +81,10 @@ def test_each_format_is_ingested_and_found(fresh_assistant: Assistant, folder: P
     for question, doc_id in cases.items():
         top = fresh_assistant.retrieve(question, k=1)[0]
         assert top.doc_id == doc_id, (question, top.doc_id)
-    html_text = " ".join(p.text for p in fresh_assistant.index.all_passages() if p.doc_id == "seite")
+    html_text = " ".join(p.text for p in fresh_assistant.index.current().all_passages() if p.doc_id == "seite")
     assert "alert" not in html_text and "Menü" not in html_text
-    assert "Eine-Welt-Läden" in " ".join(p.text for p in fresh_assistant.index.all_passages())
-    docx_passages = [p for p in fresh_assistant.index.all_passages() if p.doc_id == "bericht"]
+    assert "Eine-Welt-Läden" in " ".join(p.text for p in fresh_assistant.index.current().all_passages())
+    docx_passages = [p for p in fresh_assistant.index.current().all_passages() if p.doc_id == "bericht"]
     docx_text = "\n".join(p.text for p in docx_passages)
     assert "• Solarschule für vierzig Lehrkräfte" in docx_text  # list style → list item
     assert "2023 | 12.000 Euro für die Solarschule" in docx_text  # table row kept as one line
@@ -102,7 +102,7 @@ def test_pdf_pages_and_metadata_are_kept(fresh_assistant: Assistant, folder: Pat
     doc = next(d for d in fresh_assistant.documents() if d.doc_id == "partner-pdf")
     assert doc.kind == "service brochure" and doc.year == 2024
     # every chunk carries its place in the cleaned document, so a citation can be shown in context
-    passages = sorted((p for p in fresh_assistant.index.all_passages() if p.doc_id == "partner-pdf"),
+    passages = sorted((p for p in fresh_assistant.index.current().all_passages() if p.doc_id == "partner-pdf"),
                       key=lambda p: p.ordinal)
     assert passages[-1].page_end == 2 and passages[0].page_start == 1
     assert all(p.kind == "service brochure" and p.title == "Partnerschaften konkret" for p in passages)
@@ -147,7 +147,7 @@ def test_reingest_is_incremental(fresh_assistant: Assistant, folder: Path):
     (folder / "notiz.txt").write_text("Der Klimabeirat der Stadt Nordheim tagt jetzt monatlich.", encoding="utf-8")
     changed = fresh_assistant.ingest([folder])
     assert [Path(r.path).name for r in changed.by_status("ingested")] == ["notiz.txt"]
-    notiz = [p.text for p in fresh_assistant.index.all_passages() if p.doc_id == "notiz"]
+    notiz = [p.text for p in fresh_assistant.index.current().all_passages() if p.doc_id == "notiz"]
     assert notiz and all("monatlich" in t and "viermal" not in t for t in notiz)
     # duplicate under another name: not indexed twice
     (folder / "kopie.txt").write_bytes((folder / "notiz.txt").read_bytes())
@@ -157,7 +157,7 @@ def test_reingest_is_incremental(fresh_assistant: Assistant, folder: Path):
     (folder / "alt.txt").unlink()
     gone = fresh_assistant.ingest([folder])
     assert [r.doc_id for r in gone.by_status("removed")] == ["alt"]
-    assert not [p for p in fresh_assistant.index.all_passages() if p.doc_id == "alt"]
+    assert not [p for p in fresh_assistant.index.current().all_passages() if p.doc_id == "alt"]
     assert not fresh_assistant.retrieve("Mietzuschüsse für Eine-Welt-Läden", k=3) or all(
         p.doc_id != "alt" for p in fresh_assistant.retrieve("Mietzuschüsse für Eine-Welt-Läden", k=3))
 
@@ -165,16 +165,16 @@ def test_reingest_is_incremental(fresh_assistant: Assistant, folder: Path):
 def test_dry_run_writes_nothing(fresh_assistant: Assistant, folder: Path):
     report = fresh_assistant.ingest([folder], dry_run=True)
     assert len(report.by_status("ingested")) == 6
-    assert fresh_assistant.index.count() == 0
-    assert not (fresh_assistant.settings.data_dir / "embedding-cache.sqlite3").exists()
+    assert fresh_assistant.index.current().count() == 0
+    assert not (fresh_assistant.settings.store.data_dir / "embedding-cache.sqlite3").exists()
     # after a real run, a dry run names exactly the file that changed and still writes nothing
     fresh_assistant.ingest([folder])
-    before = fresh_assistant.index.manifest()
+    before = fresh_assistant.index.current().manifest
     (folder / "notiz.txt").write_text("Der Klimabeirat tagt nun monatlich.", encoding="utf-8")
     preview = fresh_assistant.ingest([folder], dry_run=True)
     assert [Path(r.path).name for r in preview.by_status("ingested")] == ["notiz.txt"]
     assert "would ingest" in preview.by_status("ingested")[0].reason
-    assert fresh_assistant.index.manifest() == before
+    assert fresh_assistant.index.current().manifest == before
 
 
 def test_text_encodings_are_detected(tmp_path: Path):
@@ -195,5 +195,5 @@ def test_broken_metadata_file_is_named_and_loses_nothing(fresh_assistant: Assist
     reasons = {r.reason for r in report.by_status("skipped")}
     assert reasons and all("invalid metadata JSON" in r for r in reasons)
     assert all(str(folder / "metadata.json") in r for r in reasons)  # the broken file is named
-    assert fresh_assistant.index.count() == first.chunks_total  # what was indexed stays
+    assert fresh_assistant.index.current().count() == first.chunks_total  # what was indexed stays
     assert {d.doc_id for d in fresh_assistant.documents()} >= {"partner-pdf", "notiz"}

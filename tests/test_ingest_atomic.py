@@ -56,27 +56,27 @@ CHILD = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
     from assistant.api import Assistant
-    from assistant.index import KepolIndex
-    import assistant.index as index_module
+    from assistant.storage import IndexWriter
+    import assistant.storage.writer as writer_module
     from tests.test_ingest_atomic import _settings
 
     point, folder, data = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
     die = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
     if point == "after-first-document":
-        original = KepolIndex.stage
+        original = IndexWriter.stage
         def stage(self, *args):
             original(self, *args)
             die()
-        KepolIndex.stage = stage
+        IndexWriter.stage = stage
     elif point == "before-manifest-swap":
-        original_write = index_module._atomic_write
+        original_write = writer_module.atomic_write
         def write(path, text):
             if path.name == "manifest.json":
                 die()
             original_write(path, text)
-        index_module._atomic_write = write
+        writer_module.atomic_write = write
     elif point == "before-garbage-collection":
-        KepolIndex.collect_garbage = die
+        IndexWriter.collect_garbage = die
     Assistant(_settings(data)).ingest([folder])
     print("not killed")
 """)
@@ -90,13 +90,13 @@ def _run_child(point: str, folder: Path, data: Path) -> subprocess.CompletedProc
 
 
 def _texts(a: Assistant) -> str:
-    return "\n".join(p.text for p in a.index.all_passages())
+    return "\n".join(p.text for p in a.index.current().all_passages())
 
 
 def _assert_consistent(a: Assistant) -> None:
     """Every listed chunk is stored and every search result is a listed chunk."""
-    active = a.index.active_ids()
-    assert set(a.index.get(sorted(active))) == set(active)
+    active = a.index.current().active_ids
+    assert set(a.index.current().get(sorted(active))) == set(active)
     for q in ("Klimabeirat Nordheim", "Eine-Welt-Läden Osterfeld", "Fairtrade Südheim", "Schulpartnerschaft Accra"):
         assert all(p.chunk_id in active for p in a.retrieve(q, k=5))
 
@@ -112,7 +112,7 @@ def test_killed_run_leaves_the_previous_index_and_the_next_run_completes(two_ver
     assert {d.source for d in before.documents()} == {"beirat.txt", "bleibt.txt", "geht.txt"}
     assert "viermal" in _texts(before) and "monatlich" not in _texts(before)
     assert not before.ask("Wie oft tagt der Klimabeirat in Nordheim?").refused
-    assert before.index.orphan_count() > 0  # staged chunks of the killed run exist but are not visible
+    assert before.index.writer.orphan_count() > 0  # staged chunks of the killed run exist but are not visible
 
     after = Assistant(_settings(data))
     report = after.ingest([folder])
@@ -121,7 +121,7 @@ def test_killed_run_leaves_the_previous_index_and_the_next_run_completes(two_ver
     _assert_consistent(after)
     assert {d.source for d in after.documents()} == {"beirat.txt", "bleibt.txt", "neu.pdf"}
     assert "monatlich" in _texts(after) and "viermal" not in _texts(after) and "Accra" not in _texts(after)
-    assert after.index.orphan_count() == 0
+    assert after.index.writer.orphan_count() == 0
 
 
 def test_killed_after_the_commit_shows_the_new_index_and_cleans_up_next_time(two_versions):
@@ -131,10 +131,10 @@ def test_killed_after_the_commit_shows_the_new_index_and_cleans_up_next_time(two
     a = Assistant(_settings(data))
     _assert_consistent(a)
     assert "monatlich" in _texts(a) and "viermal" not in _texts(a)
-    assert a.index.orphan_count() > 0  # the replaced chunks are still stored, but invisible
+    assert a.index.writer.orphan_count() > 0  # the replaced chunks are still stored, but invisible
     report = a.ingest([folder])
     assert not report.by_status("ingested")
-    assert a.index.orphan_count() == 0
+    assert a.index.writer.orphan_count() == 0
 
 
 def test_cli_ingest_of_the_seed_pdfs_killed_midway(tmp_path: Path):
@@ -160,11 +160,11 @@ def test_cli_ingest_of_the_seed_pdfs_killed_midway(tmp_path: Path):
     proc.wait(timeout=30)
 
     a = Assistant(Settings(data_dir=data))
-    assert a.index.count() == 0 and a.documents() == []  # nothing half-written became visible
+    assert a.index.current().count() == 0 and a.documents() == []  # nothing half-written became visible
     report = a.ingest([folder])
     assert len(report.by_status("ingested")) == 5, report.summary()
     assert report.from_cache >= 8
-    assert a.index.orphan_count() == 0
+    assert a.index.writer.orphan_count() == 0
     assert not a.ask("Was versteht man unter Städtediplomatie?").refused
 
 
@@ -194,12 +194,12 @@ class _FailingEmbedder:
 def test_failing_run_changes_nothing_and_keeps_its_embeddings(two_versions):
     folder, data = two_versions
     a = Assistant(_settings(data))
-    before = a.index.manifest()
+    before = a.index.current().manifest
     from ingest.pipeline import ingest
 
     with pytest.raises(MemoryError):
         ingest([folder], a.settings, a.index, _FailingEmbedder(a.embedder, fail_on=2), dry_run=False)
-    assert a.index.manifest() == before
+    assert a.index.current().manifest == before
     assert "viermal" in _texts(a)
     report = a.ingest([folder])
     assert report.from_cache >= 1 and {Path(r.path).name for r in report.by_status("ingested")} == {
@@ -217,8 +217,8 @@ def test_metadata_edit_reingests_without_reembedding(two_versions):
     assert report.embedded == 0 and report.from_cache > 0  # year and kind are not part of the embedded text
     doc = next(d for d in a.documents() if d.source == "bleibt.txt")
     assert doc.year == 2025 and doc.kind == "web article"
-    assert all(p.year == 2025 for p in a.index.all_passages() if p.doc_id == doc.doc_id)
-    assert a.index.orphan_count() == 0
+    assert all(p.year == 2025 for p in a.index.current().all_passages() if p.doc_id == doc.doc_id)
+    assert a.index.writer.orphan_count() == 0
 
 
 def test_new_chunk_settings_build_a_new_index_and_reuse_unchanged_text(two_versions):
@@ -228,7 +228,7 @@ def test_new_chunk_settings_build_a_new_index_and_reuse_unchanged_text(two_versi
     other = Assistant(Settings(data_dir=data, chunk_tokens=200, chunk_overlap_tokens=20))
     assert other.settings.index_dir != first.settings.index_dir
     report = other.ingest([folder])
-    assert other.index.count() > 0 and first.index.count() > 0  # two indexes, never mixed
+    assert other.index.current().count() > 0 and first.index.current().count() > 0  # two indexes, never mixed
     assert report.from_cache > 0  # the short files chunk the same way: their vectors are reused
 
 

@@ -19,7 +19,7 @@ def test_concurrent_sessions_during_ingest_see_no_cross_talk_and_no_partial_inde
 
 
 def test_rate_limit_per_session(corpus_assistant: Assistant):
-    a = Assistant(corpus_assistant.settings.model_copy(update={"rate_limit_per_minute": 2}))
+    a = Assistant(corpus_assistant.settings.replace(rate_limit_per_minute=2))
     port = free_port()
     app = launch(a, "127.0.0.1", port, block=False)
     try:

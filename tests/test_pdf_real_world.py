@@ -66,7 +66,7 @@ def test_pdf_that_needs_a_password_is_skipped_clearly_then_opened_with_it(tmp_pa
     report = a.ingest([folder])
     assert [Path(r.path).name for r in report.by_status("ingested")] == ["geheim.pdf"]
     assert "lesen-2024" not in report.summary() and "protected" in report.summary()
-    assert any("Tamale" in p.text for p in a.index.all_passages())
+    assert any("Tamale" in p.text for p in a.index.current().all_passages())
     # a wrong password is named as such, without showing it
     (folder / "geheim.pdf.meta.json").write_text(json.dumps({"password": "falsch-999"}), encoding="utf-8")
     report = a.ingest([folder])
@@ -123,9 +123,9 @@ def test_scanned_pages_are_read_by_ocr_and_cited_as_such(tmp_path: Path):
     r = report.by_status("ingested")[0]
     assert r.ocr_pages == (1,), report.summary()
     # the recognised text matches the real text layer closely (both cleaned alike)
-    ocr_text = " ".join(p.text for p in a.index.all_passages())
+    ocr_text = " ".join(p.text for p in a.index.current().all_passages())
     truth = cleaned_text_layer(source, [1])[1]
-    assert character_error_rate(truth, re.sub(r"\s+", " ", a.index.document_text("skew-scan") or "")) <= 0.03
+    assert character_error_rate(truth, re.sub(r"\s+", " ", a.index.current().document_text("skew-scan") or "")) <= 0.03
     assert "Migrantinnen und Migranten" in ocr_text
     ans = a.ask("Was möchte die Servicestelle Kommunen in der Einen Welt stärken und sichtbar machen?")
     assert not ans.refused and ans.citations[0].doc_id == "skew-scan" and ans.citations[0].ocr
@@ -167,14 +167,14 @@ def test_footnotes_of_the_staedtetag_paper_are_found_by_questions_about_them(cor
 
 
 def test_no_footnote_fragment_is_left_in_the_body(corpus_assistant: Assistant):
-    body = "\n".join(p.text for p in corpus_assistant.index.all_passages() if p.section != "Fußnoten")
+    body = "\n".join(p.text for p in corpus_assistant.index.current().all_passages() if p.section != "Fußnoten")
     for fragment in ("Juni 2010 zur Umsetzung", "Projektpartnerschaften werden eingegangen, um ein gemeinsames",
                      "Neben Leipzig engagieren sich 21 weitere"):
         assert fragment not in body
 
 
 def test_hyphenated_compounds_broken_at_line_ends_are_joined(corpus_assistant: Assistant):
-    text = " ".join(p.text for p in corpus_assistant.index.all_passages())
+    text = " ".join(p.text for p in corpus_assistant.index.current().all_passages())
     assert "UN-Klimakonferenzen" in text and "Multilevel-Governance" in text
     assert "UN- Klimakonferenzen" not in text and "Multilevel- Governance" not in text
     assert "Städte- und Projektpartnerschaften" in text  # an elided compound keeps its space
@@ -204,7 +204,7 @@ def test_every_sentence_of_the_text_layer_is_in_some_chunk(corpus_assistant: Ass
     sentences, are the unit because the text layer interleaves footnotes and captions with the
     body: a "sentence" read across such a seam exists nowhere. A word split at a line end is left
     out of both lines' runs."""
-    chunks = " " + " ".join(_words(" ".join(p.text for p in corpus_assistant.index.all_passages()))) + " "
+    chunks = " " + " ".join(_words(" ".join(p.text for p in corpus_assistant.index.current().all_passages()))) + " "
     missing = []
     for pdf in sorted(BUNDLED_CORPUS.glob("*.pdf")):
         for page in pypdf.PdfReader(str(pdf)).pages:

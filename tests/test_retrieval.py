@@ -32,13 +32,13 @@ def test_compounds_split_into_parts_the_corpus_knows():
 
 def test_keyword_index_finds_a_compound_by_its_part(corpus_assistant: Assistant):
     # "Beteiligung" occurs only inside compounds such as "Bürgerbeteiligung" in the Städtetag paper
-    hits = corpus_assistant.index.keyword_search(keyword_terms("Beteiligung"), 5)
-    texts = corpus_assistant.index.get([c for c, _ in hits])
+    hits = corpus_assistant.index.current().keyword_search(keyword_terms("Beteiligung"), 5)
+    texts = corpus_assistant.index.current().get([c for c, _ in hits])
     assert any("Bürgerbeteiligung" in p.text for p in texts.values())
 
 
 def test_typos_are_corrected_to_corpus_words_but_real_words_are_left_alone(corpus_assistant: Assistant):
-    vocab = corpus_assistant.index.vocabulary()
+    vocab = corpus_assistant.index.current().vocabulary
     assert correct(keyword_terms("Komunen")[0], vocab) == keyword_terms("Kommunen")[0]
     assert correct(keyword_terms("Wetbewerb")[0], vocab) == keyword_terms("Wettbewerb")[0]
     assert correct(keyword_terms("verfolgt")[0], vocab) is None  # "erfolgt" is one edit away, but not a typo
@@ -49,15 +49,15 @@ def test_typos_are_corrected_to_corpus_words_but_real_words_are_left_alone(corpu
 def test_abbreviations_and_synonyms_come_from_the_data_file(corpus_assistant: Assistant):
     groups = json.loads(SYNONYMS.read_text(encoding="utf-8"))["groups"]
     assert ["AKEZ", "Ausschuss für Kommunale Entwicklungszusammenarbeit"] in groups
-    q = analyze("Was ist der AKEZ?", corpus_assistant.index.vocabulary())
+    q = analyze("Was ist der AKEZ?", corpus_assistant.index.current().vocabulary)
     assert "Ausschuss für Kommunale Entwicklungszusammenarbeit" in q.expansion
     assert frozenset(keyword_terms("Ausschuss für Kommunale Entwicklungszusammenarbeit")) in q.alternatives["akez"]
-    money = analyze("Wie viel Geld geben Kommunen für Beschaffung aus?", corpus_assistant.index.vocabulary())
+    money = analyze("Wie viel Geld geben Kommunen für Beschaffung aus?", corpus_assistant.index.current().vocabulary)
     assert frozenset(["euro"]) in money.alternatives["geld"]
 
 
 def test_english_glossary_applies_to_english_questions_only(corpus_assistant: Assistant):
-    vocab = corpus_assistant.index.vocabulary()
+    vocab = corpus_assistant.index.current().vocabulary
     en = analyze("How large is the procurement volume of German municipalities?", vocab)
     assert "beschaff" in {t for alts in en.alternatives.values() for a in alts for t in a}
     de = analyze("Welche Städte sind Partner von Connective Cities?", vocab)
@@ -65,9 +65,9 @@ def test_english_glossary_applies_to_english_questions_only(corpus_assistant: As
 
 
 def test_unknown_names_are_marked(corpus_assistant: Assistant):
-    q = analyze("Welche Städtepartnerschaften hat die Stadt Würzburg?", corpus_assistant.index.vocabulary())
+    q = analyze("Welche Städtepartnerschaften hat die Stadt Würzburg?", corpus_assistant.index.current().vocabulary)
     assert q.unknown == frozenset(keyword_terms("Würzburg"))
-    assert not analyze("Wie oft wird der Wettbewerb ausgelobt?", corpus_assistant.index.vocabulary()).unknown
+    assert not analyze("Wie oft wird der Wettbewerb ausgelobt?", corpus_assistant.index.current().vocabulary).unknown
 
 
 def test_fusion_functions():

@@ -10,7 +10,8 @@ from rapidfuzz.distance import Levenshtein
 
 from assistant.api import Assistant
 from assistant.embedding import HashEmbedding
-from assistant.index import KepolIndex
+from assistant.storage import DocumentRecord, KepolIndex, Manifest
+from assistant.storage.chroma import ChromaStore
 from assistant.query import Vocabulary, correct
 from assistant.settings import Settings
 from assistant.types import Passage
@@ -29,16 +30,16 @@ def test_commit_and_reads_beyond_chromas_sql_variable_limit(tmp_path: Path):
     passages = _passages(33_000)
     vectors = np.random.default_rng(0).standard_normal((len(passages), 8)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    index.stage(passages, vectors.tolist())
-    docs: dict[str, dict] = {}
+    index.writer.stage(passages, vectors.tolist())
+    ids: dict[str, list[str]] = {}
     for p in passages:
-        docs.setdefault(p.doc_id, {"path": p.doc_id, "sha256": p.doc_id, "title": "T", "source": "s.txt",
-                                   "chunk_ids": []})["chunk_ids"].append(p.chunk_id)
-    index._terms.clear()  # as if the chunks predated kept terms: the commit must read them back
-    index.commit({"documents": docs})
-    assert index.count() == 33_000
-    assert len(index.all_passages()) == 33_000
-    hits = index.keyword_search(["nummer32999"], 3)
+        ids.setdefault(p.doc_id, []).append(p.chunk_id)
+    docs = {d: DocumentRecord(d, "T", path=d, sha256=d, source="s.txt", chunk_ids=tuple(c)) for d, c in ids.items()}
+    index.terms.clear()  # as if the chunks predated kept terms: the commit must read them back
+    version = index.writer.commit(Manifest(docs)).version
+    assert version is index.current() and version.count() == 33_000
+    assert len(version.all_passages()) == 33_000
+    hits = version.keyword_search(["nummer32999"], 3)
     assert hits and hits[0][0] == passages[32_999].chunk_id
     index.close()
 
@@ -54,7 +55,7 @@ def test_keyword_terms_are_kept_so_a_commit_does_not_reread_chunks(tmp_path: Pat
     def no_reads(*args, **kwargs):
         raise AssertionError("the commit re-read stored chunks")
 
-    monkeypatch.setattr(KepolIndex, "get", no_reads)
+    monkeypatch.setattr(ChromaStore, "get", no_reads)
     a.ingest([folder])
     monkeypatch.undo()
     assert a.retrieve("Klimapartnerschaft Tamale", k=1)[0].doc_id == "a"

@@ -29,21 +29,21 @@ def test_exposed_start_without_admin_password_is_refused(corpus_assistant: Assis
         launch(a, "0.0.0.0", free_port(), block=False)
     assert "KEPOL_ADMIN_PASSWORD" in str(err.value) and "KEPOL_ALLOW_EXPOSED_WITHOUT_ADMIN" in str(err.value)
     out = CliRunner().invoke(main, ["serve", "--no-ingest", "--host", "0.0.0.0", "--port", str(free_port())],
-                             env={"KEPOL_DATA_DIR": str(corpus_assistant.settings.data_dir)})
+                             env={"KEPOL_DATA_DIR": str(corpus_assistant.settings.store.data_dir)})
     assert out.exit_code == 1 and "without an administrator password" in out.output
 
 
 def test_exposed_start_with_password_or_override_locks_upload_to_it(corpus_assistant: Assistant):
     s = corpus_assistant.settings
-    a = Assistant(Settings(data_dir=s.data_dir, admin_password="geheim"))
+    a = Assistant(Settings(data_dir=s.store.data_dir, admin_password="geheim"))
     app = launch(a, "0.0.0.0", free_port(), block=False)
     try:
         # `--host 0.0.0.0` on the command line, not KEPOL_HOST: upload must still demand the password
-        assert a.settings.host == "0.0.0.0"
+        assert a.settings.ui.host == "0.0.0.0"
         assert not admin_allowed(a.settings, "")[0] and admin_allowed(a.settings, "geheim")[0]
     finally:
         app.close()
-    b = Assistant(Settings(data_dir=s.data_dir, allow_exposed_without_admin=True))
+    b = Assistant(Settings(data_dir=s.store.data_dir, allow_exposed_without_admin=True))
     app = launch(b, "0.0.0.0", free_port(), block=False)
     try:
         ok, why = admin_allowed(b.settings, "")

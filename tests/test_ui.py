@@ -72,7 +72,8 @@ def test_feedback_export_and_library(client: Client, corpus_assistant: Assistant
     client.predict("Was ist das Leitmotto des AKEZ?", [], api_name="/chat")
     status, _ = client.predict("Sehr hilfreich, danke!", api_name="/feedback_up")
     assert "Danke" in status
-    out = CliRunner().invoke(main, ["feedback", "export"], env={"KEPOL_DATA_DIR": str(corpus_assistant.settings.data_dir)})
+    data_dir = str(corpus_assistant.settings.store.data_dir)
+    out = CliRunner().invoke(main, ["feedback", "export"], env={"KEPOL_DATA_DIR": data_dir})
     assert out.exit_code == 0
     assert "Sehr hilfreich, danke!" in out.output and "Was ist das Leitmotto des AKEZ?" in out.output
     assert corpus_assistant.settings.index_fingerprint() in out.output and ",1," in out.output

@@ -57,10 +57,10 @@ def test_upload_needs_the_password_then_ingests_and_answers(admin_client, tmp_pa
     doc = tmp_path / "klimabeirat.txt"
     doc.write_text("Der Klimabeirat der Stadt Ostheim tagt sechsmal im Jahr im Rathaus.", encoding="utf-8")
     refused = client.predict([handle_file(str(doc))], "falsch", api_name="/upload")
-    assert "Falsches Passwort" in refused and a.index.count() == 0
+    assert "Falsches Passwort" in refused and a.index.current().count() == 0
     done = client.predict([handle_file(str(doc))], "geheim", api_name="/upload")
     assert "klimabeirat.txt | eingelesen" in done
-    assert (a.settings.data_dir / "uploads" / "klimabeirat.txt").exists()
+    assert (a.settings.store.data_dir / "uploads" / "klimabeirat.txt").exists()
     obj = client.predict("Wie oft tagt der Klimabeirat in Ostheim?", [], api_name="/ask")
     assert not obj["refused"] and "sechsmal" in obj["citations"][0]["quote"]
 

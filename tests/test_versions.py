@@ -49,7 +49,7 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
 
 
 def _env(a: Assistant) -> dict[str, str]:
-    return {"KEPOL_DATA_DIR": str(a.settings.data_dir), "KEPOL_CHUNK_TOKENS": "64", "KEPOL_CHUNK_OVERLAP_TOKENS": "0"}
+    return {"KEPOL_DATA_DIR": str(a.settings.store.data_dir), "KEPOL_CHUNK_TOKENS": "64", "KEPOL_CHUNK_OVERLAP_TOKENS": "0"}
 
 
 def test_the_current_version_answers_a_changed_statement(library: Assistant):

@@ -1,0 +1,52 @@
+"""The chat's handlers called directly, without a browser: what each event does to the session."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from assistant.api import Assistant
+from assistant.settings import Settings
+from assistant.ui import ALL, ChatHandlers
+from assistant.types import Answer
+
+
+def test_respond_streams_then_keeps_the_turn_and_shows_sources(corpus_assistant: Assistant):
+    h = ChatHandlers(corpus_assistant)
+    updates = list(h.respond("Was ist das Leitmotto des AKEZ?", [], [], []))
+    box, chat, turns, answers, sources = updates[-1]
+    assert box == "" and turns == ["Was ist das Leitmotto des AKEZ?"]
+    assert len(answers) == 1 and isinstance(answers[0], Answer) and answers[0].citations
+    assert chat[-1]["role"] == "assistant" and chat[-1]["content"] not in ("", "…")
+    assert 'class="kepol-src"' in sources and "Im Zusammenhang lesen" in sources
+    # a follow-up carries the session's turns
+    *_, (_, _, turns2, answers2, _) = h.respond("Und wer gehört dazu?", chat, turns, answers)
+    assert turns2 == turns + ["Und wer gehört dazu?"] and len(answers2) == 2
+
+
+def test_empty_message_changes_nothing_and_rating_needs_an_answer(corpus_assistant: Assistant):
+    h = ChatHandlers(corpus_assistant)
+    assert list(h.respond("   ", [], [], []))[-1][:4] == ("", [], [], [])
+    assert h.rate(1, "gut", []) == ("Noch keine Antwort zum Bewerten.", "gut")
+    assert h.export([]) is None
+    chat, turns, answers, sources, box, status = h.reset()
+    assert (chat, turns, answers, box, status) == ([], [], [], "", "")
+
+
+def test_filters_list_what_is_indexed_in_german(corpus_assistant: Assistant):
+    kinds, publishers = ChatHandlers(corpus_assistant).filter_choices()
+    labels = dict(kinds)
+    assert labels[ALL] == ALL and "Positionspapier" in labels and labels["Positionspapier"] == "position paper"
+    assert publishers[0] == ALL and len(publishers) > 2
+
+
+def test_upload_is_refused_without_rights_and_ingests_with_them(tmp_path: Path):
+    doc = tmp_path / "notiz.md"
+    doc.write_text("# Notiz\n\nDie Stadt Nordheim pflegt eine Klimapartnerschaft mit Tamale.\n", encoding="utf-8")
+    settings = Settings(data_dir=tmp_path / "data", embed_model="hash-trigrams-384", admin_password="geheim-7",
+                        host="0.0.0.0")
+    h = ChatHandlers(Assistant(settings))
+    assert "Notiz" not in str(h.library())
+    refused = h.upload([str(doc)], "falsch")
+    assert refused.startswith("**") and "eingelesen" not in refused
+    table = h.upload([str(doc)], "geheim-7")
+    assert "| notiz.md | eingelesen |" in table
+    assert any(row[0] == "Notiz" for row in h.library())
