@@ -1,8 +1,8 @@
 """KEPol-Assistent: cited answers about German municipal development policy, offline."""
 from __future__ import annotations
 
-from assistant.settings import Settings
-from assistant.types import Answer, Citation, Passage
+from assistant.core.settings import Settings
+from assistant.core.types import Answer, Citation, Passage
 
 __all__ = ["Answer", "Assistant", "Citation", "Passage", "Settings"]
 

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from assistant.evidence import Evidence, Sentence
-from assistant.text import ends_in_list_item, is_caption, units, words
-from assistant.types import Citation, Passage
+from assistant.core.text import ends_in_list_item, is_caption, units, words
+from assistant.core.types import Citation, Passage
 from assistant.understand import Understood
 from assistant.weights import Weights
 

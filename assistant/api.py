@@ -21,10 +21,10 @@ from assistant.gate import judge
 from assistant.lists import with_next
 from assistant.llm import LLMUnavailable
 from assistant.retrieve import hybrid_search
-from assistant.settings import Settings
+from assistant.core.settings import Settings
 from assistant.storage import DocumentRecord, IndexVersion, KepolIndex
-from assistant.text import units
-from assistant.types import OCR_LABEL, Answer, Citation, Delta, DocumentInfo, Final, LibraryFilter, Passage, StreamEvent
+from assistant.core.text import units
+from assistant.core.types import OCR_LABEL, Answer, Citation, Delta, DocumentInfo, Final, LibraryFilter, Passage, StreamEvent
 from assistant.understand import DocumentNames, Understood, document_names, understand
 from assistant.versions import Versions, mark, prefer_current, versions
 from assistant.weights import Weights

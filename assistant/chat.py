@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from assistant.text import keyword_terms, words
+from assistant.core.text import keyword_terms, words
 
 _FOLLOWUP_OPENERS = re.compile(
     r"^\s*(und|aber|also|dann|außerdem|zudem|sowie|ebenso|noch|was ist mit|wie ist es mit|und was|"

@@ -11,8 +11,8 @@ import numpy as np
 
 from assistant.lexical import answer_type, passage_coverage, source_terms, terms_of, weighted
 from assistant.query import Query
-from assistant.text import words
-from assistant.types import Passage
+from assistant.core.text import words
+from assistant.core.types import Passage
 from assistant.understand import Understood
 from assistant.weights import Weights
 

@@ -8,7 +8,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from assistant.types import Answer
+from assistant.core.types import Answer
 
 
 def conversation_markdown(turns: list[Answer]) -> str:

@@ -12,7 +12,7 @@ from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from assistant.types import Answer
+from assistant.core.types import Answer
 
 FIELDS = ("id", "created_at", "rating", "comment", "question", "answer", "refused", "mode", "citations",
           "settings_hash")

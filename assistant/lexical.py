@@ -6,8 +6,8 @@ import re
 from functools import lru_cache
 
 from assistant.query import Query
-from assistant.text import keyword_terms
-from assistant.types import Passage
+from assistant.core.text import keyword_terms
+from assistant.core.types import Passage
 
 
 @lru_cache(maxsize=16384)

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from assistant.storage import IndexVersion
-from assistant.text import LIST_ITEM, ends_in_list_item
-from assistant.types import Passage
+from assistant.core.text import LIST_ITEM, ends_in_list_item
+from assistant.core.types import Passage
 
 MAX_CHUNKS = 5  # a list longer than five chunks (about 2,000 tokens) is no longer one answer
 

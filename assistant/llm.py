@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from assistant.answer import REFUSAL
-from assistant.errors import KepolError, redact
-from assistant.settings import Settings
-from assistant.text import keyword_terms, sentence_spans
-from assistant.types import Citation, Passage
+from assistant.core.errors import KepolError, redact
+from assistant.core.settings import Settings
+from assistant.core.text import keyword_terms, sentence_spans
+from assistant.core.types import Citation, Passage
 
 NO_ANSWER = REFUSAL  # the model is told to answer exactly the extractive refusal
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from assistant.storage import IndexVersion
-from assistant.types import LibraryFilter, Passage
+from assistant.core.types import LibraryFilter, Passage
 
 
 def rrf(rankings: list[list[str]], k: int) -> dict[str, float]:

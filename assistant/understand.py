@@ -14,7 +14,7 @@ from functools import lru_cache
 from assistant.chat import Condensed
 from assistant.lexical import answer_type, asks_beyond
 from assistant.query import Query, analyze, synonym_groups
-from assistant.text import is_english, keyword_terms, sentence_spans, words
+from assistant.core.text import is_english, keyword_terms, sentence_spans, words
 
 # "Welches/Welcher …" ask for one thing; "Welche …", "nenne …", plural nouns of enumeration ask for a list
 _LIST_CUE = re.compile(

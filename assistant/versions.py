@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from assistant.text import unit_texts, words
-from assistant.types import DocumentInfo, Passage
+from assistant.core.text import unit_texts, words
+from assistant.core.types import DocumentInfo, Passage
 
 # an old sentence sharing this share of its words with a sentence of the new version is that sentence
 # revised ("tagt viermal" → "tagt sechsmal"), not a statement of its own

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 from assistant.api import Assistant
-from assistant.settings import BUNDLED_CORPUS, Settings
-from assistant.ui import launch
+from assistant.core.settings import BUNDLED_CORPUS, Settings
+from assistant.faces.ui import launch
 from evals.harness import load_questions
 from evals.metrics import percentile
 

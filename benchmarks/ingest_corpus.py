@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from assistant.api import Assistant
-from assistant.settings import BUNDLED_CORPUS, Settings
-from assistant.text import count_tokens
+from assistant.core.settings import BUNDLED_CORPUS, Settings
+from assistant.core.text import count_tokens
 
 
 def _quantiles(values: list[int]) -> dict[str, float]:

@@ -12,8 +12,8 @@ from typing import Any
 
 from assistant.api import Assistant
 from assistant.storage import search_text
-from assistant.settings import Settings
-from assistant.text import unit_texts
+from assistant.core.settings import Settings
+from assistant.core.text import unit_texts
 
 
 def measure(folder: Path, log: Any = print) -> dict[str, Any]:

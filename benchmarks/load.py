@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.api import Assistant
-from assistant.settings import BUNDLED_CORPUS, Settings
+from assistant.core.settings import BUNDLED_CORPUS, Settings
 from evals.harness import load_questions
 from evals.metrics import percentile
 
@@ -59,7 +59,7 @@ def _text(message: dict[str, Any]) -> str:
 
 def expected(a: Assistant, convo: list[str]) -> list[str]:
     """The chat bubbles this conversation shows when it runs alone (extractive answers are deterministic)."""
-    from assistant.ui import answer_markdown
+    from assistant.faces.ui import answer_markdown
 
     out, history = [], []
     for q in convo:
@@ -72,7 +72,7 @@ def run(sessions: int = 20, during_ingest: bool = False, data_dir: Path | None =
         timeout_s: float = 300) -> dict[str, Any]:
     from gradio_client import Client
 
-    from assistant.ui import launch
+    from assistant.faces.ui import launch
     from tests.conftest import free_port
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -18,7 +18,7 @@ import pypdf
 from fpdf import FPDF
 
 from assistant.api import Assistant
-from assistant.settings import BUNDLED_CORPUS, Settings
+from assistant.core.settings import BUNDLED_CORPUS, Settings
 from benchmarks.ocr import image_only_pdf
 
 TEXT = "Die Stadt Nordheim pflegt eine Klimapartnerschaft mit der Stadt Tamale in Ghana."

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from assistant.settings import BUNDLED_CORPUS, PROJECT_ROOT
+from assistant.core.settings import BUNDLED_CORPUS, PROJECT_ROOT
 
 RESULTS = PROJECT_ROOT / "benchmarks" / "results"
 
@@ -58,7 +58,7 @@ def cleaned_text_layer(source: Path, pages: list[int]) -> dict[int, str]:
 
 
 def measure(pages_per_doc: int = 2, dpi_render: int = 150) -> dict[str, Any]:
-    from assistant.settings import Settings
+    from assistant.core.settings import Settings
     from ingest.clean import clean_pages
     from ingest.loaders import ReadOptions, load
 

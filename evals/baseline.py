@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from assistant.settings import Settings
-from assistant.types import Answer, Citation, Passage
+from assistant.core.settings import Settings
+from assistant.core.types import Answer, Citation, Passage
 from ingest.embed_cache import EmbeddingCache, EmbedStats, embed_texts
 from ingest.loaders import load
 from ingest.pipeline import _slug, catalogue_entry, discover

@@ -35,7 +35,7 @@ from assistant.api import Assistant, clean_question
 from assistant.chat import condense
 from assistant.evidence import (GATE_FEATURES, PASSAGE_FEATURES, SENTENCE_FEATURES, Pool, distinct, gather,
                                 passage_matrix, rank_passages, sentence_matrix)
-from assistant.settings import PROJECT_ROOT, Settings
+from assistant.core.settings import PROJECT_ROOT, Settings
 from assistant.understand import Understood
 from assistant.weights import WEIGHTS, Linear, Weights
 from evals.harness import DEV_QUESTIONS, QUESTIONS, QuestionResult, load_questions, run, summarize

@@ -34,7 +34,7 @@ def load_questions(path: Path = QUESTIONS, fast: bool = False, corpus: Path | No
 
 
 def _seed_map(corpus: Path | None) -> dict[str, str]:
-    from assistant.settings import BUNDLED_CORPUS
+    from assistant.core.settings import BUNDLED_CORPUS
 
     meta = json.loads(((corpus or BUNDLED_CORPUS) / "metadata.json").read_text(encoding="utf-8"))
     return {str(m["seed"])[:3]: m["doc_id"] for m in meta.values() if m.get("seed")}

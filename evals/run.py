@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from assistant.settings import PROJECT_ROOT
+from assistant.core.settings import PROJECT_ROOT
 from evals import report
 from evals.harness import DEV_QUESTIONS, QUESTIONS, load_questions, run, summarize
 

@@ -5,8 +5,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from assistant.text import count_tokens, sentence_spans
-from assistant.types import DocumentInfo, Passage
+from assistant.core.text import count_tokens, sentence_spans
+from assistant.core.types import DocumentInfo, Passage
 from ingest.clean import Block
 
 BLOCK_SEPARATOR = "\n\n"

@@ -11,7 +11,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
-from assistant.text import CAPTION_CREDIT
+from assistant.core.text import CAPTION_CREDIT
 
 _LIGATURES = {"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"}
 _BULLET = re.compile(r"^\s*(?:ÆÆ|Æ|●|•|▪|■|►|▶|◦|∙|·|\*|-|–)\s+")

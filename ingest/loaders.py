@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import DocumentError, UnsupportedFormatError, register_secret
+from assistant.core.errors import DocumentError, UnsupportedFormatError, register_secret
 from ingest.ocr import IMAGE_SUFFIXES, OCRUnavailable, read_image, read_pdf_pages
 
 PDF_SUFFIXES = {".pdf"}

@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 from chromadb.errors import ChromaError
 
-from assistant.errors import DocumentError, WriteError
+from assistant.core.errors import DocumentError, WriteError
 from assistant.storage import DocumentRecord, IndexWriter, KepolIndex, Manifest, search_text
-from assistant.settings import Settings
-from assistant.text import count_tokens, keyword_terms, unit_texts
-from assistant.types import KINDS, DocumentInfo, Passage
+from assistant.core.settings import Settings
+from assistant.core.text import count_tokens, keyword_terms, unit_texts
+from assistant.core.types import KINDS, DocumentInfo, Passage
 from ingest.chunk import chunk_document, document_text
 from ingest.clean import Block, clean_pages
 from ingest.embed_cache import EmbeddingCache, EmbedStats, embed_texts

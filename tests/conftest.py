@@ -11,7 +11,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from assistant.api import Assistant  # noqa: E402
-from assistant.settings import BUNDLED_CORPUS, Settings  # noqa: E402
+from assistant.core.settings import BUNDLED_CORPUS, Settings  # noqa: E402
 
 
 

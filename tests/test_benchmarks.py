@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.text import sentence_spans
+from assistant.core.text import sentence_spans
 from benchmarks.synthetic import PLACES, ProxyEmbedder, documents, sentence_pool, template
 
 

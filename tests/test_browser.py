@@ -9,8 +9,8 @@ import shutil
 import pytest
 
 from assistant.api import Assistant
-from assistant.settings import PROJECT_ROOT, Settings
-from assistant.ui import launch
+from assistant.core.settings import PROJECT_ROOT, Settings
+from assistant.faces.ui import launch
 from tests.conftest import free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from assistant.api import Assistant
-from assistant.errors import StoreUnavailableError
-from assistant.settings import Settings
+from assistant.core.errors import StoreUnavailableError
+from assistant.core.settings import Settings
 from tests.conftest import free_port
 
 CHROMA = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))

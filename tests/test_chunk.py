@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant.settings import BUNDLED_CORPUS
-from assistant.text import count_tokens, sentence_spans
-from assistant.types import DocumentInfo
+from assistant.core.settings import BUNDLED_CORPUS
+from assistant.core.text import count_tokens, sentence_spans
+from assistant.core.types import DocumentInfo
 from ingest.chunk import chunk_document, document_text
 from ingest.clean import clean_pages
 from ingest.loaders import load

@@ -206,7 +206,7 @@ def test_list_items_split_by_layout_are_rejoined_and_lead_ins_stay_apart():
 
 def test_paragraph_breaks_and_list_ends_survive_pdf_extraction():
     """The rendered Städtetag PDF: the 11th Handlungsfeld and the next heading stay apart."""
-    from assistant.settings import BUNDLED_CORPUS
+    from assistant.core.settings import BUNDLED_CORPUS
     from ingest.loaders import load
 
     raw = load(BUNDLED_CORPUS / "dst-staedte-in-der-welt-2021.pdf")

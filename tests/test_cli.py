@@ -7,7 +7,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from assistant.api import Assistant
-from assistant.cli import main
+from assistant.faces.cli import main
 
 CITATION_KEYS = {"n", "doc_id", "title", "source", "page", "quote", "passage", "ocr", "superseded_by"}
 

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from assistant.api import Assistant
-from assistant.cli import main
-from assistant.settings import BUNDLED_CORPUS, PROJECT_ROOT
+from assistant.faces.cli import main
+from assistant.core.settings import BUNDLED_CORPUS, PROJECT_ROOT
 from evals.check import check_questions
 from evals.harness import DEV_QUESTIONS, load_questions, run, summarize
 from evals.metrics import gold_ranks, hit_at, key_fact_recall, ndcg_at, recall_at, reciprocal_rank, supports

@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from assistant.api import Assistant
-from assistant.cli import main
-from assistant.errors import IndexCorruptError
-from assistant.settings import Settings
+from assistant.faces.cli import main
+from assistant.core.errors import IndexCorruptError
+from assistant.core.settings import Settings
 
 OLD = "Der Klimabeirat der Stadt Nordheim tagt viermal im Jahr und berät den Rat zur Energiewende."
 QUESTION = "Wie oft tagt der Klimabeirat in Nordheim?"
@@ -44,7 +44,7 @@ CHILD = textwrap.dedent("""
     import resource, signal, sys
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # a write past the limit fails with EFBIG, as on a full disk
     resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), int(sys.argv[1])))
-    from assistant.cli import main
+    from assistant.faces.cli import main
     main(["ingest", "--quiet", sys.argv[2]])
 """)
 

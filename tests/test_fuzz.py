@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assistant.api import Assistant
-from assistant.errors import DocumentError
-from assistant.settings import BUNDLED_CORPUS
-from assistant.types import Answer, Citation
-from assistant.ui import _bubble, answer_markdown, sources_html
+from assistant.core.errors import DocumentError
+from assistant.core.settings import BUNDLED_CORPUS
+from assistant.core.types import Answer, Citation
+from assistant.faces.ui import _bubble, answer_markdown, sources_html
 from ingest.pipeline import read_document
 from tests.test_ingest import make_docx
 
@@ -147,7 +147,7 @@ def test_a_folder_of_broken_files_still_ingests_the_good_one(tmp_path: Path):
             (folder / f"kaputt-{i}.{suffix}").write_bytes(data)
     (folder / "gut.txt").write_text("Die Gemeinde Osterfeld unterstützt Eine-Welt-Läden mit Mietzuschüssen.",
                                     encoding="utf-8")
-    a = Assistant(__import__("assistant.settings", fromlist=["Settings"]).Settings(data_dir=tmp_path / "data"))
+    a = Assistant(__import__("assistant.core.settings", fromlist=["Settings"]).Settings(data_dir=tmp_path / "data"))
     report = a.ingest([folder])
     assert "gut.txt" in {Path(r.path).name for r in report.by_status("ingested")}
     for r in report.by_status("skipped"):

@@ -10,8 +10,8 @@ import pytest
 from assistant.api import Assistant
 from assistant.answer import REFUSAL
 from assistant.llm import LLMUnavailable, make_llm, verify
-from assistant.settings import Settings
-from assistant.types import Delta, Final, Passage
+from assistant.core.settings import Settings
+from assistant.core.types import Delta, Final, Passage
 from tests.conftest import free_port
 from tests.fake_llm import CONDENSED, FakeLLMServer
 

@@ -8,7 +8,7 @@ import pytest
 from fpdf import FPDF
 
 from assistant.api import Assistant
-from assistant.errors import DocumentError
+from assistant.core.errors import DocumentError
 from ingest.loaders import load
 
 PDF_P1 = ("Die Partnerstadt Musterhausen betreibt eine Solarwerkstatt gemeinsam mit ihrer Partnerkommune. "

@@ -16,9 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 from assistant.api import Assistant
-from assistant.cli import main
-from assistant.errors import IndexCorruptError
-from assistant.settings import BUNDLED_CORPUS, Settings
+from assistant.faces.cli import main
+from assistant.core.errors import IndexCorruptError
+from assistant.core.settings import BUNDLED_CORPUS, Settings
 from tests.test_ingest import make_pdf
 
 OLD = "Der Klimabeirat der Stadt Nordheim tagt viermal im Jahr und berät den Rat zur Energiewende."
@@ -147,7 +147,7 @@ def test_cli_ingest_of_the_seed_pdfs_killed_midway(tmp_path: Path):
         shutil.copy(f, folder / f.name)
     data = tmp_path / "data"
     env = {**os.environ, "KEPOL_DATA_DIR": str(data)}
-    proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "ingest", "--quiet", str(folder)],
+    proc = subprocess.Popen([sys.executable, "-m", "assistant.faces.cli", "ingest", "--quiet", str(folder)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     cache = data / "embedding-cache.sqlite3"
     deadline = time.time() + 120

@@ -5,8 +5,8 @@ from __future__ import annotations
 from gradio_client import Client
 
 from assistant.api import Assistant
-from assistant.ratelimit import RateLimiter
-from assistant.ui import launch
+from assistant.faces.ratelimit import RateLimiter
+from assistant.faces.ui import launch
 from benchmarks.load import run
 from tests.conftest import free_port
 

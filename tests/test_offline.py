@@ -11,7 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from assistant.settings import BUNDLED_CORPUS
+from assistant.core.settings import BUNDLED_CORPUS
 from tests.conftest import free_port
 
 GUARD = textwrap.dedent('''
@@ -61,7 +61,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 
 def _kepol(*args: str) -> list[str]:
-    return [sys.executable, "-m", "assistant.cli", *args]
+    return [sys.executable, "-m", "assistant.faces.cli", *args]
 
 
 def test_ingest_ask_and_serve_make_no_outbound_connection(tmp_path: Path):

@@ -12,8 +12,8 @@ import pytest
 from fpdf import FPDF
 
 from assistant.api import Assistant
-from assistant.settings import BUNDLED_CORPUS, Settings
-from assistant.types import OCR_LABEL
+from assistant.core.settings import BUNDLED_CORPUS, Settings
+from assistant.core.types import OCR_LABEL
 from benchmarks.ocr import character_error_rate, cleaned_text_layer, image_only_pdf
 from ingest.loaders import load
 

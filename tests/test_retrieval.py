@@ -11,8 +11,8 @@ from assistant.api import Assistant
 from assistant.query import SYNONYMS, analyze, correct
 from assistant.evidence import Candidate, distinct
 from assistant.retrieve import rrf, weighted
-from assistant.text import keyword_terms, split_compound, units
-from assistant.types import Passage
+from assistant.core.text import keyword_terms, split_compound, units
+from assistant.core.types import Passage
 
 
 def test_german_stemming_and_stopwords():

@@ -12,9 +12,9 @@ from assistant.api import Assistant
 from assistant.embedding import HashEmbedding
 from assistant.storage import DocumentRecord, KepolIndex, Manifest
 from assistant.storage.chroma import ChromaStore
-from assistant.query import Vocabulary, correct
-from assistant.settings import Settings
-from assistant.types import Passage
+from assistant.core.vocabulary import Vocabulary, correct
+from assistant.core.settings import Settings
+from assistant.core.types import Passage
 
 
 def _passages(n: int) -> list[Passage]:

@@ -11,13 +11,13 @@ import pytest
 from click.testing import CliRunner
 
 from assistant.api import Assistant
-from assistant.cli import main
-from assistant.errors import KepolError
+from assistant.faces.cli import main
+from assistant.core.errors import KepolError
 from assistant.export import EXPORTS, export_file
-from assistant.settings import Settings
-from assistant.types import Answer
-from assistant.ui import launch
-from assistant.upload import admin_allowed
+from assistant.core.settings import Settings
+from assistant.core.types import Answer
+from assistant.faces.ui import launch
+from assistant.faces.upload import admin_allowed
 from tests.conftest import free_port
 
 QUESTION = "Wie erreiche ich Frau Beispiel-Vertraulich im Rathaus?"

@@ -5,8 +5,8 @@ import pytest
 from gradio_client import Client
 
 from assistant.api import Assistant
-from assistant.types import Answer, Citation
-from assistant.ui import launch, sources_html
+from assistant.core.types import Answer, Citation
+from assistant.faces.ui import launch, sources_html
 from tests.conftest import free_port
 
 
@@ -66,7 +66,7 @@ def test_answers_stream_into_the_chat(client: Client):
 def test_feedback_export_and_library(client: Client, corpus_assistant: Assistant, tmp_path):
     from click.testing import CliRunner
 
-    from assistant.cli import main
+    from assistant.faces.cli import main
 
     client.predict(api_name="/reset")
     client.predict("Was ist das Leitmotto des AKEZ?", [], api_name="/chat")

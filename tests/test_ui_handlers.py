@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from assistant.api import Assistant
-from assistant.settings import Settings
-from assistant.ui import ALL, ChatHandlers
-from assistant.types import Answer
+from assistant.core.settings import Settings
+from assistant.faces.ui import ALL, ChatHandlers
+from assistant.core.types import Answer
 
 
 def test_respond_streams_then_keeps_the_turn_and_shows_sources(corpus_assistant: Assistant):

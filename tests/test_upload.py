@@ -8,9 +8,9 @@ import pytest
 from gradio_client import Client, handle_file
 
 from assistant.api import Assistant
-from assistant.settings import Settings
-from assistant.ui import launch
-from assistant.upload import admin_allowed, safe_name, store
+from assistant.core.settings import Settings
+from assistant.faces.ui import launch
+from assistant.faces.upload import admin_allowed, safe_name, store
 from tests.conftest import free_port
 
 

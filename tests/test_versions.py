@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from assistant.api import Assistant
-from assistant.cli import main
-from assistant.settings import Settings
+from assistant.faces.cli import main
+from assistant.core.settings import Settings
 
 OLD = """# Klimabeirat der Stadt Nordheim
 

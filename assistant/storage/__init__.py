@@ -7,8 +7,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from assistant.errors import IndexCorruptError
-from assistant.settings import Settings
+from assistant.core.errors import IndexCorruptError
+from assistant.core.settings import Settings
 from assistant.storage.chroma import ChromaStore, search_text, where_filter
 from assistant.storage.keywords import KeywordIndex, KeywordIndexGone
 from assistant.storage.manifest import DocumentRecord, Manifest

@@ -10,9 +10,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import IndexCorruptError, KepolError, StoreUnavailableError
-from assistant.settings import Settings
-from assistant.types import LibraryFilter, Passage
+from assistant.core.errors import IndexCorruptError, KepolError, StoreUnavailableError
+from assistant.core.settings import Settings
+from assistant.core.types import LibraryFilter, Passage
 
 BATCH = 5000  # ids per Chroma get: its SQLite refuses queries with too many variables (>32k)
 ADD_BATCH = 2000  # Chroma caps the batch size of one add

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from assistant.query import Vocabulary
-from assistant.text import split_compound
+from assistant.core.vocabulary import Vocabulary
+from assistant.core.text import split_compound
 
 PREFIX = "bm25-"
 

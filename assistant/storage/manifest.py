@@ -10,8 +10,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import IndexCorruptError
-from assistant.types import DocumentInfo
+from assistant.core.errors import IndexCorruptError
+from assistant.core.types import DocumentInfo
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import IndexCorruptError, IndexMissingError
-from assistant.query import Vocabulary
+from assistant.core.errors import IndexCorruptError, IndexMissingError
+from assistant.core.vocabulary import Vocabulary
 from assistant.storage.chroma import ChromaStore
 from assistant.storage.keywords import KeywordIndex
 from assistant.storage.manifest import Manifest
 from assistant.storage.sidecars import SentenceStore
-from assistant.types import DocumentInfo, LibraryFilter, Passage
+from assistant.core.types import DocumentInfo, LibraryFilter, Passage
 
 
 @dataclass(frozen=True, eq=False)

@@ -19,8 +19,8 @@ from assistant.storage.keywords import PREFIX, KeywordIndex
 from assistant.storage.manifest import Manifest, atomic_write
 from assistant.storage.sidecars import SentenceStore, TermStore
 from assistant.storage.version import IndexVersion
-from assistant.text import keyword_terms
-from assistant.types import Passage
+from assistant.core.text import keyword_terms
+from assistant.core.types import Passage
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ from urllib.parse import quote
 import gradio as gr  # the CLI sets GRADIO_ANALYTICS_ENABLED=False before this import (no outbound calls)
 
 from assistant.export import export_file as write_export
-from assistant.ratelimit import RateLimiter
-from assistant.errors import KepolError
-from assistant.upload import admin_allowed, exposure_problem, store
+from assistant.faces.ratelimit import RateLimiter
+from assistant.core.errors import KepolError
+from assistant.faces.upload import admin_allowed, exposure_problem, store
 from ingest.loaders import SUPPORTED_SUFFIXES
-from assistant.settings import Settings
-from assistant.types import OCR_LABEL, Answer, Citation, Delta, LibraryFilter, kind_label
+from assistant.core.settings import Settings
+from assistant.core.types import OCR_LABEL, Answer, Citation, Delta, LibraryFilter, kind_label
 
 if TYPE_CHECKING:  # the app is built around an Assistant; importing it here would load the core eagerly
     from assistant.api import Assistant

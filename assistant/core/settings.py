@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BUNDLED_CORPUS = PROJECT_ROOT / "corpus"
 
 # Bump when cleaning or chunking logic changes in a way that changes chunk text:
@@ -185,7 +185,7 @@ class Settings(BaseModel):
                            for g in GROUPS}, **{k: v for k, v in changes.items() if k not in _GROUP_OF})
 
     def model_post_init(self, __context: object) -> None:
-        from assistant.errors import register_secret
+        from assistant.core.errors import register_secret
 
         for secret in (self.model.llm_api_key, self.store.chroma_token, self.ui.admin_password, self.ui.ui_password,
                        self.ingest.pdf_password):

@@ -9,9 +9,9 @@ from typing import Any
 
 import click
 
-from assistant.errors import KepolError
-from assistant.settings import Settings, StoreSettings
-from assistant.types import KINDS, OCR_LABEL, LibraryFilter, kind_label, passage_contract
+from assistant.core.errors import KepolError
+from assistant.core.settings import Settings, StoreSettings
+from assistant.core.types import KINDS, OCR_LABEL, LibraryFilter, kind_label, passage_contract
 
 
 def _assistant(ctx: click.Context):
@@ -251,7 +251,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, do_ingest: boo
     """Start the chat UI in the browser."""
     # Gradio reads this when it is imported: no analytics, no version check, no outbound call
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from assistant.ui import launch
+    from assistant.faces.ui import launch
 
     a = _assistant(ctx)
     if do_ingest:
