@@ -14,42 +14,24 @@ import tempfile
 import time
 from pathlib import Path
 
-import pypdf
 from fpdf import FPDF
 
 from assistant.api import Assistant
 from assistant.core.settings import BUNDLED_CORPUS, Settings
 from benchmarks.ocr import image_only_pdf
+from benchmarks.pdfs import protected_copy, text_pdf
 
 TEXT = "Die Stadt Nordheim pflegt eine Klimapartnerschaft mit der Stadt Tamale in Ghana."
-
-
-def _pdf(path: Path, pages: list[str]) -> Path:
-    p = FPDF()
-    p.set_font("Helvetica", size=12)
-    for t in pages:
-        p.add_page()
-        if t:
-            p.multi_cell(0, 8, t)
-    p.output(str(path))
-    return path
-
-
-def _protect(src: Path, dst: Path, algorithm: str, user: str = "") -> None:
-    w = pypdf.PdfWriter(clone_from=pypdf.PdfReader(str(src)))
-    w.encrypt(user_password=user, owner_password="o-99", algorithm=algorithm)
-    with open(dst, "wb") as f:
-        w.write(f)
 
 
 def build(root: Path) -> Path:
     d = root / "ordner"
     d.mkdir(parents=True)
-    base = _pdf(root / "base.pdf", [TEXT])
+    base = text_pdf(root / "base.pdf", [TEXT])
     for alg in ("RC4-128", "AES-128", "AES-256"):
-        _protect(base, d / f"geschuetzt-{alg}.pdf", alg)
-    _protect(base, d / "passwort-noetig.pdf", "AES-256", user="geheim-1")
-    _protect(base, d / "passwort-im-sidecar.pdf", "AES-128", user="geheim-2")
+        protected_copy(base, d / f"geschuetzt-{alg}.pdf", alg)
+    protected_copy(base, d / "passwort-noetig.pdf", "AES-256", user="geheim-1")
+    protected_copy(base, d / "passwort-im-sidecar.pdf", "AES-128", user="geheim-2")
     (d / "passwort-im-sidecar.pdf.meta.json").write_text(json.dumps({"password": "geheim-2"}))
     image_only_pdf(BUNDLED_CORPUS / "skew-migration-entwicklung.pdf", [1, 2], d / "skew-scan.pdf")
     image_only_pdf(BUNDLED_CORPUS / "rgre-akez-leitbild.pdf", [1], d / "rgre-scan.pdf")
@@ -61,7 +43,7 @@ def build(root: Path) -> Path:
     p.add_page()
     p.multi_cell(0, 8, "Auf der zweiten Seite steht gewöhnlicher Text über die Partnerschaft.")
     p.output(str(d / "gedreht.pdf"))
-    _pdf(d / "teils-leer.pdf", ["Erste Seite mit Text über Eine-Welt-Läden.", "", "Dritte Seite mit Text."])
+    text_pdf(d / "teils-leer.pdf", ["Erste Seite mit Text über Eine-Welt-Läden.", "", "Dritte Seite mit Text."])
     (d / "kaputt.pdf").write_bytes(b"%PDF-1.4\n1 0 obj<<>>\nstartxref\n9999\n%%EOF")
     (d / "leer.txt").write_bytes(b"")
     (d / "binaer.txt").write_bytes(bytes(range(256)) * 10)

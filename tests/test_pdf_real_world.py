@@ -15,6 +15,7 @@ from assistant.api import Assistant
 from assistant.core.settings import BUNDLED_CORPUS, Settings
 from assistant.core.types import OCR_LABEL
 from benchmarks.ocr import character_error_rate, cleaned_text_layer, image_only_pdf
+from benchmarks.pdfs import protected_copy, text_pdf
 from ingest.loaders import load
 
 TEXT = "Die Stadt Nordheim pflegt eine Klimapartnerschaft mit der Stadt Tamale in Ghana."
@@ -22,30 +23,10 @@ HAS_OCR = bool(shutil.which("tesseract") and shutil.which("pdftoppm"))
 needs_ocr = pytest.mark.skipif(not HAS_OCR, reason="needs tesseract-ocr, tesseract-ocr-deu and poppler-utils")
 
 
-def _pdf(path: Path, pages: list[str]) -> Path:
-    pdf = FPDF()
-    pdf.set_font("Helvetica", size=12)
-    for text in pages:
-        pdf.add_page()
-        if text:
-            pdf.multi_cell(0, 8, text)
-    pdf.output(str(path))
-    return path
-
-
-def _protect(source: Path, target: Path, algorithm: str, user: str = "", owner: str = "eigentuemer-7") -> Path:
-    writer = pypdf.PdfWriter(clone_from=pypdf.PdfReader(str(source)))
-    writer.encrypt(user_password=user, owner_password=owner, algorithm=algorithm,
-                   permissions_flag=pypdf.constants.UserAccessPermissions.PRINT)
-    with target.open("wb") as f:
-        writer.write(f)
-    return target
-
-
 @pytest.mark.parametrize("algorithm", ["RC4-128", "AES-128", "AES-256"])
 def test_protected_pdf_with_empty_user_password_opens(tmp_path: Path, algorithm: str):
-    plain = _pdf(tmp_path / "plain.pdf", [TEXT])
-    locked = _protect(plain, tmp_path / f"locked-{algorithm}.pdf", algorithm)
+    plain = text_pdf(tmp_path / "plain.pdf", [TEXT])
+    locked = protected_copy(plain, tmp_path / f"locked-{algorithm}.pdf", algorithm)
     assert pypdf.PdfReader(str(locked)).is_encrypted
     doc = load(locked)
     assert doc.protected and "Klimapartnerschaft mit der Stadt Tamale" in doc.pages[0][1]
@@ -54,8 +35,8 @@ def test_protected_pdf_with_empty_user_password_opens(tmp_path: Path, algorithm:
 def test_pdf_that_needs_a_password_is_skipped_clearly_then_opened_with_it(tmp_path: Path):
     folder = tmp_path / "corpus"
     folder.mkdir()
-    _protect(_pdf(tmp_path / "p.pdf", [TEXT]), folder / "geheim.pdf", "AES-256", user="lesen-2024")
-    _pdf(folder / "offen.pdf", ["Die Gemeinde Südheim kauft fair gehandelten Kaffee."])
+    protected_copy(text_pdf(tmp_path / "p.pdf", [TEXT]), folder / "geheim.pdf", "AES-256", user="lesen-2024")
+    text_pdf(folder / "offen.pdf", ["Die Gemeinde Südheim kauft fair gehandelten Kaffee."])
     a = Assistant(Settings(data_dir=tmp_path / "data"))
     report = a.ingest([str(folder)])  # a str path works as well as a Path
     skipped = {Path(r.path).name: r.reason for r in report.by_status("skipped")}
@@ -75,7 +56,7 @@ def test_pdf_that_needs_a_password_is_skipped_clearly_then_opened_with_it(tmp_pa
 
 
 def test_password_from_the_environment_setting(tmp_path: Path):
-    locked = _protect(_pdf(tmp_path / "p.pdf", [TEXT]), tmp_path / "geheim.pdf", "AES-128", user="umgebung-5")
+    locked = protected_copy(text_pdf(tmp_path / "p.pdf", [TEXT]), tmp_path / "geheim.pdf", "AES-128", user="umgebung-5")
     a = Assistant(Settings(data_dir=tmp_path / "data", pdf_password="umgebung-5"))
     report = a.ingest([locked])
     assert len(report.by_status("ingested")) == 1, report.summary()
@@ -93,7 +74,7 @@ def test_a_page_layout_extraction_misses_keeps_its_text(tmp_path: Path):
 
 
 def test_pages_without_text_are_counted_and_the_document_is_kept(tmp_path: Path):
-    path = _pdf(tmp_path / "teils.pdf", [TEXT, "", "Die Stadt Südheim kauft fair gehandelten Kaffee."])
+    path = text_pdf(tmp_path / "teils.pdf", [TEXT, "", "Die Stadt Südheim kauft fair gehandelten Kaffee."])
     a = Assistant(Settings(data_dir=tmp_path / "data", ocr=False))
     report = a.ingest([path])
     r = report.by_status("ingested")[0]
@@ -103,7 +84,7 @@ def test_pages_without_text_are_counted_and_the_document_is_kept(tmp_path: Path)
 
 
 def test_a_blank_page_after_ocr_is_reported_with_its_reason(tmp_path: Path):
-    path = _pdf(tmp_path / "teils.pdf", [TEXT, ""])
+    path = text_pdf(tmp_path / "teils.pdf", [TEXT, ""])
     report = Assistant(Settings(data_dir=tmp_path / "data")).ingest([path])
     r = report.by_status("ingested")[0]
     assert r.empty_pages == (2,)

@@ -11,7 +11,7 @@ from assistant.core.errors import IndexCorruptError
 from assistant.core.settings import Settings
 from assistant.storage.chroma import ChromaStore, search_text, where_filter
 from assistant.storage.keywords import KeywordIndex, KeywordIndexGone
-from assistant.storage.manifest import DocumentRecord, Manifest
+from assistant.storage.manifest import DocumentRecord, Manifest, manifest_path
 from assistant.storage.sidecars import SentenceStore, TermStore
 from assistant.storage.version import IndexVersion
 from assistant.storage.writer import Commit, IndexWriter
@@ -40,7 +40,7 @@ class KepolIndex:
 
     @property
     def manifest_path(self) -> Path:
-        return self.dir / "manifest.json"
+        return manifest_path(self.dir)
 
     def _stat(self) -> int:
         try:

@@ -16,6 +16,11 @@ from assistant.core.text import split_compound
 PREFIX = "bm25-"
 
 
+def keyword_dirs(root: Path) -> list[Path]:
+    """Every keyword index directory under `root`, committed or left over."""
+    return [d for d in root.glob(PREFIX.rstrip("-") + "*") if d.is_dir()]
+
+
 class KeywordIndexGone(Exception):
     """The directory a manifest names was collected by a newer commit meanwhile: read the manifest again."""
 

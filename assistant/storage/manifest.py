@@ -14,6 +14,11 @@ from assistant.core.errors import IndexCorruptError
 from assistant.core.types import DocumentInfo
 
 
+def manifest_path(index_dir: Path) -> Path:
+    """Where an index directory keeps its manifest."""
+    return index_dir / "manifest.json"
+
+
 @dataclass(frozen=True)
 class DocumentRecord:
     """One ingested document as the manifest keeps it: where it came from, its catalogue data, its

@@ -13,7 +13,7 @@ from assistant.core.errors import IndexCorruptError, IndexMissingError
 from assistant.core.vocabulary import Vocabulary
 from assistant.storage.chroma import ChromaStore
 from assistant.storage.keywords import KeywordIndex
-from assistant.storage.manifest import Manifest
+from assistant.storage.manifest import Manifest, manifest_path
 from assistant.storage.sidecars import SentenceStore
 from assistant.core.types import DocumentInfo, LibraryFilter, Passage
 
@@ -48,9 +48,9 @@ class IndexVersion:
         if self.count():
             return
         stored = self.chroma.count()
-        if stored and not (self.dir / "manifest.json").exists():
+        if stored and not manifest_path(self.dir).exists():
             raise IndexCorruptError(
-                f"the index manifest {self.dir / 'manifest.json'} is missing, but the store holds {stored} chunks",
+                f"the index manifest {manifest_path(self.dir)} is missing, but the store holds {stored} chunks",
                 "run `kepol ingest --rebuild` to rebuild the index from the documents")
         raise IndexMissingError(
             f"the index in {self.chroma.settings.store.data_dir} is empty",

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from assistant.storage.chroma import ChromaStore, search_text
-from assistant.storage.keywords import PREFIX, KeywordIndex
-from assistant.storage.manifest import Manifest, atomic_write
+from assistant.storage.keywords import KeywordIndex, keyword_dirs
+from assistant.storage.manifest import Manifest, atomic_write, manifest_path
 from assistant.storage.sidecars import SentenceStore, TermStore
 from assistant.storage.version import IndexVersion
 from assistant.core.text import keyword_terms
@@ -42,7 +42,7 @@ class IndexWriter:
 
     @property
     def manifest_path(self) -> Path:
-        return self.dir / "manifest.json"
+        return manifest_path(self.dir)
 
     def stage(self, passages: list[Passage], embeddings: list[list[float]],
               terms: list[list[str]] | None = None, sentence_vectors: list[np.ndarray] | None = None) -> None:
@@ -101,8 +101,8 @@ class IndexWriter:
         for f in (self.dir / "texts").glob("*.txt") if (self.dir / "texts").exists() else ():
             if f.name not in texts:
                 f.unlink(missing_ok=True)
-        for d in self.dir.glob(PREFIX.rstrip("-") + "*"):
-            if d.name != manifest.keyword_index and d.is_dir():
+        for d in keyword_dirs(self.dir):
+            if d.name != manifest.keyword_index:
                 shutil.rmtree(d, ignore_errors=True)
         return len(orphans)
 
@@ -110,7 +110,7 @@ class IndexWriter:
         """Forget everything in this index (for `--rebuild`); the embedding cache is kept."""
         self.chroma.reset()
         self.manifest_path.unlink(missing_ok=True)
-        for d in self.dir.glob(PREFIX.rstrip("-") + "*"):
+        for d in keyword_dirs(self.dir):
             shutil.rmtree(d, ignore_errors=True)
         self.terms.clear()
         self.sentences.clear()
