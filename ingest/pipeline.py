@@ -216,30 +216,51 @@ def ingest(paths: Sequence[str | os.PathLike[str]], settings: Settings, index: K
     embedder releases the GIL), and chunks are written to Chroma in large batches: embedding,
     the physical floor, is the only stage the run waits for."""
     t0 = time.perf_counter()
-    report = IngestReport()
-    timings = report.stage_seconds
-    report.set_aside = str(index.chroma.set_aside or "")
+    report = IngestReport(set_aside=str(index.chroma.set_aside or ""))
     files, folders = discover(paths)
     store = index.writer
     if rebuild and not dry_run:
         store.reset()
     committed = index.current().manifest
     docs = _Docs(dict(committed.documents))  # records are immutable: the committed manifest stays intact
-    seen_sources: set[str] = set()
     cache = None if dry_run else EmbeddingCache(settings.store.data_dir / "embedding-cache.sqlite3",
                                                 settings.ingest.embed_model)
     stats, sentence_stats = EmbedStats(), EmbedStats()
     bar = _Progress(len(files), progress, stats)
-    writer = _Writer(store, embedder, cache, stats, bar, timings, embed_batch=settings.ingest.embed_batch,
-                     sentence_stats=sentence_stats)
-    changed = False
+    writer = _Writer(store, embedder, cache, stats, bar, report.stage_seconds,
+                     embed_batch=settings.ingest.embed_batch, sentence_stats=sentence_stats)
+    try:
+        seen = _stage_files(files, settings, docs, writer, bar, report, dry_run)
+    except _WRITE_ERRORS as exc:  # disk full, file-size limit, permissions, a store that refuses writes
+        raise _write_failure(settings, exc) from exc
+    finally:
+        bar.close()
+        if cache:
+            cache.close()
+    _remove_vanished(docs, seen, folders, report)
+    if not dry_run:
+        _commit(store, committed, docs, report, settings)
+    timings = report.stage_seconds
+    timings["embed"] = stats.seconds + sentence_stats.seconds
+    report.chunks_total = sum(d.chunks for d in docs.docs.values()) if dry_run else index.current().count()
+    report.embedded, report.from_cache = stats.embedded, stats.cached
+    report.sentences_embedded, report.embed_seconds = sentence_stats.embedded, timings["embed"]
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _stage_files(files: list[Path], settings: Settings, docs: _Docs, writer: _Writer, bar: _Progress,
+                 report: IngestReport, dry_run: bool) -> set[str]:
+    """Each file in order, prepared ahead in the helper thread, then judged and staged; returns the
+    paths seen. A file that cannot be read is skipped with its reason; failing writes propagate."""
+    seen: set[str] = set()
     snapshot = docs.snapshot()  # what the helper thread judges "unchanged" by
     prepared = _prefetch(files, lambda f: _prepare(f, settings, snapshot))
     try:
         for prep in prepared:
             bar.file(prep.path.name)
-            seen_sources.add(str(prep.path))
-            _merge(timings, prep.timings)
+            seen.add(str(prep.path))
+            _merge(report.stage_seconds, prep.timings)
             try:
                 if prep.error is not None:
                     raise prep.error
@@ -248,38 +269,36 @@ def ingest(paths: Sequence[str | os.PathLike[str]], settings: Settings, index: K
                 where = "" if exc.path == str(prep.path) else f"{exc.path}: "  # e.g. a broken metadata.json
                 result = FileResult(str(prep.path), "skipped",
                                     reason=where + exc.problem + (f" ({exc.hint})" if exc.hint else ""))
-            changed |= result.status == "ingested"
             report.results.append(result)
             bar.done()
         writer.flush()
-    except _WRITE_ERRORS as exc:  # disk full, file-size limit, permissions, a store that refuses writes
-        raise _write_failure(settings, exc) from exc
     finally:
         prepared.close()
-        bar.close()
-        if cache:
-            cache.close()
+    return seen
+
+
+def _remove_vanished(docs: _Docs, seen: set[str], folders: list[Path], report: IngestReport) -> None:
+    """Documents whose file is gone from a folder this run read are removed from the index."""
     for doc_id, entry in list(docs.docs.items()):
         src = Path(entry.path)
-        if str(src) not in seen_sources and any(src.is_relative_to(f) for f in folders) and not src.exists():
+        if str(src) not in seen and any(src.is_relative_to(f) for f in folders) and not src.exists():
             docs.remove(doc_id)
-            changed = True
             report.results.append(FileResult(str(src), "removed", doc_id, reason="file no longer exists"))
+
+
+def _commit(store: IndexWriter, committed: Manifest, docs: _Docs, report: IngestReport, settings: Settings) -> None:
+    """Commit the run when it changed anything (or the index has no keyword index yet); otherwise
+    only collect chunks an earlier, killed run left behind."""
     t = time.perf_counter()
+    changed = any(r.status in ("ingested", "removed") for r in report.results)
     try:
-        if not dry_run and (changed or not committed.keyword_index and docs.docs):
+        if changed or not committed.keyword_index and docs.docs:
             report.cleanup_error = store.commit(Manifest(docs.docs)).cleanup_error
-        elif not dry_run and store.orphan_count():
-            store.collect_garbage()  # chunks left behind by an earlier run that was killed
+        elif store.orphan_count():
+            store.collect_garbage()
     except _WRITE_ERRORS as exc:  # the manifest swap is the last write: failing before it changes nothing
         raise _write_failure(settings, exc) from exc
-    _add(timings, "commit", time.perf_counter() - t)
-    timings["embed"] = stats.seconds + sentence_stats.seconds
-    report.chunks_total = sum(d.chunks for d in docs.docs.values()) if dry_run else index.current().count()
-    report.embedded, report.from_cache = stats.embedded, stats.cached
-    report.sentences_embedded, report.embed_seconds = sentence_stats.embedded, timings["embed"]
-    report.seconds = time.perf_counter() - t0
-    return report
+    _add(report.stage_seconds, "commit", time.perf_counter() - t)
 
 
 # what failing writes raise; anything else (a failing model, a bug) keeps its own type
