@@ -49,19 +49,21 @@ class KeywordIndex:
 
         return cls(name, bm25s.BM25.load(str(root / name / "index")) if ids else None, ids)
 
-    @staticmethod
-    def build(root: Path, ordered_ids: list[str], terms: list[list[str]]) -> str:
-        """A new bm25s index over the chunks `ordered_ids` (with their `terms`) in a fresh directory
-        under `root`; returns its name."""
+    @classmethod
+    def build(cls, root: Path, ordered_ids: list[str], terms: list[list[str]]) -> KeywordIndex:
+        """A new bm25s index over the chunks `ordered_ids` (with their `terms`), saved in a fresh
+        directory under `root` (its `name`) and returned as built: the commit that made it need
+        not read it back."""
         import bm25s
 
         tmp = Path(tempfile.mkdtemp(prefix=PREFIX, dir=root))
+        retriever = None
         if ordered_ids:
             retriever = bm25s.BM25()
             retriever.index(_with_compound_parts(terms), show_progress=False)
             retriever.save(str(tmp / "index"))
         (tmp / "ids.json").write_text(json.dumps(ordered_ids), encoding="utf-8")
-        return tmp.name
+        return cls(tmp.name, retriever, ordered_ids)
 
     def __len__(self) -> int:
         return len(self._ids)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -79,7 +79,7 @@ class DocumentRecord:
 @dataclass(frozen=True)
 class Manifest:
     """A committed (or, inside an ingest run, a proposed) state of the library. Immutable: a run
-    builds a new one with `with_documents` and commits it."""
+    builds a new one and commits it; the commit names its keyword index."""
 
     documents: Mapping[str, DocumentRecord] = field(default_factory=dict)
     keyword_index: str = ""  # directory name of the bm25 index over exactly these chunks
@@ -95,9 +95,6 @@ class Manifest:
 
     def record(self, doc_id: str) -> DocumentRecord | None:
         return self.documents.get(doc_id)
-
-    def with_documents(self, documents: Mapping[str, DocumentRecord], keyword_index: str = "") -> Manifest:
-        return replace(self, documents=dict(documents), keyword_index=keyword_index)
 
     def dumps(self) -> str:
         return json.dumps({"documents": {k: d.to_json() for k, d in self.documents.items()},

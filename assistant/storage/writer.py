@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -74,10 +74,10 @@ class IndexWriter:
             self.terms.put(fresh)
             terms.update(fresh)
         ordered = [i for i in ids if i in terms]
-        name = KeywordIndex.build(self.dir, ordered, [terms[i] for i in ordered])
-        committed = manifest.with_documents(manifest.documents, keyword_index=name)
+        keywords = KeywordIndex.build(self.dir, ordered, [terms[i] for i in ordered])
+        committed = replace(manifest, keyword_index=keywords.name)
         atomic_write(self.manifest_path, committed.dumps())
-        version = IndexVersion(committed, KeywordIndex.load(self.dir, name), self.chroma, self.sentences, self.dir)
+        version = IndexVersion(committed, keywords, self.chroma, self.sentences, self.dir)
         self._install(version)
         try:
             self.collect_garbage()
