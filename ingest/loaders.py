@@ -41,6 +41,13 @@ class RawDocument:
     ocr_pages: tuple[int, ...] = ()  # pages whose text Tesseract read (1 for an image file)
     empty_pages: tuple[int, ...] = ()  # pages left without text (OCR off, missing or empty)
     ocr_problem: str = ""  # why pages stayed empty, when OCR could not run
+
+    @property
+    def empty_reason(self) -> str:
+        """Why some pages have no text: OCR could not run, or it ran and found none."""
+        if not self.empty_pages:
+            return ""
+        return self.ocr_problem or "text recognition found no text: blank or picture-only pages"
     protected: bool = False  # a protected PDF that was opened
     ocr_seconds: float = 0.0
 
@@ -139,12 +146,10 @@ def _load_pdf(path: Path, options: ReadOptions) -> RawDocument:
         except Exception as exc:  # a renderer or Tesseract failing on one file must not end the run
             problem = f"OCR failed ({type(exc).__name__}: {str(exc)[:200]})"
         else:
-            pages = [(n, read.get(n, text) if n in read else text) for n, text in pages]
+            pages = [(n, read.get(n, text)) for n, text in pages]
             ocr_pages = tuple(n for n in empty if read.get(n, "").strip())
         seconds = time.perf_counter() - t
     still_empty = tuple(n for n, text in pages if not text.strip())
-    if still_empty and not problem:
-        problem = "text recognition found no text: blank or picture-only pages"
     return RawDocument(path, tuple(pages), title_hint=title, ocr_pages=ocr_pages, empty_pages=still_empty,
                        ocr_problem=problem if still_empty else "", protected=protected, ocr_seconds=seconds)
 

@@ -535,7 +535,7 @@ def _ingest_file(prep: _Prepared, settings: Settings, docs: _Docs, writer: _Writ
         chunk_ids=tuple(p.chunk_id for p in passages), text_file=text_file, tokens=prep.tokens,
         ocr_pages=raw.ocr_pages, empty_pages=raw.empty_pages, protected=raw.protected, replaces=info.replaces,
         valid_from=info.valid_from, ingested_at=datetime.now(timezone.utc).isoformat(timespec="seconds")))
-    return FileResult(str(path), "ingested", info.doc_id, len(passages), reason=raw.ocr_problem,
+    return FileResult(str(path), "ingested", info.doc_id, len(passages), reason=raw.empty_reason,
                       pages=len(raw.pages), ocr_pages=raw.ocr_pages, empty_pages=raw.empty_pages,
                       protected=raw.protected)
 
