@@ -333,6 +333,19 @@ class _Docs:
         doc_id = self.by_hash.get(sha)
         return (doc_id, self.docs[doc_id]) if doc_id is not None else None
 
+    def known(self, path: Path, sha: str, meta_fp: str) -> FileResult | None:
+        """The file is indexed already: unchanged (same path, content and catalogue entry) or a
+        duplicate of another file that still exists; None when it must be read."""
+        owner = self.owner(sha)
+        if owner is None:
+            return None
+        doc_id, entry = owner
+        if entry.path == str(path) and entry.catalogue == meta_fp:
+            return FileResult(str(path), "unchanged", doc_id, entry.chunks)
+        if entry.path != str(path) and Path(entry.path).exists():
+            return FileResult(str(path), "duplicate", doc_id, reason=f"same content as {entry.source}")
+        return None
+
     def remove(self, doc_id: str) -> None:
         entry = self.docs.pop(doc_id)
         if self.by_hash.get(entry.sha256) == doc_id:
@@ -383,9 +396,7 @@ def _prepare(path: Path, settings: Settings, docs: _Docs) -> _Prepared:
         prep.meta = catalogue_entry(path)
         prep.meta_fp = _fingerprint(prep.meta)
         _add(prep.timings, "hash", time.perf_counter() - t)
-        owner = docs.owner(prep.sha)
-        if owner and (owner[1].path == str(path) and owner[1].catalogue == prep.meta_fp
-                      or owner[1].path != str(path) and Path(owner[1].path).exists()):
+        if docs.known(path, prep.sha, prep.meta_fp) is not None:
             return prep  # unchanged or a duplicate: decided in order by the main thread, nothing to parse
         prep.info, prep.blocks, prep.raw = read_raw_document(path, prep.meta, prep.timings, settings)
         t = time.perf_counter()
@@ -504,11 +515,9 @@ class _Writer:
 def _ingest_file(prep: _Prepared, settings: Settings, docs: _Docs, writer: _Writer, dry_run: bool) -> FileResult:
     """Decide, in file order, what a prepared file is (unchanged, duplicate, new) and stage it."""
     path, sha, meta_fp = prep.path, prep.sha, prep.meta_fp
-    owner = docs.owner(sha)
-    if owner and owner[1].path == str(path) and owner[1].catalogue == meta_fp:
-        return FileResult(str(path), "unchanged", owner[0], owner[1].chunks)
-    if owner and owner[1].path != str(path) and Path(owner[1].path).exists():
-        return FileResult(str(path), "duplicate", owner[0], reason=f"same content as {owner[1].source}")
+    known = docs.known(path, sha, meta_fp)
+    if known is not None:
+        return known
     if prep.blocks is None or prep.info is None or prep.raw is None:  # the run-start view differed from the live one
         prep.info, prep.blocks, prep.raw = read_raw_document(path, prep.meta, settings=settings)
     info, blocks, passages, raw = prep.info, prep.blocks, prep.passages, prep.raw
