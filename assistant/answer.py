@@ -1,7 +1,7 @@
-"""Extractive, grounded answers, evidence first: the sentence most likely to answer leads, then
-contiguous excerpts (a sentence with the neighbours that carry it on) from up to a few passages,
-within a word budget; lists stay whole; answers from several documents are grouped by document.
-Every statement is a verbatim quote with a numbered citation."""
+"""Extractive, grounded answers that lead with what was asked: the unit most likely to answer (a
+sentence, cut to its answering clause when it is long, or a whole list when a list is asked for)
+comes first, its asked-for span in bold; then the supporting excerpts ("Belege"), grouped by
+document when several speak. Every statement is a verbatim quote with a numbered citation."""
 from __future__ import annotations
 
 import re
@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from assistant.evidence import Evidence, Sentence
+from assistant.lexical import answer_type, terms_of, weighted
 from assistant.core.text import ends_in_list_item, is_caption, units, words
 from assistant.core.types import Citation, Passage
 from assistant.understand import Understood
@@ -16,7 +17,12 @@ from assistant.weights import Weights
 
 REFUSAL = "In den Dokumenten finde ich dazu keine Angabe."
 NEAR_MISS = "Dazu steht in den Dokumenten nichts; am nächsten kommt:"
-OVERVIEW_SENTENCES = 2  # lead sentences of a document's opening in an overview (then one per section)
+EVIDENCE_HEADING = "Belege:"
+# a reader takes in about fifty words at a glance (the length of a search engine's featured
+# snippet): a longer lead sentence is cut to its answering clauses
+LEAD_WORDS = 50
+# where a long sentence may be cut: after a comma, semicolon, colon or dash that is followed by a space
+_CLAUSE_END = re.compile(r"(?<=[,;:])\s+|\s+[–—-]\s+")
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,8 @@ class Excerpt:
     end: int
     list_lines: tuple[str, ...] = ()  # set when the excerpt is a list (its lead-in and items)
     anchor: int | None = None  # where its likeliest sentence starts: the page a citation names
+    cut_before: bool = False  # the quote starts inside its sentence ("… " is shown)
+    cut_after: bool = False  # the quote ends inside its sentence (" …" is shown)
 
     @property
     def quote(self) -> str:
@@ -36,7 +44,21 @@ class Excerpt:
     def render(self) -> str:
         if self.list_lines:
             return "\n".join(self.list_lines)
-        return re.sub(r"\s*\n+\s*", " ", self.quote).strip()
+        text = re.sub(r"\s*\n+\s*", " ", self.quote).strip()
+        return ("… " if self.cut_before else "") + text + (" …" if self.cut_after else "")
+
+    @property
+    def words(self) -> int:
+        return len(words(self.render()))
+
+
+@dataclass(frozen=True)
+class Composed:
+    """An answer as the reader sees it: the whole text, its lead alone, and the citations behind both."""
+
+    text: str
+    lead: str
+    citations: list[Citation]
 
 
 def _cite(n: int, e: Excerpt) -> Citation:
@@ -47,7 +69,7 @@ def _cite(n: int, e: Excerpt) -> Citation:
                     superseded_by=p.superseded_by)
 
 
-def _label(p: Passage) -> str:
+def label(p: Passage) -> str:
     """A document as a reader names it: its publisher up to the first bracket or comma, and the year."""
     name = re.split(r"[(,]", p.publisher)[0].strip() or p.title
     return f"{name} ({p.year})" if p.year else name
@@ -76,66 +98,133 @@ def whole_lists(sents: list[Sentence]) -> list[Sentence]:
     return out
 
 
-def select(ev: Evidence, weights: Weights, budget: int, lists: bool = False,
-           docs: frozenset[str] = frozenset()) -> list[list[Sentence]]:
-    """Sentences to show as runs of consecutive sentences, the lead's run first. The best sentence
-    leads; then greedily the most probable of (a) further sentences of the passages already drawn
-    on (with `contiguous`, only the neighbours of chosen ones) and (b) the best sentence of another
-    passage that comes close enough to the lead, until the word budget is spent."""
-    # a heading names a topic but states nothing: it is never shown on its own (a list's lead-in line
-    # comes with its list); a photo caption may be shown, but never leads (below)
+def _statement(text: str, min_words: int = 6) -> bool:
+    """A whole sentence that says something (not a heading, caption or fragment)."""
+    return len(words(text)) >= min_words and text.rstrip().endswith((".", "!", "?", ":", "“", "\""))
+
+
+def quotable(ev: Evidence, lists: bool) -> list[Sentence]:
+    """The units an answer may quote: statements, list items (whole lists when a list is asked
+    for) and captions. A heading names a topic but states nothing, so it is never shown alone."""
     sents = whole_lists(list(ev.sentences)) if lists else list(ev.sentences)
-    sents = [s for s in sents if s.is_item or _statement(s.text, min_words=4) or is_caption(s.text)]
-    if not sents:
-        return []
-    c = weights.compose
-    contiguous = c.get("contiguous", 1.0) >= 0.5
-    by_passage: dict[str, list[Sentence]] = {}
-    for s in sents:
-        by_passage.setdefault(s.passage.chunk_id, []).append(s)
-    # a photo caption may add to an answer but never leads it: it describes a picture
-    lead = max(sents, key=lambda s: (not is_caption(s.text), s.prob))
-    chosen: dict[str, set[int]] = {lead.passage.chunk_id: {lead.index}}
-    used = lead.words
-    seen = {lead.text}
-    best_of = {cid: max(ss, key=lambda s: s.prob) for cid, ss in by_passage.items()}
-    # several documents named in the question: each of them speaks, with its likeliest sentence
-    for doc in sorted(docs) if len(docs) > 1 else ():
-        if not any(by_passage[cid][0].passage.doc_id == doc for cid in chosen):
-            voice = max((x for x in sents if x.passage.doc_id == doc), key=lambda x: x.prob, default=None)
-            if voice is not None and voice.text not in seen:
-                chosen.setdefault(voice.passage.chunk_id, set()).add(voice.index)
-                used += voice.words
-                seen.add(voice.text)
+    return [s for s in sents if s.is_item or _statement(s.text, min_words=4) or is_caption(s.text)]
+
+
+def choose_lead(sents: list[Sentence]) -> Sentence:
+    """The likeliest unit; a photo caption may support an answer but never leads it."""
+    return max(sents, key=lambda s: (not is_caption(s.text), s.prob))
+
+
+def _lead_run(lead: Sentence, sents: list[Sentence], extend: float) -> list[Sentence]:
+    """The lead and the sentences right after it in its passage that are nearly as likely
+    (`extend` × the lead's probability), while the run stays within LEAD_WORDS."""
+    run = [lead]
+    after = {s.index: s for s in sents if s.passage is lead.passage}
     while True:
-        options: list[Sentence] = []
-        for cid, idx in chosen.items():
-            options += [s for s in by_passage[cid] if s.index not in idx and s.prob >= c["neighbour_floor"]
-                        and (not contiguous or s.index - 1 in idx or s.index + 1 in idx)]
-        if len(chosen) < max(int(c["max_passages"]), len(docs)):
-            options += [s for cid, s in best_of.items()
-                        if cid not in chosen and s.prob >= c["lead_ratio"] * lead.prob]
-        # a whole list may exceed what is left of the budget (the composer then drops prose for it)
-        options = [s for s in options if s.text not in seen
-                   and (used + s.words <= budget or lists and s.is_item and s.words <= 2 * budget)]
-        if not options:
-            break
-        s = max(options, key=lambda x: x.prob)
-        chosen.setdefault(s.passage.chunk_id, set()).add(s.index)
-        used += s.words
+        nxt = after.get(run[-1].index + 1)
+        if nxt is None or nxt.is_item or nxt.prob < extend * lead.prob \
+                or sum(s.words for s in run) + nxt.words > LEAD_WORDS:
+            return run
+        run.append(nxt)
+
+
+def _clause_window(u: Understood, p: Passage, start: int, end: int, idf: dict[str, float]) -> tuple[int, int]:
+    """The span of a long sentence to quote: the run of whole clauses, within LEAD_WORDS, that
+    covers most of the question's terms (and holds what a typed question asks for)."""
+    text = p.text[start:end]
+    cuts = [0] + [m.end() for m in _CLAUSE_END.finditer(text)] + [len(text)]
+    clauses = [(cuts[i], cuts[i + 1]) for i in range(len(cuts) - 1) if text[cuts[i]:cuts[i + 1]].strip()]
+    typed = answer_type(u.focus)
+    q = u.focus_query
+    best, best_score = (0, len(text)), -1.0
+    for i in range(len(clauses)):
+        for j in range(i, len(clauses)):
+            a, e = clauses[i][0], clauses[j][1]
+            piece = text[a:e]
+            n = len(words(piece))
+            if n > LEAD_WORDS:
+                break
+            score = (weighted(terms_of(piece), q, idf) if q.terms else 0.0) \
+                + (0.5 if typed is not None and typed[1].search(piece) else 0.0) + n / (100 * LEAD_WORDS)
+            if score > best_score:
+                best, best_score = (a, e), score
+    a, e = best
+    seg = text[a:e]
+    a += len(seg) - len(seg.lstrip())
+    e -= len(seg) - len(seg.rstrip(" ,;:–—-"))
+    return start + a, start + e
+
+
+def lead_excerpt(u: Understood, lead: Sentence, sents: list[Sentence], weights: Weights, idf: dict[str, float],
+                 more: Callable[[Passage], Passage] | None) -> Excerpt:
+    """The lead as one excerpt: a whole list, a short run of sentences, or a long sentence's clauses."""
+    if u.wants_list and lead.is_item:
+        listed = _list_excerpt(lead.passage, lead.start, lead.end, more)
+        if listed is not None:
+            return listed
+    run = _lead_run(lead, sents, weights.compose.get("lead_extend", 2.0))
+    start, end = run[0].start, run[-1].end
+    if len(run) == 1 and lead.words > LEAD_WORDS and not lead.is_item:
+        a, e = _clause_window(u, lead.passage, start, end, idf)
+        return Excerpt(lead.passage, a, e, anchor=a, cut_before=a > start, cut_after=e < end)
+    return Excerpt(lead.passage, start, end, anchor=lead.start)
+
+
+def choose_evidence(lead: Sentence, shown: Excerpt, sents: list[Sentence], weights: Weights, budget: int,
+                    docs: frozenset[str] = frozenset()) -> list[Sentence]:
+    """Supporting units after the lead, likeliest first: those at least `evidence_ratio` × the
+    lead's probability, at most `max_evidence` of them, within the word budget. When the question
+    names several documents, each of them speaks with its likeliest unit first."""
+    c = weights.compose
+    at = lambda s: s.passage.char_start + s.start  # noqa: E731
+    covered = (shown.passage.doc_id, shown.passage.char_start + shown.start, shown.passage.char_start + shown.end)
+    inside = lambda s: s.passage.doc_id == covered[0] and covered[1] <= at(s) < covered[2]  # noqa: E731
+    pool = [s for s in sents if s is not lead and not inside(s)]
+    chosen: list[Sentence] = []
+    seen = {lead.text}
+    used = shown.words
+
+    def take(s: Sentence) -> None:
+        nonlocal used
+        chosen.append(s)
         seen.add(s.text)
-    runs: list[list[Sentence]] = []
-    for cid, idx in chosen.items():
-        run: list[Sentence] = []
-        for s in by_passage[cid]:
-            if s.index in idx:
-                if run and s.index != run[-1].index + 1:
-                    runs.append(run)
-                    run = []
+        used += s.words
+
+    for doc in sorted(docs) if len(docs) > 1 else ():
+        if doc != shown.passage.doc_id:
+            voice = max((s for s in pool if s.passage.doc_id == doc), key=lambda s: s.prob, default=None)
+            if voice is not None and voice.text not in seen:
+                take(voice)
+    floor = c.get("evidence_ratio", 0.5) * lead.prob
+    for s in sorted(pool, key=lambda s: -s.prob):
+        if len(chosen) >= max(int(c.get("max_evidence", 2)), len(docs) - 1):
+            break
+        if s.prob < floor:
+            break
+        if s.text in seen or used + s.words > budget:
+            continue
+        take(s)
+    return chosen
+
+
+def _excerpts_of(chosen: list[Sentence]) -> list[Excerpt]:
+    """Chosen units as excerpts: neighbours in one passage become one excerpt, in document order."""
+    by_passage: dict[str, list[Sentence]] = {}
+    for s in chosen:
+        by_passage.setdefault(s.passage.chunk_id, []).append(s)
+    out = []
+    for group in by_passage.values():
+        group.sort(key=lambda s: s.index)
+        run = [group[0]]
+        for s in group[1:]:
+            if s.index == run[-1].index + 1:
                 run.append(s)
-        runs.append(run)
-    # the lead's run first; the others by passage rank, then in document order
-    return sorted(runs, key=lambda r: (lead not in r, r[0].rank, r[0].index))
+            else:
+                out.append(_excerpt(run))
+                run = [s]
+        out.append(_excerpt(run))
+    rank = {s.passage.chunk_id: (i, s.rank) for i, s in enumerate(chosen)}
+    return sorted(out, key=lambda e: rank[e.passage.chunk_id])
 
 
 def _excerpt(group: list[Sentence]) -> Excerpt:
@@ -172,88 +261,67 @@ def _list_excerpt(p: Passage, start: int, end: int, more: Callable[[Passage], Pa
     return Excerpt(p, spans[0][0], spans[-1][1], tuple(lines))
 
 
-def _render(excerpts: list[Excerpt]) -> tuple[str, list[Citation]]:
-    """Text with [n] markers; grouped under a document label when several documents speak."""
-    cits = [_cite(n, e) for n, e in enumerate(excerpts, start=1)]
+def _marked(e: Excerpt, n: int) -> str:
+    """An excerpt with its citation mark: after the text, or after every line of a list."""
+    if e.list_lines:
+        return e.render().replace("\n", f" [{n}]\n") + f" [{n}]"
+    return f"{e.render()} [{n}]"
+
+
+def emphasise(u: Understood, text: str) -> str:
+    """The span a typed question asks for (a date, number, amount, contact …) in bold, once."""
+    typed = answer_type(u.focus)
+    m = typed[1].search(text) if typed is not None else None
+    if m is None or not m.group(0).strip() or "**" in text:
+        return text
+    a, e = m.span()
+    while e > a and text[e - 1] in " ,;:":
+        e -= 1
+    return f"{text[:a]}**{text[a:e]}**{text[e:]}"
+
+
+def render(u: Understood | None, lead: Excerpt, evidence: list[Excerpt]) -> Composed:
+    """The lead with [1], then "Belege:" with one line per excerpt; when several documents speak,
+    each line names its document and the lines of one document stand together."""
+    excerpts = [lead] + evidence
     docs = list(dict.fromkeys(e.passage.doc_id for e in excerpts))
-    if len(docs) < 2:
-        parts = [f"{e.render()} [{n}]" if not e.list_lines else e.render().replace("\n", f" [{n}]\n") + f" [{n}]"
-                 for n, e in enumerate(excerpts, start=1)]
-        return "\n".join(parts) if any(e.list_lines for e in excerpts) else " ".join(parts), cits
-    blocks = []
-    for d in docs:
-        mine = [(n, e) for n, e in enumerate(excerpts, start=1) if e.passage.doc_id == d]
-        body = " ".join(f"{e.render()} [{n}]" if not e.list_lines else e.render().replace("\n", f" [{n}]\n") + f" [{n}]"
-                        for n, e in mine)
-        blocks.append(f"{_label(mine[0][1].passage)}: {body}")
-    return "\n\n".join(blocks), cits
+    ordered = [lead] + sorted(evidence, key=lambda e: docs.index(e.passage.doc_id))
+    cits = [_cite(n, e) for n, e in enumerate(ordered, start=1)]
+    head = _marked(lead, 1)
+    if u is not None and not lead.list_lines:
+        head = emphasise(u, head)
+    lines = []
+    for n, e in enumerate(ordered[1:], start=2):
+        prefix = f"{label(e.passage)}: " if len(docs) > 1 else ""
+        body = _marked(e, n)
+        lines.append(f"- {prefix}{body}" if not e.list_lines else f"{prefix}{body}")
+    text = head if not lines else f"{head}\n\n{EVIDENCE_HEADING}\n" + "\n".join(lines)
+    return Composed(text, head, cits)
 
 
-def compose(u: Understood, ev: Evidence, weights: Weights, budget: int,
-            more: Callable[[Passage], Passage] | None = None) -> tuple[str, list[Citation]]:
+def compose(u: Understood, ev: Evidence, weights: Weights, budget: int, idf: dict[str, float] | None = None,
+            more: Callable[[Passage], Passage] | None = None) -> Composed:
     """The answer text with [n] markers and the citations behind them (never an unsourced sentence)."""
-    groups = select(ev, weights, budget, lists=u.wants_list, docs=u.named)
-    if not groups:
-        return REFUSAL, []
-    excerpts = []
-    for g in groups:
-        e = _excerpt(g)
-        listed = _list_excerpt(e.passage, e.start, e.end, more) if u.wants_list and any(x.is_item for x in g) else None
-        excerpts.append(listed or e)
-    lists = [e for e in excerpts if e.list_lines]
-    if lists:
-        # for a list question the list is the answer: it leads, prose inside it is not repeated, and
-        # prose makes room for it (the least likely excerpt first) until the answer fits the budget
-        # again; a list itself is never cut
-        excerpts = lists[:1] + [e for e in excerpts if e is not lists[0] and not _inside(e, lists)]
-        size = lambda e: len(words(e.render()))  # noqa: E731
-        while len(excerpts) > 1 and sum(map(size, excerpts)) > budget:
-            drop = next((i for i in range(len(excerpts) - 1, 0, -1) if not excerpts[i].list_lines), None)
-            if drop is None:
-                break
-            del excerpts[drop]
-    return _render(excerpts)
+    sents = quotable(ev, lists=u.wants_list)
+    if not sents:
+        return Composed(REFUSAL, REFUSAL, [])
+    lead = choose_lead(sents)
+    if u.wants_list:  # a list question is answered by a list when one comes close enough
+        listed = max((s for s in sents if s.is_item), key=lambda s: s.prob, default=None)
+        if listed is not None and listed.prob >= weights.compose.get("list_ratio", 2.0) * lead.prob:
+            lead = listed
+    shown = lead_excerpt(u, lead, sents, weights, idf or {}, more)
+    chosen = choose_evidence(lead, shown, sents, weights, budget, u.named)
+    evidence = [(_list_excerpt(e.passage, e.start, e.end, more) if u.wants_list else None) or e
+                for e in _excerpts_of(chosen)]
+    return render(u, shown, evidence)
 
 
-def _inside(e: Excerpt, lists: list[Excerpt]) -> bool:
-    """`e` is part of a list excerpt already shown (lists may be joined from several chunks)."""
-    at = e.passage.char_start
-    return not e.list_lines and any(x.passage.doc_id == e.passage.doc_id and x.passage.char_start + x.start <= at + e.start
-                                    and at + e.end <= x.passage.char_start + x.end for x in lists)
-
-
-def near_miss(ev: Evidence, weights: Weights, budget: int) -> tuple[str, list[Citation]]:
+def near_miss(ev: Evidence) -> Composed:
     """A refusal that still shows the closest passage, so the reader can judge for themselves."""
-    groups = select(ev, weights, budget)[:1]
-    if not groups:
-        return REFUSAL, []
-    text, cits = _render([_excerpt(groups[0])])
-    return f"{NEAR_MISS} {text}", cits
-
-
-def _statement(text: str, min_words: int = 6) -> bool:
-    """A whole sentence that says something (not a heading, caption or fragment)."""
-    return len(words(text)) >= min_words and text.rstrip().endswith((".", "!", "?", ":", "“", "\""))
-
-
-def overview(doc: list[Passage], budget: int) -> tuple[str, list[Citation]]:
-    """A cited overview of one document from its structure: its opening sentences, then the first
-    sentence of each further section, in document order, within the word budget."""
-    excerpts: list[Excerpt] = []
-    used, last_section = 0, None
-    for n, p in enumerate(sorted(doc, key=lambda x: x.ordinal)):
-        if n and p.section == last_section:
-            continue
-        spans = [(a, e) for a, e, item in units(p.text) if not item and _statement(p.text[a:e])]
-        spans = spans[:OVERVIEW_SENTENCES if not excerpts else 1]
-        if not spans:
-            continue
-        w = sum(len(words(p.text[a:e])) for a, e in spans)
-        if used + w > budget:
-            break
-        excerpts.append(Excerpt(p, spans[0][0], spans[-1][1]))
-        used += w
-        last_section = p.section
-    return _render(excerpts) if excerpts else (REFUSAL, [])
-
-
+    sents = quotable(ev, lists=False)
+    if not sents:
+        return Composed(REFUSAL, REFUSAL, [])
+    e = _excerpt([choose_lead(sents)])
+    head = f"{NEAR_MISS} {_marked(e, 1)}"
+    return Composed(head, head, [_cite(1, e)])

@@ -14,7 +14,8 @@ import numpy as np
 
 from assistant import llm as llm_module
 from assistant import weights as weights_module
-from assistant.answer import REFUSAL, compose, near_miss, overview
+from assistant.answer import REFUSAL, Composed, compose, near_miss
+from assistant.overview import overview
 from assistant.chat import Condensed, condense
 from assistant.evidence import Evidence, Pool, candidates_from, gather
 from assistant.gate import judge
@@ -327,8 +328,8 @@ class Assistant:
 
     def _refusal(self, base: Answer, ev: Evidence, near: bool) -> Answer:
         """The plain refusal, or, when the documents come close, the closest passage marked as such."""
-        text, citations = near_miss(ev, self.weights, self.settings.retrieval.answer_words) if near else (REFUSAL, [])
-        return replace(base, answer=text, citations=tuple(citations))
+        c = near_miss(ev) if near else Composed(REFUSAL, REFUSAL, [])
+        return replace(base, answer=c.text, lead=c.lead, citations=tuple(c.citations))
 
     def _generate(self, llm: Any, base: Answer, c: Condensed) -> Generator[StreamEvent, None, Answer | str | None]:
         """Stream the model's answer and verify its citations; returns the Answer, or the notice for
@@ -355,12 +356,14 @@ class Assistant:
         """The extractive answer: an overview of a document, or the composed evidence."""
         s = self.settings
         doc = self._overview_document(u, ev)
+        more = lambda p: with_next(version, p)  # noqa: E731
         if doc is not None:
-            text, citations = overview(version.document_passages(doc), s.retrieval.answer_words)
+            c = overview(version.document_passages(doc), s.retrieval.overview_words, more)
         else:
-            text, citations = compose(u, ev, self.weights, s.retrieval.answer_words, more=lambda p: with_next(version, p))
-        citations = [x for x in citations if x.quote and x.quote in x.passage]  # never show an unverifiable quote
-        return replace(base, answer=text, refused=not citations, citations=tuple(citations))
+            c = compose(u, ev, self.weights, s.retrieval.answer_words, ev.idf, more)
+        citations = [x for x in c.citations if x.quote and x.quote in x.passage]  # never show an unverifiable quote
+        return replace(base, answer=c.text, lead=c.lead, refused=not citations, citations=tuple(citations),
+                       emphasis=c.emphasis)
 
     @staticmethod
     def _overview_document(u: Understood, ev: Evidence) -> str | None:

@@ -5,13 +5,13 @@ live in assistant/data/weights.json (fitted by `python -m evals.fit`)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from assistant.lexical import answer_type, passage_coverage, source_terms, terms_of, weighted
+from assistant.lexical import answer_type, covered, passage_coverage, source_terms, terms_of, weighted
 from assistant.query import Query
-from assistant.core.text import words
+from assistant.core.text import stopwords, words
 from assistant.core.types import Passage
 from assistant.understand import Understood
 from assistant.weights import Weights
@@ -44,6 +44,11 @@ SENTENCE_FEATURES = (
     "fragment",  # starts in lower case: the tail of a sentence cut at the chunk's start
     "typed",  # the question asks for a date/amount/… and the sentence has one
     "list_match",  # the question asks for a list and this is a list item or the line leading into a list
+    "local",  # share of the asking sentences' terms in the sentence, each weighed by how few of the read
+    #           sentences hold it (within the passages read, a term found everywhere tells nothing)
+    "window",  # the same share counted over the sentence and the one before it (a subject named just before)
+    "grams",  # share of the question's letter 4-grams in the sentence: word forms Snowball stems apart
+    #           (eingebürgert / Einbürgerung)
 )
 GATE_FEATURES = (
     "relevance",  # best passage relevance
@@ -53,6 +58,9 @@ GATE_FEATURES = (
     "typed_gap",  # it asks for a date/amount/…: 1 − how well the best sentence with one covers the question
     "beyond",  # it asks about now, what comes next, or a year after the newest document
     "english",  # asked in English (cross-lingual similarities run lower)
+    "sentence",  # probability of the likeliest sentence (sentence model)
+    "sentence_cos",  # cosine of the closest sentence
+    "sentence_cover",  # best share of the asking sentences' terms in one sentence with the one before it
 )
 
 
@@ -108,6 +116,7 @@ class Evidence:
     passages: tuple[Passage, ...]
     sentences: tuple[Sentence, ...]
     gate_features: np.ndarray
+    idf: dict[str, float] = field(default_factory=dict)  # of the question's terms (for cutting long sentences)
 
 
 def _ends_sentence(text: str) -> bool:
@@ -210,7 +219,42 @@ def sentence_matrix(u: Understood, ranked: list[tuple[Candidate, float]], pool: 
             out.append(Sentence(p, rank, j, a, e, item, float(cos[j])))
             if not item and not _ends_sentence(text) and n <= 12:
                 heading, heading_terms = float(cos[j]), t  # what follows stands under this heading
+    local = local_coverage(q, out, idf)
+    grams = letter_grams(u.focus)
+    for row, s, (loc, win) in zip(rows, out, local):
+        row += [loc, win, len(grams & letter_grams(s.text)) / len(grams) if grams else 0.0]
     return out, np.asarray(rows, dtype=np.float64).reshape(len(rows), len(SENTENCE_FEATURES))
+
+
+def local_coverage(q: Query, sents: list[Sentence], idf: dict[str, float]) -> list[tuple[float, float]]:
+    """Per sentence, the idf-weighted share of the question's terms it covers, each term also
+    weighed by its inverse frequency among the sentences read (log((N + 1) / (1 + n)), the usual
+    idf over this small collection); and the same over the sentence with the one before it."""
+    terms = list(dict.fromkeys(q.terms))
+    if not terms or not sents:
+        return [(0.0, 0.0)] * len(sents)
+    cov = np.asarray([[covered(t, terms_of(s.text), q.alternatives.get(t, ())) for t in terms] for s in sents])
+    local_idf = np.log((len(sents) + 1) / (1 + (cov > 0).sum(0)))
+    weight = local_idf * np.asarray([idf.get(t, 1.0) * (2.0 if t in q.unknown else 1.0) for t in terms])
+    total = float(weight.sum())
+    if total <= 0:
+        return [(0.0, 0.0)] * len(sents)
+    out = []
+    for i, s in enumerate(sents):
+        window = np.maximum(cov[i], cov[i - 1]) if i and sents[i - 1].passage is s.passage else cov[i]
+        out.append((float(cov[i] @ weight) / total, float(window @ weight) / total))
+    return out
+
+
+def letter_grams(text: str, n: int = 4) -> frozenset[str]:
+    """Letter n-grams of the content words (stop words and words under four letters left out)."""
+    stop = stopwords()
+    out: set[str] = set()
+    for w in words(text.lower()):
+        if len(w) >= 4 and w not in stop:
+            w = f"#{w}#"
+            out.update(w[i:i + n] for i in range(len(w) - n + 1))
+    return frozenset(out)
 
 
 def _with_context(q: Query, ctx: Query | None) -> Query:
@@ -237,9 +281,12 @@ def gate_row(u: Understood, ranked: list[tuple[Candidate, float]], sentences: li
                 terms = terms_of(s.text) | terms_of(prev) | terms_of(s.passage.section) | source_terms(s.passage)
                 support = max(support, weighted(terms, focus, idf) if focus.terms else 0.0)
         gap = 1.0 - support
+    window = max((w for _, w in local_coverage(focus, sentences, idf)), default=0.0)
     return np.asarray([
         max((r for _, r in head), default=0.0), max((c.passage.score for c, _ in head), default=0.0), coverage,
-        float(bool(u.focus_query.unknown)), gap, float(u.beyond), float(u.english)], dtype=np.float64)
+        float(bool(u.focus_query.unknown)), gap, float(u.beyond), float(u.english),
+        max((s.prob for s in sentences), default=0.0), max((s.cos for s in sentences), default=0.0), window],
+        dtype=np.float64)
 
 
 def gather(u: Understood, pool: Pool, weights: Weights, k: int, read: int) -> Evidence:
@@ -251,7 +298,7 @@ def gather(u: Understood, pool: Pool, weights: Weights, k: int, read: int) -> Ev
     sentences, x = sentence_matrix(u, ranked[:read], pool)
     probs = weights.sentence.prob(x)
     sentences = [replace(s, prob=float(p)) for s, p in zip(sentences, probs)]
-    return Evidence(tuple(c.passage for c, _ in ranked[:k]), tuple(sentences), gate_row(u, ranked, sentences, idf))
+    return Evidence(tuple(c.passage for c, _ in ranked[:k]), tuple(sentences), gate_row(u, ranked, sentences, idf), idf)
 
 
 def candidates_from(passages: list[Passage], fused: dict[str, float], keyword: dict[str, float],

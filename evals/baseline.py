@@ -68,3 +68,49 @@ class NaiveBaseline:
                      for n, p in enumerate(passages, 1))
         text = "\n\n".join(f"{p.text} [{n}]" for n, p in enumerate(passages, 1))
         return Answer(question, text, False, cits, (time.perf_counter() - t) * 1000, question, tuple(passages))
+
+
+PROBE_PASSAGES = 4
+PROBE_WORDS = 50
+
+
+class ProbeBaseline:
+    """The untuned probe: our retrieval's fused top 4 passages, every sentence scored by its e5
+    cosine to the question, sentences taken best first until about 50 words; no fitted weight,
+    never refuses. What any lead-first composer must beat."""
+
+    def __init__(self, assistant: Any) -> None:
+        self.assistant = assistant
+
+    def _pool(self, question: str, history: list[str] | None) -> Any:
+        from assistant.api import clean_question
+        from assistant.chat import condense
+
+        a = self.assistant
+        version = a.index.current()
+        q = clean_question(question, a.settings.retrieval.max_question_chars)
+        u = a.understand(version, q, condense(q, history or [], a.settings.retrieval.max_history_turns))
+        return a.pool(version, u)
+
+    def retrieve(self, question: str, k: int | None = None, history: list[str] | None = None) -> list[Passage]:
+        return [c.passage for c in self._pool(question, history).candidates[:k or 5]]
+
+    def ask(self, question: str, history: list[str] | None = None) -> Answer:
+        t = time.perf_counter()
+        pool = self._pool(question, history)
+        scored = []
+        for c in pool.candidates[:PROBE_PASSAGES]:
+            sims = c.vectors @ pool.qvec if len(c.vectors) else []
+            scored += [(float(s), c.passage, a, e) for s, (a, e, _) in zip(sims, c.spans)]
+        scored.sort(key=lambda x: -x[0])
+        parts, cits, used = [], [], 0
+        for _, p, a, e in scored:
+            if used >= PROBE_WORDS:
+                break
+            text = p.text[a:e]
+            n = len(cits) + 1
+            cits.append(Citation(n, p.doc_id, p.title, p.source, p.page_at(a), text, p.text))
+            parts.append(f"{' '.join(text.split())} [{n}]")
+            used += len(text.split())
+        return Answer(question, " ".join(parts), False, tuple(cits), (time.perf_counter() - t) * 1000, question,
+                      tuple(c.passage for c in pool.candidates[:PROBE_PASSAGES]))

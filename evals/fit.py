@@ -1,20 +1,25 @@
 """Fit every weight of the answer path on data, with k-fold cross-validation, and write them to
 assistant/data/weights.json:
 
-1. passage relevance (logistic, PASSAGE_FEATURES): does a fused candidate support a gold quote?
-2. sentence relevance (logistic, SENTENCE_FEATURES): is a sentence of the best passages part of a
-   gold quote?
-3. the gate (logistic, GATE_FEATURES, and its threshold): is the question answerable at all?
-4. the composer's thresholds (grid search): how close another passage must come to the lead, how
-   likely a neighbour must be, how many passages an answer draws on.
+1. passage relevance (logistic, PASSAGE_FEATURES): does a fused candidate hold the answer?
+2. sentence relevance (logistic, SENTENCE_FEATURES): is a sentence of the best passages part of the
+   answer (a gold quote, or the sentence that holds an XQuAD answer span)?
+3. the gate (logistic, GATE_FEATURES, and its threshold): does the library answer the question?
+   Besides the real unanswerable questions it learns from near misses made from real text: every
+   answerable question asked again of its candidates without the passages that answer it (the
+   same topic, no answer: what a near miss is).
+4. the composer's thresholds (grid search), judged by what a reader sees: the facts in the lead
+   (first 50/40 words) and in the whole answer, the citations, and a cost per word.
 
-Questions come from our own set and, when it is present, the independent dev set. Folds keep each
-question whole and spread both sets and the unanswerable questions evenly. The cross-validated
-figures come from the real `Assistant.ask`/`retrieve` with each fold's weights on its held-out
-questions; the full-fit figures from the weights fitted on everything (in-sample, so flattering).
+Questions come from three sets: our own, the independent dev set and the XQuAD-de dev half (the
+last two beside the checkout in ../shared). Each set weighs the same in every fit, whatever its
+size. Folds keep each question whole (each XQuAD article whole: its questions share paragraphs) and
+spread the sets and the unanswerable questions evenly. The cross-validated figures come from the
+real `Assistant.ask`/`retrieve` with each fold's weights on its held-out questions; the full-fit
+figures from the weights fitted on everything (in-sample, so flattering).
 
     python -m evals.fit                       # fit, cross-validate, write weights and report
-    python -m evals.fit --no-dev              # our own set only
+    python -m evals.fit --no-dev --no-xquad   # our own set only
 """
 from __future__ import annotations
 
@@ -33,19 +38,24 @@ import numpy as np
 from assistant.answer import compose
 from assistant.api import Assistant, clean_question
 from assistant.chat import condense
-from assistant.evidence import (GATE_FEATURES, PASSAGE_FEATURES, SENTENCE_FEATURES, Pool, distinct, gather,
+from assistant.core.text import sentence_spans
+from assistant.evidence import (GATE_FEATURES, PASSAGE_FEATURES, SENTENCE_FEATURES, Evidence, Pool, distinct, gather,
                                 passage_matrix, rank_passages, sentence_matrix)
 from assistant.core.settings import PROJECT_ROOT, Settings
 from assistant.understand import Understood
 from assistant.weights import WEIGHTS, Linear, Weights
-from evals.harness import DEV_QUESTIONS, QUESTIONS, QuestionResult, load_questions, run, summarize
-from evals.metrics import coverage, key_fact_recall, normalize, supports, _TOKEN
+from evals.harness import DEV_QUESTIONS, QUESTIONS, QuestionResult, answerable, load_questions, run, summarize
+from evals.metrics import (answer_words, coverage, holds_span, key_fact_recall, lead_fact_recall, lead_holds_span,
+                           normalize, supports, _TOKEN)
 
 FOLDS = 5  # five folds: every question is held out once, each fold still trains on 80 % of the data
 SEED = 13
 L2 = 1.0  # ridge penalty on standardised features: keeps coefficients finite when a feature separates
-GRID = {"lead_ratio": (0.2, 0.35, 0.5, 0.7, 0.9), "neighbour_floor": (0.0, 0.02, 0.05, 0.1, 0.2),
-        "max_passages": (1, 2, 3), "contiguous": (0.0, 1.0)}
+GRID = {"lead_extend": (0.7, 2.0), "list_ratio": (0.3, 0.6, 2.0), "evidence_ratio": (0.25, 0.4, 0.6, 0.8),
+        "max_evidence": (0, 1, 2, 3)}
+# Reading costs: 100 more words cost a quarter of one figure, so an excerpt must add a fact (or a
+# correct citation) to at least one answer in four to earn its place.
+WORD_COST = 0.25 / 100
 RESULTS = PROJECT_ROOT / "evals" / "results" / "fit"
 
 
@@ -62,6 +72,15 @@ class Item:
     def gold(self) -> list[dict[str, str]]:
         return self.q.get("gold") or []
 
+    @property
+    def answerable(self) -> bool:
+        return answerable(self.q)
+
+    @property
+    def group(self) -> str:
+        """What a fold keeps whole: the question, or its XQuAD article."""
+        return f"article-{self.q['article']}" if "article" in self.q else self.q["id"]
+
 
 def collect(a: Assistant, questions: list[tuple[str, dict[str, Any]]]) -> list[Item]:
     index = a.index.current()
@@ -74,14 +93,41 @@ def collect(a: Assistant, questions: list[tuple[str, dict[str, Any]]]) -> list[I
     return out
 
 
-def sentence_label(text: str, gold: list[dict[str, str]]) -> float:
-    """1 when the sentence is (mostly) part of a gold quote or holds most of one."""
+def gold_sentence(q: dict[str, Any]) -> str:
+    """The sentence of an XQuAD paragraph that holds the answer (at its answer_start)."""
+    ctx, at = q["context"], q["answer_start"]
+    return next((ctx[a:e] for a, e in sentence_spans(ctx) if a <= at < e), ctx)
+
+
+def sentence_label(text: str, item: Item) -> float:
+    """1 when the sentence answers: for gold quotes, it is (mostly) part of one or holds most of
+    one; for an answer span, it holds the span and stands in the span's paragraph."""
+    if item.q.get("spans"):
+        return float(holds_span(text, item.q["spans"]) and text.strip() in item.q["context"])
     s = set(_TOKEN.findall(normalize(text)))
-    for g in gold:
+    for g in item.gold:
         gt = set(_TOKEN.findall(normalize(g["quote"])))
         if s and len(s & gt) >= 4 and len(s & gt) / len(s) >= 0.6 or coverage(g["quote"], text) >= 0.6:
             return 1.0
     return 0.0
+
+
+def passage_label(text: str, source: str, item: Item) -> float:
+    """1 when the passage holds the answer: a gold quote, or the sentence with the answer span."""
+    if item.q.get("spans"):
+        return float(source == item.q["source"] and " ".join(gold_sentence(item.q).split()) in " ".join(text.split()))
+    return float(any(supports(text, g["quote"]) for g in item.gold))
+
+
+def near_miss(item: Item) -> Item | None:
+    """The question asked again of its candidates without every passage that answers it: same
+    topic, no answer. None when nothing would be left."""
+    keep = [c for c in item.pool.candidates if not passage_label(c.passage.text, c.passage.source, item)
+            and not (item.q.get("spans") and holds_span(c.passage.text, item.q["spans"]))]
+    if not keep or len(keep) == len(item.pool.candidates):
+        return None
+    q = {**item.q, "gold": [], "spans": [], "id": item.q["id"] + "~near"}
+    return Item(q, item.set, item.u, replace(item.pool, candidates=keep))
 
 
 def _ranked(item: Item, passage: Linear) -> list:
@@ -89,108 +135,167 @@ def _ranked(item: Item, passage: Linear) -> list:
     return distinct(rank_passages(p.candidates, passage.prob(passage_matrix(item.u, p.candidates, p.qvec, p.idf))))
 
 
+def _set_weights(items: list[Item]) -> dict[str, float]:
+    """Each set weighs the same in a fit: a question's weight is one over its set's size."""
+    n: dict[str, int] = {}
+    for it in items:
+        n[it.set] = n.get(it.set, 0) + 1
+    return {s: len(items) / (len(n) * k) for s, k in n.items()}
+
+
 def fit_weights(items: list[Item], settings: Settings, grid: dict[str, tuple[float, ...]] = GRID) -> Weights:
     """All weights from `items` alone (one fold's training questions, or all of them)."""
-    answerable = [it for it in items if it.gold]
+    answerable_items = [it for it in items if it.answerable]
+    sw = _set_weights(answerable_items)
     # 1. passages
-    x, y = [], []
-    for it in answerable:
+    x, y, w = [], [], []
+    for it in answerable_items:
         p = it.pool
         x.append(passage_matrix(it.u, p.candidates, p.qvec, p.idf))
-        y += [float(any(supports(c.passage.text, g["quote"]) for g in it.gold)) for c in p.candidates]
-    passage = Linear.fit(PASSAGE_FEATURES, np.vstack(x), np.asarray(y), L2)
+        y += [passage_label(c.passage.text, c.passage.source, it) for c in p.candidates]
+        w += [sw[it.set]] * len(p.candidates)
+    passage = Linear.fit(PASSAGE_FEATURES, np.vstack(x), np.asarray(y), L2, np.asarray(w))
     # 2. sentences of the best passages, as the composer will see them
-    x, y = [], []
-    for it in answerable:
+    x, y, w = [], [], []
+    for it in answerable_items:
         sents, m = sentence_matrix(it.u, _ranked(it, passage)[:settings.retrieval.read_passages], it.pool)
         x.append(m)
-        y += [sentence_label(s.text, it.gold) for s in sents]
-    sentence = Linear.fit(SENTENCE_FEATURES, np.vstack(x), np.asarray(y), L2)
-    # 3. the gate: answerable or not, one row per question; the threshold that makes the fewest
-    # mistakes (a false refusal costs as much as a wrong answer)
-    rows, labels, evs = [], [], []
+        y += [sentence_label(s.text, it) for s in sents]
+        w += [sw[it.set]] * len(sents)
+    sentence = Linear.fit(SENTENCE_FEATURES, np.vstack(x), np.asarray(y), L2, np.asarray(w))
     draft = Weights(passage, sentence, Linear(GATE_FEATURES, (0.0,) * len(GATE_FEATURES), 0.0), 0.5,
-                    {"lead_ratio": 0.5, "neighbour_floor": 0.05, "max_passages": 3, "contiguous": 1.0})
-    for it in items:
-        ev = _evidence(it, draft, settings)
-        evs.append(ev)
-        rows.append(ev.gate_features)
-        labels.append(float(bool(it.gold)))
-    gx, gy = np.vstack(rows), np.asarray(labels)
-    gate = Linear.fit(GATE_FEATURES, gx, gy, L2)
-    probs = gate.prob(gx)
-    allowed = np.asarray([not it.u.instruction for it in items])
-    candidates = sorted(set(np.round(probs, 4)))
-    errors = lambda t: int(((probs >= t) & allowed & (gy == 0)).sum() + ((probs < t) & (gy == 1)).sum())  # noqa: E731
-    threshold = float(min(candidates, key=lambda t: (errors(t), abs(t - 0.5)))) if candidates else 0.5
-    # 4. the composer's thresholds, judged on the answerable questions by the answer figures
-    best, best_utility = None, -1.0
+                    {k: float(v[0]) for k, v in grid.items()})
+    evs = [_evidence(it, draft, settings) for it in items]
+    gate, threshold = fit_gate(items, evs, draft, settings)
+    draft = replace(draft, gate=gate, gate_threshold=threshold)
+    # 4. the composer's thresholds, judged on the answerable questions by what a reader sees
+    best, best_utility = None, -np.inf
     for combo in itertools.product(*grid.values()):
-        w = replace(draft, compose=dict(zip(grid.keys(), map(float, combo))))
-        utility = 0.0
-        for it, ev in zip(items, evs):
-            if it.gold:
-                utility += _answer_utility(it, w, ev, settings)
-        if utility > best_utility:
-            best, best_utility = w.compose, utility
+        wc = replace(draft, compose=dict(zip(grid.keys(), map(float, combo))))
+        total = sum(sw[it.set] * answer_utility(it, wc, ev, settings)
+                    for it, ev in zip(items, evs) if it.answerable)
+        if total > best_utility:
+            best, best_utility = wc.compose, total
     assert best is not None
-    return Weights(passage, sentence, gate, threshold, best)
+    return replace(draft, compose=best)
 
 
-def _evidence(it: Item, w: Weights, settings: Settings) -> Any:
+def fit_gate(items: list[Item], evs: list[Evidence], draft: Weights, settings: Settings) -> tuple[Linear, float]:
+    """The gate over real questions and near misses made from them; its threshold makes the fewest
+    mistakes, a false refusal costing as much as a wrong answer, and the near misses together
+    counting as much as the real unanswerable questions."""
+    rows, labels, weights, real = [], [], [], []
+    sw = _set_weights(items)
+    for it, ev in zip(items, evs):
+        rows.append(ev.gate_features)
+        labels.append(float(it.answerable))
+        weights.append(sw[it.set])
+        real.append(not it.u.instruction)
+    nears = [m for m in (near_miss(it) for it in items if it.answerable) if m is not None]
+    unanswerable = sum(w for w, y in zip(weights, labels) if not y) or 1.0
+    for m in nears:
+        rows.append(_evidence(m, draft, settings).gate_features)
+        labels.append(0.0)
+        weights.append(unanswerable / len(nears))
+        real.append(True)
+    gx, gy, gw = np.vstack(rows), np.asarray(labels), np.asarray(weights)
+    gate = Linear.fit(GATE_FEATURES, gx, gy, L2, gw / gw.mean())
+    probs = gate.prob(gx)
+    allowed = np.asarray(real)
+    candidates = sorted(set(np.round(probs, 4)))
+
+    def errors(t: float) -> float:
+        wrong = ((probs >= t) & allowed & (gy == 0)) | ((probs < t) & (gy == 1))
+        return float((gw * wrong).sum())
+
+    threshold = float(min(candidates, key=lambda t: (errors(t), abs(t - 0.5)))) if candidates else 0.5
+    return gate, threshold
+
+
+def _evidence(it: Item, w: Weights, settings: Settings) -> Evidence:
     r = settings.retrieval
     return gather(it.u, it.pool, w, max(r.top_k, r.read_passages), r.read_passages)
 
 
-def _answer_utility(it: Item, w: Weights, ev: Any, settings: Settings) -> float:
-    """Key-fact recall + citation precision + citation recall of the composed answer: each of the
-    three answer figures counts alike."""
-    text, cits = compose(it.u, ev, w, settings.retrieval.answer_words)
+def answer_utility(it: Item, w: Weights, ev: Evidence, settings: Settings) -> float:
+    """What a reader gets from the composed answer: the facts (or the answer span) in its lead and
+    in all of it, the share of correct citations and of gold evidence cited, minus a cost per word."""
+    c = compose(it.u, ev, w, settings.retrieval.answer_words, ev.idf)
+    cost = WORD_COST * answer_words(c.text)
+    if it.q.get("spans"):
+        spans = it.q["spans"]
+        return float(lead_holds_span(c.text, spans)) + float(holds_span(c.text, spans)) - cost
     facts = it.q.get("key_facts") or []
-    cited = [f"{c.quote} {c.passage}" for c in cits]
-    precision = np.mean([any(supports(c, g["quote"]) for g in it.gold) for c in cited]) if cited else 0.0
-    recall = np.mean([any(supports(c, g["quote"]) for c in cited) for g in it.gold])
-    return (key_fact_recall(text, facts) if facts else 0.0) + float(precision) + float(recall)
+    cited = [f"{x.quote} {x.passage}" for x in c.citations]
+    precision = np.mean([any(supports(x, g["quote"]) for g in it.gold) for x in cited]) if cited else 0.0
+    recall = np.mean([any(supports(x, g["quote"]) for x in cited) for g in it.gold])
+    facts_found = (lead_fact_recall(c.text, facts) + key_fact_recall(c.text, facts)) if facts else 0.0
+    return facts_found + float(precision) + float(recall) - cost
 
 
 def folds_of(items: list[Item], k: int = FOLDS, seed: int = SEED) -> list[int]:
-    """A fold per item: shuffled within (set, answerable) groups, then dealt round-robin."""
+    """A fold per item: groups (a question, or an XQuAD article) shuffled within (set, answerable)
+    and dealt round-robin, so every fold holds a share of each set and of the unanswerable ones."""
     rng = random.Random(seed)
-    fold = [0] * len(items)
-    groups: dict[tuple[str, bool], list[int]] = {}
-    for i, it in enumerate(items):
-        groups.setdefault((it.set, bool(it.gold)), []).append(i)
+    strata: dict[tuple[str, bool], list[str]] = {}
+    for it in items:
+        members = strata.setdefault((it.set, it.answerable), [])
+        if it.group not in members:
+            members.append(it.group)
+    fold_of: dict[str, int] = {}
     at = 0
-    for key in sorted(groups):
-        members = groups[key]
-        rng.shuffle(members)
-        for i in members:
-            fold[i] = at % k
+    for key in sorted(strata):
+        groups = strata[key]
+        rng.shuffle(groups)
+        for g in groups:
+            fold_of[g] = at % k
             at += 1
-    return fold
+    return [fold_of[it.group] for it in items]
 
 
-def evaluate(a: Assistant, w: Weights, items: list[Item]) -> list[QuestionResult]:
-    """The real ask/retrieve path with weights `w` on these questions."""
-    fold = copy.copy(a)
-    fold.weights = w
-    return run(fold, [it.q for it in items])
+def evaluate(assistants: dict[str, Assistant], w: Weights, items: list[Item]) -> list[QuestionResult]:
+    """The real ask/retrieve path with weights `w` on these questions, each on its own library."""
+    out: list[QuestionResult] = []
+    for name, a in assistants.items():
+        mine = [it.q for it in items if it.set == name]
+        if mine:
+            fold = copy.copy(a)
+            fold.weights = w
+            out += run(fold, mine)
+    return out
+
+
+def load_sets(a: Assistant, dev: Path | None, xquad: bool) -> tuple[dict[str, Assistant], list[Item]]:
+    """Every question set with the assistant that answers it, and their items."""
+    assistants = {"own": a}
+    sets = [("own", q) for q in load_questions(QUESTIONS)]
+    if dev is not None and dev.exists():
+        assistants["dev"] = a
+        sets += [("dev", q) for q in load_questions(dev)]
+    items = collect(a, sets)
+    if xquad:
+        from evals.xquad import XQUAD, load_xquad, xquad_assistant
+
+        if XQUAD.exists():
+            x = xquad_assistant(a.settings, embedder=a.embedder)
+            x.warm_up()
+            assistants["xquad"] = x
+            items += collect(x, [("xquad", q) for q in load_xquad()])
+    return assistants, items
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--no-dev", action="store_true", help="fit on our own question set only")
+    ap.add_argument("--no-dev", action="store_true", help="leave out the dev set")
+    ap.add_argument("--no-xquad", action="store_true", help="leave out XQuAD-de")
     ap.add_argument("--dev", type=Path, default=DEV_QUESTIONS, help="the dev set (its format is adapted)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--weights", type=Path, default=WEIGHTS)
     args = ap.parse_args()
     a = Assistant(Settings())
     a.warm_up()
-    sets = [("own", q) for q in load_questions(QUESTIONS)]
-    if not args.no_dev and args.dev.exists():
-        sets += [("dev", q) for q in load_questions(args.dev)]
     t0 = time.perf_counter()
-    items = collect(a, sets)
+    assistants, items = load_sets(a, None if args.no_dev else args.dev, not args.no_xquad)
     fold = folds_of(items)
     held: dict[str, QuestionResult] = {}
     per_fold = []
@@ -199,9 +304,10 @@ def main() -> int:
         test = [it for it, f in zip(items, fold) if f == k]
         w = fit_weights(train, a.settings)
         per_fold.append({"fold": k, "gate_threshold": w.gate_threshold, **w.compose})
-        held.update({r.id: r for r in evaluate(a, w, test)})
+        held.update({r.id: r for r in evaluate(assistants, w, test)})
+        print(f"fold {k}: {per_fold[-1]} ({time.perf_counter() - t0:.0f} s)", flush=True)
     full = fit_weights(items, a.settings)
-    in_sample = {r.id: r for r in evaluate(a, full, items)}
+    in_sample = {r.id: r for r in evaluate(assistants, full, items)}
     from evals.report import git_commit
 
     figures: dict[str, Any] = {}
@@ -211,7 +317,7 @@ def main() -> int:
                          "full_fit": summarize([in_sample[i] for i in ids])["overall"]}
     full = replace(full, fitted={
         "by": "python -m evals.fit", "commit": git_commit(PROJECT_ROOT), "folds": FOLDS, "seed": SEED, "l2": L2,
-        "questions": {n: sum(it.set == n for it in items) for n in figures},
+        "word_cost": WORD_COST, "questions": {n: sum(it.set == n for it in items) for n in figures},
         "index": a.settings.index_fingerprint(),
         "cross_validated": {n: _short(f["cross_validated"]) for n, f in figures.items()},
         "full_fit": {n: _short(f["full_fit"]) for n, f in figures.items()}})
@@ -219,6 +325,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "fit.json").write_text(json.dumps({"figures": figures, "folds": per_fold,
                                                   "weights": json.loads(full.to_json()),
+                                                  "held_out": {i: r.__dict__ for i, r in held.items()},
                                                   "seconds": round(time.perf_counter() - t0, 1)},
                                                  ensure_ascii=False, indent=1, default=str), encoding="utf-8")
     print(json.dumps({n: {"cv": _short(f["cross_validated"]), "full": _short(f["full_fit"])}
@@ -226,12 +333,13 @@ def main() -> int:
     return 0
 
 
-_KEYS = ("hit@5", "recall@5", "mrr", "key_fact_recall", "citation_precision", "citation_recall",
-         "refusal_accuracy", "false_refusal_rate", "answer_words")
+KEYS = ("hit@1", "hit@5", "recall@5", "mrr", "key_fact_recall", "fact_recall_50w", "lead_contains_gold",
+        "answer_contains_gold", "citation_precision", "citation_recall", "refusal_accuracy", "false_refusal_rate",
+        "answer_words")
 
 
 def _short(o: dict[str, Any]) -> dict[str, float]:
-    return {k: round(float(o[k]), 3) for k in _KEYS if k in o}
+    return {k: round(float(o[k]), 3) for k in KEYS if k in o and o[k] == o[k]}
 
 
 if __name__ == "__main__":

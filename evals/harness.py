@@ -9,8 +9,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from evals.metrics import (answer_words, gold_ranks, hit_at, key_fact_recall, mean, ndcg_at, normalize, percentile,
-                           recall_at, reciprocal_rank, supports)
+from evals.metrics import (answer_words, gold_ranks, hit_at, holds_span, key_fact_recall, lead_fact_recall,
+                           lead_holds_span, mean, ndcg_at, normalize, percentile, recall_at, reciprocal_rank, supports)
 
 QUESTIONS = Path(__file__).with_name("questions.jsonl")
 # the independent development set: beside this checkout for developers and CI, absent on a user's clone
@@ -69,11 +69,22 @@ class QuestionResult:
     quotes_verbatim: bool = True
     missing_facts: list[str] = field(default_factory=list)
     words: int = 0
+    lead_fact_recall: float = 0.0  # key-fact recall in the first 50 words (a refusal scores 0)
+    spans: bool = False  # judged by answer spans (XQuAD) instead of key facts and gold quotes
+    lead_contains_gold: float = 0.0  # the answer span within the first 40 words
+    answer_contains_gold: float = 0.0  # … anywhere in the answer
+
+
+def answerable(q: dict[str, Any]) -> bool:
+    """A question with gold quotes or answer spans; the others should be refused."""
+    return bool(q.get("gold") or q.get("spans"))
 
 
 def run(system: System, questions: list[dict[str, Any]]) -> list[QuestionResult]:
     """Ask and retrieve every question; judge with the dev set's rules (evals/metrics.py): a
-    citation supports a gold quote when its quote and passage hold 60 % of the quote's words."""
+    citation supports a gold quote when its quote and passage hold 60 % of the quote's words. A
+    question with answer spans (XQuAD) is judged by its set's rules: the span in the lead, in the
+    answer, and in a top passage of the right article."""
     out = []
     for q in questions:
         history = q.get("history") or []
@@ -81,14 +92,27 @@ def run(system: System, questions: list[dict[str, Any]]) -> list[QuestionResult]
         ans = system.ask(q["question"], history)
         latency = (time.perf_counter() - t) * 1000
         gold = q.get("gold") or []
-        r = QuestionResult(q["id"], q["persona"], q["type"], q["question"], bool(gold), ans.refused, ans.answer,
+        r = QuestionResult(q["id"], q["persona"], q["type"], q["question"], answerable(q), ans.refused, ans.answer,
                            latency, citations=len(ans.citations), words=answer_words(ans.answer),
                            quotes_verbatim=all(c.quote in c.passage for c in ans.citations))
-        if gold:
+        if q.get("spans"):
+            spans = q["spans"]
+            passages = system.retrieve(q["question"], k=RETRIEVAL_DEPTH, history=history)
+            r.spans = True
+            r.ranks = [next((i for i, p in enumerate(passages, 1) if p.source == q["source"]
+                             and holds_span(p.text, spans)), None)]
+            r.lead_contains_gold = float(not ans.refused and lead_holds_span(ans.answer, spans))
+            r.answer_contains_gold = float(not ans.refused and holds_span(ans.answer, spans))
+            r.key_fact_recall = r.answer_contains_gold
+            r.lead_fact_recall = r.lead_contains_gold
+            r.supporting_citations = sum(c.source == q["source"] and holds_span(c.passage, spans) for c in ans.citations)
+            r.cited_gold = float(r.supporting_citations > 0)
+        elif gold:
             passages = system.retrieve(q["question"], k=RETRIEVAL_DEPTH, history=history)
             r.ranks = gold_ranks([p.text for p in passages], gold)
             facts = q.get("key_facts") or []
             r.key_fact_recall = key_fact_recall(ans.answer, facts)  # a refusal's closest passage counts too
+            r.lead_fact_recall = lead_fact_recall(ans.answer, facts, ans.refused)
             r.missing_facts = [f for f in facts if normalize(f) not in normalize(ans.answer)]
             cited = [f"{c.quote} {c.passage}" for c in ans.citations]
             r.supporting_citations = sum(any(supports(c, g["quote"]) for g in gold) for c in cited)
@@ -104,6 +128,7 @@ def summarize(results: list[QuestionResult], k: int = 5) -> dict[str, Any]:
         unans = [r for r in rs if not r.answerable]
         answered = [r for r in ans if not r.refused]
         cited = [r for r in ans if r.citations]
+        spans = [r for r in ans if r.spans]
         nan = float("nan")  # a figure with nothing to measure (e.g. recall on unanswerable questions)
         m = lambda values, rows: mean(values) if rows else nan  # noqa: E731
         return {
@@ -113,6 +138,10 @@ def summarize(results: list[QuestionResult], k: int = 5) -> dict[str, Any]:
             "mrr": m([reciprocal_rank(r.ranks) for r in ans], ans),
             "ndcg@10": m([ndcg_at(r.ranks, 10) for r in ans], ans),
             "key_fact_recall": m([r.key_fact_recall for r in ans], ans),
+            "fact_recall_50w": m([r.lead_fact_recall for r in ans], ans),
+            "lead_contains_gold": m([r.lead_contains_gold for r in spans], spans),
+            "answer_contains_gold": m([r.answer_contains_gold for r in spans], spans),
+            "hit@1": m([hit_at(r.ranks, 1) for r in ans], ans),
             # per answer, then averaged (as score.py does)
             "citation_precision": mean([r.supporting_citations / r.citations for r in cited]) if cited else nan,
             "citation_recall": m([r.cited_gold for r in ans], ans),

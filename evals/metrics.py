@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 import statistics
+import unicodedata
 from collections.abc import Sequence
 
 
@@ -84,3 +85,34 @@ def percentile(values: Sequence[float], p: float) -> float:
 
 def mean(values: Sequence[float]) -> float:
     return statistics.fmean(values) if values else 0.0
+
+
+# The lead: what a reader takes in first. The dev set's rule counts key facts in the first 50 words,
+# XQuAD's rule looks for the answer span in the first 40 (../shared/evalsets README and xquad.py).
+LEAD_WORDS_FACTS = 50
+LEAD_WORDS_SPAN = 40
+_MARK = re.compile(r"\[\d+\]")
+
+
+def lead_fact_recall(answer: str, facts: Sequence[str], refused: bool = False) -> float:
+    """Key-fact recall on the answer's first 50 words, citation marks removed (a refusal scores 0)."""
+    if refused:
+        return 0.0
+    return key_fact_recall(" ".join(_MARK.sub(" ", answer).split()[:LEAD_WORDS_FACTS]), facts)
+
+
+def span_norm(text: str) -> str:
+    """XQuAD's normal form: NFKC, lower case, punctuation as spaces, citation marks removed."""
+    text = _MARK.sub(" ", unicodedata.normalize("NFKC", text or "").lower())
+    return " ".join(re.sub(r"[^\w%€$]+", " ", text).split())
+
+
+def holds_span(text: str, spans: Sequence[str]) -> bool:
+    """One of the gold answer spans stands in `text`, as whole words."""
+    t = f" {span_norm(text)} "
+    return any(f" {span_norm(s)} " in t for s in spans if span_norm(s))
+
+
+def lead_holds_span(answer: str, spans: Sequence[str]) -> bool:
+    """The answer span stands within the answer's first 40 words (citation marks removed)."""
+    return holds_span(" ".join(_MARK.sub(" ", answer).split()[:LEAD_WORDS_SPAN]), spans)

@@ -86,9 +86,13 @@ class RetrievalSettings(_Group):
     read_passages: int = Field(default=5, ge=1, le=20,
                                description="Best passages whose sentences the composer scores (the gold passage is "
                                            "in the top five for about 97 % of the questions).")
-    answer_words: int = Field(default=150, ge=20, le=1000,
-                              description="Word budget of a prose answer (lists stay whole): enough for the lead "
-                                          "sentence and two or three excerpts, short enough to read at a glance.")
+    answer_words: int = Field(default=110, ge=20, le=1000,
+                              description="Word budget of a prose answer, lead and Belege together (lists stay "
+                                          "whole): a lead of up to 50 words and two or three short excerpts, read "
+                                          "at a glance; more evidence waits in the sources panel.")
+    overview_words: int = Field(default=150, ge=20, le=1000,
+                                description="Word budget of a document overview: what it is, its opening and its "
+                                            "first lists.")
     max_history_turns: int = Field(default=4, ge=0, le=20, description="Earlier user turns used for follow-ups.")
     max_question_chars: int = Field(default=2000, ge=50, description="Longer questions are truncated.")
 

@@ -122,12 +122,16 @@ class Answer:
     passages: tuple[Passage, ...] = field(default=(), repr=False)
     mode: str = "extractive"  # or "generative"
     notice: str = ""  # shown to the user, e.g. when the generative backend failed and we fell back
+    lead: str = ""  # the answer's first part, what was asked (the rest of `answer` is the supporting Belege)
+    emphasis: tuple[tuple[int, int], ...] = ()  # character spans of `answer` to show in bold (the asked-for span)
 
     def to_contract(self, qid: Any = None) -> dict[str, Any]:
         """The stable JSON shape of `kepol ask --json` (see README)."""
         return {
             "id": qid,
             "answer": self.answer,
+            "lead": self.lead or self.answer,
+            "emphasis": [list(span) for span in self.emphasis],
             "refused": self.refused,
             "citations": [
                 {k: v for k, v in asdict(c).items() if k in _CITATION_KEYS} for c in self.citations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import html
+import re
 from pathlib import Path
 from dataclasses import dataclass
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from assistant.core.errors import KepolError
 from assistant.faces.upload import admin_allowed, exposure_problem, store
 from ingest.loaders import SUPPORTED_SUFFIXES
 from assistant.core.settings import Settings
+from assistant.answer import EVIDENCE_HEADING
 from assistant.core.types import OCR_LABEL, Answer, Citation, Delta, LibraryFilter, kind_label
 
 if TYPE_CHECKING:  # the app is built around an Assistant; importing it here would load the core eagerly
@@ -32,7 +34,24 @@ STARTERS_BY_GROUP = {
                                 "Wie oft wird der Wettbewerb „Kommune bewegt Welt“ ausgelobt?"],
 }
 
+LIBRARY_COLUMNS = ("Titel", "Art", "Jahr", "Seiten", "Abschnitte", "Eingelesen", "Hinweise")
+
 _CSS = """
+.kepol-library {width: 100%; border-collapse: collapse; table-layout: auto; font-size: 0.95em;}
+.kepol-library th {white-space: nowrap; hyphens: none; text-align: left; padding: 0.4em 0.6em;
+  border-bottom: 2px solid #1f5aa6;}
+.kepol-library td {padding: 0.4em 0.6em; border-bottom: 1px solid #ddd; vertical-align: top;
+  overflow-wrap: anywhere;}
+.kepol-library td:nth-child(3), .kepol-library td:nth-child(4), .kepol-library td:nth-child(5) {white-space: nowrap;}
+.kepol-library td:first-child {min-width: 14em;}
+@media (max-width: 700px) {
+  .kepol-library thead {display: none;}
+  .kepol-library tr {display: block; border-bottom: 2px solid #1f5aa6; padding: 0.4em 0;}
+  .kepol-library td {display: block; border: none; padding: 0.1em 0.4em; white-space: normal !important;
+    min-width: 0 !important;}
+  .kepol-library td::before {content: attr(data-label) ": "; font-weight: bold;}
+}
+.kepol-starter {white-space: normal !important; text-align: left;}
 .kepol-src {border-left: 4px solid #1f5aa6; padding: 0.4em 0.8em; margin: 0.6em 0; background: #f5f8fc;
   color: #111;}
 .kepol-src mark {background: #ffe58a; color: #111;}
@@ -89,11 +108,34 @@ def _escape(text: str) -> str:
 
 
 def answer_markdown(answer: Answer) -> str:
-    """Answer text for the chat bubble; escaped so document text cannot inject markup."""
+    """The whole answer text for a chat bubble (lead and Belege); escaped so document text cannot
+    inject markup."""
     text = _escape(answer.answer)
     if answer.notice:  # e.g. the language model failed and the extractive answer stands in
         text += "\n\n*Hinweis: " + _escape(answer.notice) + "*"
     return text
+
+
+def evidence_text(answer: Answer) -> str:
+    """What follows the lead: the supporting excerpts, without their heading."""
+    lead = answer.lead or answer.answer
+    rest = answer.answer[len(lead):].strip() if answer.answer.startswith(lead) else ""
+    return rest.removeprefix(EVIDENCE_HEADING).strip()
+
+
+def answer_messages(answer: Answer) -> list[dict[str, Any]]:
+    """The chat messages of one answer: the lead, then the Belege folded away under a title (the
+    reader opens them with one click; every passage also stands in the sources panel)."""
+    lead = _escape(answer.lead or answer.answer)
+    if answer.notice:
+        lead += "\n\n*Hinweis: " + _escape(answer.notice) + "*"
+    messages: list[dict[str, Any]] = [{"role": "assistant", "content": lead}]
+    rest = evidence_text(answer)
+    if rest:
+        n = len(set(re.findall(r"\[(\d+)\]", rest)) - set(re.findall(r"\[(\d+)\]", answer.lead or "")))
+        messages.append({"role": "assistant", "content": _escape(rest),
+                         "metadata": {"title": f"Belege ({n})" if n else "Belege", "status": "done"}})
+    return messages
 
 
 ALL = "alle"
@@ -158,7 +200,7 @@ class ChatHandlers:
             yield message, chat, turns, answers, sources_html(None)
             return
         assert final is not None
-        chat[-1] = {"role": "assistant", "content": answer_markdown(final)}
+        chat[-1:] = answer_messages(final)
         yield "", chat, list(turns) + [message], list(answers) + [final], sources_html(final, self.extras(final))
 
     def ask_json(self, question: str, history: list[str] | None = None,
@@ -189,6 +231,28 @@ class ChatHandlers:
     def export(self, answers: list[Answer]) -> str | None:
         """The conversation as a Markdown file (its path), or nothing before the first answer."""
         return str(write_export(list(answers))) if answers else None
+
+    def starter(self, question: str) -> Callable[..., Iterator[tuple[str, list[dict[str, str]], list[str],
+                                                                    list[Answer], str]]]:
+        """The handler of one starter button: it asks its question in the current session."""
+        def ask(chat: list[dict[str, str]], turns: list[str], answers: list[Answer], kind: str = ALL,
+                publisher: str = ALL, all_versions: bool = False, request: gr.Request | None = None
+                ) -> Iterator[tuple[str, list[dict[str, str]], list[str], list[Answer], str]]:
+            yield from self.respond(question, chat, turns, answers, kind, publisher, all_versions, request)
+        return ask
+
+    def library_html(self) -> str:
+        """The library as an HTML table that fits a wide window and a phone: short German column
+        names that never break inside a word, long titles and notes that wrap, and on a narrow
+        screen one card per document (CSS in _CSS)."""
+        head = "".join(f'<th scope="col">{c}</th>' for c in LIBRARY_COLUMNS)
+        rows = []
+        for r in self.library():
+            cells = "".join(f'<td data-label="{c}">{html.escape(str(v))}</td>' for c, v in zip(LIBRARY_COLUMNS, r))
+            rows.append(f"<tr>{cells}</tr>")
+        if not rows:
+            return "<p>Noch keine Dokumente indexiert.</p>"
+        return f'<table class="kepol-library"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
     def library(self) -> list[list[Any]]:
         return [[r["title"], kind_label(r["kind"]), r["year"], r["pages"], r["chunks"], r["ingested_at"], r["notes"]]
@@ -250,8 +314,12 @@ def create_app(assistant: Assistant) -> gr.Blocks:
                     with gr.Row():
                         send = gr.Button("Fragen", variant="primary")
                         new = gr.Button("Neues Gespräch")
+                    starters = []
                     for group, questions in STARTERS_BY_GROUP.items():
-                        gr.Examples(questions, inputs=box, label=f"Beispielfragen – {group}")
+                        gr.Markdown(f"**Beispielfragen – {group}**", elem_classes=["kepol-starter-group"])
+                        with gr.Row():
+                            starters += [(q, gr.Button(q, size="sm", elem_classes=["kepol-starter"]))
+                                         for q in questions]
                     with gr.Accordion("Rückmeldung und Export", open=False):
                         comment = gr.Textbox(label="Kommentar zur letzten Antwort (optional)", lines=2)
                         with gr.Row():
@@ -270,8 +338,7 @@ def create_app(assistant: Assistant) -> gr.Blocks:
                     sources = gr.HTML(sources_html(None))
         with gr.Tab("Dokumente"):
             gr.Markdown("Diese Dokumente sind indexiert:")
-            table = gr.Dataframe(headers=["Titel", "Art", "Jahr", "Seiten", "Abschnitte", "Eingelesen", "Hinweise"],
-                                 value=h.library, interactive=False, wrap=True)
+            table = gr.HTML(h.library_html)
             refresh = gr.Button("Aktualisieren")
         with gr.Tab("Verwaltung"):
             gr.Markdown("Neue Dokumente hochladen (PDF, DOCX, TXT, Markdown, HTML, Bilder: PNG, JPEG, TIFF). "
@@ -284,14 +351,19 @@ def create_app(assistant: Assistant) -> gr.Blocks:
         inputs = [box, chat, turns, answers, kind, publisher, all_versions]
         send.click(h.respond, inputs, [box, chat, turns, answers, sources], api_name="chat")
         box.submit(h.respond, inputs, [box, chat, turns, answers, sources], api_visibility="private")
+        for question, button in starters:  # a click on a starter asks it
+            button.click(h.starter(question), inputs[1:], [box, chat, turns, answers, sources],
+                         api_visibility="private")
         new.click(h.reset, None, [chat, turns, answers, sources, box, status], api_name="reset")
         up.click(h.thumbs_up, [comment, answers], [status, comment], api_name="feedback_up")
         down.click(h.thumbs_down, [comment, answers], [status, comment], api_name="feedback_down")
         export_btn.click(h.export, [answers], export_file, api_name="export")
-        refresh.click(h.library, None, table, api_name="library").then(h.refresh_filters, None, [kind, publisher])
+        refresh.click(h.library_html, None, table).then(h.refresh_filters, None, [kind, publisher])
+        hidden_library = gr.JSON(visible=False)
+        refresh.click(h.library, None, hidden_library, api_name="library")
         # what an upload added shows in the library and in the filters at once
         upload_btn.click(h.upload, [files, password], upload_result, api_name="upload").then(
-            h.library, None, table).then(h.refresh_filters, None, [kind, publisher])
+            h.library_html, None, table).then(h.refresh_filters, None, [kind, publisher])
         hidden_q = gr.Textbox(visible=False)
         hidden_h = gr.JSON(visible=False)
         hidden_out = gr.JSON(visible=False)
