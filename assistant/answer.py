@@ -59,6 +59,7 @@ class Composed:
     text: str
     lead: str
     citations: list[Citation]
+    emphasis: tuple[tuple[int, int], ...] = ()  # spans of `text` (within the lead) shown in bold
 
 
 def _cite(n: int, e: Excerpt) -> Citation:
@@ -77,7 +78,7 @@ def label(p: Passage) -> str:
 
 def whole_lists(sents: list[Sentence]) -> list[Sentence]:
     """The sentences with every list (two or more consecutive items, with the lead-in line before
-    them) replaced by one unit as likely as its likeliest part: a list is shown whole or not at all."""
+    them) replaced by one unit: a list is shown whole or not at all."""
     out: list[Sentence] = []
     i = 0
     while i < len(sents):
@@ -89,8 +90,11 @@ def whole_lists(sents: list[Sentence]) -> list[Sentence]:
         first = i + 1 if not s.is_item else i  # a non-item directly before the items is their lead-in
         if j > first and all(x.is_item for x in sents[first:j + 1]):
             members = sents[i:j + 1]
+            # a list is as likely as its lead-in, which says what the list is ("Der AKEZ widmet sich
+            # insbesondere"), or without one as its likeliest item
+            prob = members[0].prob if not members[0].is_item else max(x.prob for x in members)
             out.append(replace(members[0], end=members[-1].end, is_item=True,
-                               cos=max(x.cos for x in members), prob=max(x.prob for x in members)))
+                               cos=max(x.cos for x in members), prob=prob))
             i = j + 1
         else:
             out.append(s)
@@ -172,9 +176,10 @@ def lead_excerpt(u: Understood, lead: Sentence, sents: list[Sentence], weights: 
 
 def choose_evidence(lead: Sentence, shown: Excerpt, sents: list[Sentence], weights: Weights, budget: int,
                     docs: frozenset[str] = frozenset()) -> list[Sentence]:
-    """Supporting units after the lead, likeliest first: those at least `evidence_ratio` × the
-    lead's probability, at most `max_evidence` of them, within the word budget. When the question
-    names several documents, each of them speaks with its likeliest unit first."""
+    """Supporting units after the lead, likeliest first (the lead's own passage preferred): those
+    at least `evidence_ratio` × the lead's probability, at most `max_evidence` of them, within the
+    word budget. When the question names several documents, each of them speaks with its likeliest
+    unit first."""
     c = weights.compose
     at = lambda s: s.passage.char_start + s.start  # noqa: E731
     covered = (shown.passage.doc_id, shown.passage.char_start + shown.start, shown.passage.char_start + shown.end)
@@ -196,7 +201,10 @@ def choose_evidence(lead: Sentence, shown: Excerpt, sents: list[Sentence], weigh
             if voice is not None and voice.text not in seen:
                 take(voice)
     floor = c.get("evidence_ratio", 0.5) * lead.prob
-    for s in sorted(pool, key=lambda s: -s.prob):
+    # evidence from the lead's own passage carries the lead on (a definition's second sentence, the
+    # reason after a claim): it counts (1 + same_passage) times its probability
+    boost = c.get("same_passage", 0.0)
+    for s in sorted(pool, key=lambda s: -s.prob * (1 + boost * (s.passage is lead.passage))):
         if len(chosen) >= max(int(c.get("max_evidence", 2)), len(docs) - 1):
             break
         if s.prob < floor:
@@ -208,23 +216,9 @@ def choose_evidence(lead: Sentence, shown: Excerpt, sents: list[Sentence], weigh
 
 
 def _excerpts_of(chosen: list[Sentence]) -> list[Excerpt]:
-    """Chosen units as excerpts: neighbours in one passage become one excerpt, in document order."""
-    by_passage: dict[str, list[Sentence]] = {}
-    for s in chosen:
-        by_passage.setdefault(s.passage.chunk_id, []).append(s)
-    out = []
-    for group in by_passage.values():
-        group.sort(key=lambda s: s.index)
-        run = [group[0]]
-        for s in group[1:]:
-            if s.index == run[-1].index + 1:
-                run.append(s)
-            else:
-                out.append(_excerpt(run))
-                run = [s]
-        out.append(_excerpt(run))
-    rank = {s.passage.chunk_id: (i, s.rank) for i, s in enumerate(chosen)}
-    return sorted(out, key=lambda e: rank[e.passage.chunk_id])
+    """Chosen units as excerpts, likeliest first: each its own line, so the first words of the
+    Belege are the likeliest evidence (a run of neighbours would start with its earliest unit)."""
+    return [_excerpt([s]) for s in sorted(chosen, key=lambda s: -s.prob)]
 
 
 def _excerpt(group: list[Sentence]) -> Excerpt:
@@ -268,16 +262,28 @@ def _marked(e: Excerpt, n: int) -> str:
     return f"{e.render()} [{n}]"
 
 
-def emphasise(u: Understood, text: str) -> str:
-    """The span a typed question asks for (a date, number, amount, contact …) in bold, once."""
+_TOKEN_CHARS = re.compile(r"[\w.,%€/-]")
+_MARK = re.compile(r"\[\d+\]")
+
+
+def emphasis(u: Understood, text: str) -> tuple[tuple[int, int], ...]:
+    """Where in `text` the span stands that a typed question asks for (a date, number, amount,
+    contact …), widened to whole words: the faces show it in bold. It is kept apart from the text,
+    as a search engine keeps its highlights, so the quote itself stays exactly the document's."""
     typed = answer_type(u.focus)
-    m = typed[1].search(text) if typed is not None else None
-    if m is None or not m.group(0).strip() or "**" in text:
-        return text
+    m = typed[1].search(_MARK.sub(lambda x: " " * len(x.group(0)), text)) if typed is not None else None
+    if m is None or not m.group(0).strip():
+        return ()
     a, e = m.span()
-    while e > a and text[e - 1] in " ,;:":
+    while a > 0 and _TOKEN_CHARS.match(text[a - 1]):
+        a -= 1
+    while e < len(text) and _TOKEN_CHARS.match(text[e]):
+        e += 1
+    while e > a and text[e - 1] in " .,;:":
         e -= 1
-    return f"{text[:a]}**{text[a:e]}**{text[e:]}"
+    while a < e and text[a] in " .,;:":
+        a += 1
+    return ((a, e),) if e > a else ()
 
 
 def render(u: Understood | None, lead: Excerpt, evidence: list[Excerpt]) -> Composed:
@@ -288,15 +294,14 @@ def render(u: Understood | None, lead: Excerpt, evidence: list[Excerpt]) -> Comp
     ordered = [lead] + sorted(evidence, key=lambda e: docs.index(e.passage.doc_id))
     cits = [_cite(n, e) for n, e in enumerate(ordered, start=1)]
     head = _marked(lead, 1)
-    if u is not None and not lead.list_lines:
-        head = emphasise(u, head)
+    bold = emphasis(u, head) if u is not None and not lead.list_lines else ()
     lines = []
     for n, e in enumerate(ordered[1:], start=2):
         prefix = f"{label(e.passage)}: " if len(docs) > 1 else ""
         body = _marked(e, n)
         lines.append(f"- {prefix}{body}" if not e.list_lines else f"{prefix}{body}")
     text = head if not lines else f"{head}\n\n{EVIDENCE_HEADING}\n" + "\n".join(lines)
-    return Composed(text, head, cits)
+    return Composed(text, head, cits, bold)
 
 
 def compose(u: Understood, ev: Evidence, weights: Weights, budget: int, idf: dict[str, float] | None = None,

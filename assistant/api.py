@@ -5,29 +5,27 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass, replace
-from collections.abc import Generator, Iterator, Sequence
+from dataclasses import replace
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from assistant import generate
+from assistant import library as library_view
 from assistant import llm as llm_module
 from assistant import weights as weights_module
 from assistant.answer import REFUSAL, Composed, compose, near_miss
 from assistant.overview import overview
 from assistant.chat import Condensed, condense
-from assistant.evidence import Evidence, Pool, candidates_from, gather
+from assistant.evidence import Evidence, Pool, gather
+from assistant.pool import candidate_pool
 from assistant.gate import judge
 from assistant.lists import with_next
 from assistant.llm import LLMUnavailable
-from assistant.retrieve import hybrid_search
 from assistant.core.settings import Settings
-from assistant.storage import DocumentRecord, IndexVersion, KepolIndex
-from assistant.core.text import units
-from assistant.core.types import OCR_LABEL, Answer, Citation, Delta, DocumentInfo, Final, LibraryFilter, Passage, StreamEvent
-from assistant.understand import DocumentNames, Understood, document_names, understand
-from assistant.versions import Versions, mark, prefer_current, versions
+from assistant.storage import IndexVersion, KepolIndex
+from assistant.core.types import Answer, Citation, DocumentInfo, Delta, Final, LibraryFilter, Passage, StreamEvent
+from assistant.understand import Understood, understand
 from assistant.weights import Weights
 from ingest.pipeline import IngestReport
 from ingest.pipeline import ingest as run_ingest
@@ -38,44 +36,10 @@ if TYPE_CHECKING:  # imported lazily at run time: feedback storage is optional
 EMPTY_QUESTION = "Bitte stellen Sie eine Frage zu den Dokumenten."
 
 
-def _fallback_notice(exc: Exception) -> str:
-    return f"Generatives Sprachmodell nicht verfügbar ({getattr(exc, 'message', exc)}); extraktive Antwort."
-
-
-def _notes(d: DocumentRecord, chain: str = "") -> str:
-    """What a reader of the library should know about a document (German, for the UI and CLI)."""
-    notes = [chain] if chain else []
-    if d.valid_from:
-        notes.append(f"gültig ab {d.valid_from}")
-    if d.ocr_pages:
-        notes.append(f"{OCR_LABEL}: {len(d.ocr_pages)} von {d.pages or '?'} Seiten")
-    if d.empty_pages:
-        n = len(d.empty_pages)
-        notes.append(f"{n} {'Seite' if n == 1 else 'Seiten'} ohne Text: " + ", ".join(map(str, d.empty_pages)))
-    if d.protected:
-        notes.append("geschützte PDF-Datei")
-    return "; ".join(notes)
-
-
-def _nothing() -> Generator[StreamEvent, None, Answer | str | None]:
-    """No model configured: nothing generated, nothing streamed."""
-    return None
-    yield  # a generator that yields nothing and returns None
-
-
 def clean_question(text: str, max_chars: int) -> str:
     """Drop control characters and cap the length: questions are data, never instructions."""
     text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", text or "")
     return re.sub(r"\s+", " ", text).strip()[:max_chars]
-
-
-@dataclass(frozen=True)
-class Catalogue:
-    """The library as questions see it: how documents are named, the newest year, the versions."""
-
-    names: DocumentNames
-    newest_year: int | None
-    versions: Versions
 
 
 class Assistant:
@@ -94,7 +58,7 @@ class Assistant:
         self._feedback: Any = None
         self._lock = threading.Lock()
         self._warm = False
-        self._catalogue_cache: tuple[IndexVersion, Catalogue] | None = None
+        self._catalogue_cache: tuple[IndexVersion, library_view.Catalogue] | None = None
 
     @property
     def index(self) -> KepolIndex:
@@ -155,31 +119,18 @@ class Assistant:
         return self.index.current().documents()
 
     def library(self) -> list[dict[str, Any]]:
-        """What is indexed, one row per document: title, kind, year, pages, chunks, last ingested."""
+        """What is indexed, one row per document (assistant/library.py)."""
         version = self.index.current()
-        v = self._catalogue(version).versions
-        return [{"title": d.title, "kind": d.kind, "year": d.year or "", "publisher": d.publisher,
-                 "pages": d.pages or "", "chunks": d.chunks, "ingested_at": d.ingested_at, "source": d.source,
-                 "doc_id": d.doc_id, "notes": _notes(d, v.chain_note(d.doc_id))}
-                for d in sorted(version.manifest.documents.values(), key=lambda d: d.title)]
+        return library_view.library_rows(version, self._catalogue(version).versions)
 
     def folders(self) -> list[str]:
-        """The folders the library's documents were ingested from."""
-        return sorted({str(Path(d.path).parent) for d in self.index.current().manifest.documents.values()})
+        return library_view.folders(self.index.current())
 
     def citation_context(self, answer: Answer, citation: Citation, chars: int = 400) -> tuple[str, str]:
-        """The cleaned document text just before and after a cited passage (to read it in context)."""
-        p = next((x for x in answer.passages if x.text == citation.passage), None)
-        if p is None:
-            return "", ""
-        before, _, after = self.index.current().context(p, chars)
-        return before, after
+        return library_view.citation_context(self.index.current(), answer, citation, chars)
 
     def source_file(self, doc_id: str) -> Path | None:
-        """The ingested original of a document (for download or viewing at the cited page)."""
-        record = self.index.current().manifest.record(doc_id)
-        path = record.path if record else ""
-        return Path(path) if path and Path(path).is_file() else None
+        return library_view.source_file(self.index.current(), doc_id)
 
     # ---------- feedback ----------
     @property
@@ -208,16 +159,13 @@ class Assistant:
         return {"feedback": rows, "exports": purge_exports(older_than_days)}
 
     # ---------- understanding, retrieval, evidence ----------
-    def _catalogue(self, version: IndexVersion) -> Catalogue:
-        """What questions need from the library as a whole, computed once per committed version
-        (per question it cost 50 ms at 1,500 documents): document names, newest year, versions."""
+    def _catalogue(self, version: IndexVersion) -> library_view.Catalogue:
+        """The catalogue of a committed version, computed once per version (assistant/library.py)."""
         with self._lock:
             cached = self._catalogue_cache
             if cached is not None and cached[0] is version:
                 return cached[1]
-        docs = version.documents()
-        catalogue = Catalogue(document_names((d.doc_id, d.title, d.publisher) for d in docs),
-                              max((d.year for d in docs if d.year), default=None), versions(docs))
+        catalogue = library_view.catalogue_of(version)
         with self._lock:
             self._catalogue_cache = (version, catalogue)
         return catalogue
@@ -235,28 +183,9 @@ class Assistant:
 
     def pool(self, version: IndexVersion, u: Understood, only: LibraryFilter | None = None,
              include_superseded: bool = False) -> Pool:
-        """The fused candidates with their sentence vectors, and the question's vectors and idf.
-        Passages of older versions are dropped where the current version says the same (all are
-        kept, marked, with `include_superseded`)."""
-        version.require_ready()
-        s = self.settings
-        qvec = np.asarray(self.embedder.get_query_embedding(u.dense_text()), dtype=np.float32)
-        # every part of a multi-part question must find its own sentence
-        part_vecs = [np.asarray(self.embedder.get_query_embedding(p), dtype=np.float32) for p in u.parts]
-        # a question with background about the asker is also read without it
-        fvec = np.asarray(self.embedder.get_query_embedding(u.focus_text), dtype=np.float32) \
-            if u.focus != u.condensed.question else None
-        r = s.retrieval
-        found = hybrid_search(version, qvec.tolist(), u.retrieval.keyword_query(), r.candidates, r.candidates,
-                              r.rrf_k, only, r.fusion, r.dense_weight)
-        v = self._catalogue(version).versions
-        passages = mark(found.passages, v) if include_superseded else \
-            prefer_current(found.passages, v, version.document_text)
-        vectors = version.sentence_vectors([p.chunk_id for p in passages])
-        cands = candidates_from(passages, found.fused, found.keyword, vectors, units, self._embed_texts)
-        idf = version.idf(u.query.keyword_query() + (u.context.keyword_query() if u.context else [])
-                        + u.retrieval.keyword_query())
-        return Pool(cands, qvec, part_vecs, idf, fvec)
+        """What retrieval finds for the question (assistant/pool.py)."""
+        return candidate_pool(version, u, self.embedder, self.settings.retrieval, self._catalogue(version).versions,
+                              only, include_superseded)
 
     def retrieve(self, question: str, k: int | None = None, history: list[str] | None = None,
                  only: LibraryFilter | None = None, include_superseded: bool = False) -> list[Passage]:
@@ -293,7 +222,9 @@ class Assistant:
             yield Final(Answer(question=question, answer=EMPTY_QUESTION, refused=True))
             return
         llm, notice = self._llm_or_notice()
-        c, llm, notice = self._condense(q, history or [], llm, notice)
+        rules = condense(q, history or [], self.settings.retrieval.max_history_turns)
+        c, llm, failed = generate.condense(llm, rules, history or [], self.settings.retrieval.max_history_turns)
+        notice = failed or notice
         version = self.index.current()  # one committed version for the whole question, whatever commits meanwhile
         version.require_ready()
         u = self.understand(version, q, c)
@@ -304,7 +235,7 @@ class Assistant:
         if not verdict.answerable:
             answer = self._refusal(base, ev, verdict.near)
         else:
-            generated = yield from self._generate(llm, base, c) if llm is not None else _nothing()
+            generated = yield from generate.generate(llm, base, c) if llm is not None else generate.nothing()
             answer = generated if isinstance(generated, Answer) else self._extract(
                 version, u, ev, replace(base, notice=generated or base.notice))
         if answer.mode == "extractive" or answer.refused:  # a model's answer streamed as it came
@@ -313,44 +244,10 @@ class Assistant:
                     yield Delta(line + "\n")
         yield Final(replace(answer, latency_ms=(time.perf_counter() - t0) * 1000))
 
-    def _condense(self, q: str, history: list[str], llm: Any, notice: str) -> tuple[Condensed, Any, str]:
-        """The question with the earlier turns it leans on: rewritten by the model when one is
-        configured, by rules otherwise (and when the model fails)."""
-        s = self.settings
-        c = condense(q, history, s.retrieval.max_history_turns)
-        if llm is not None and c.context:
-            try:
-                turns = [h for h in history if h.strip()][-s.retrieval.max_history_turns:]
-                c = Condensed(llm_module.condense(llm, q, turns))
-            except LLMUnavailable as exc:
-                llm, notice = None, _fallback_notice(exc)
-        return c, llm, notice
-
     def _refusal(self, base: Answer, ev: Evidence, near: bool) -> Answer:
         """The plain refusal, or, when the documents come close, the closest passage marked as such."""
         c = near_miss(ev) if near else Composed(REFUSAL, REFUSAL, [])
         return replace(base, answer=c.text, lead=c.lead, citations=tuple(c.citations))
-
-    def _generate(self, llm: Any, base: Answer, c: Condensed) -> Generator[StreamEvent, None, Answer | str | None]:
-        """Stream the model's answer and verify its citations; returns the Answer, or the notice for
-        the extractive answer that stands in (the model failed, or nothing it said could be verified)."""
-        passages = list(base.passages)
-        text = ""
-        try:
-            for delta in llm_module.stream_answer(llm, c.standalone, passages):
-                text += delta
-                yield Delta(delta)
-        except LLMUnavailable as exc:
-            return _fallback_notice(exc)
-        if llm_module.NO_ANSWER in text and "[" not in text:
-            return replace(base, answer=REFUSAL, mode="generative", notice="")
-        checked, citations, dropped = llm_module.verify(text, passages)
-        if not citations:
-            return ("Die Antwort des Sprachmodells ließ sich nicht mit den Dokumenten belegen; "
-                    "hier die belegte extraktive Antwort.")
-        note = f"{dropped} Satz/Sätze der generierten Antwort ohne Beleg in den Passagen wurden entfernt." \
-            if dropped else ""
-        return replace(base, answer=checked, refused=False, citations=tuple(citations), mode="generative", notice=note)
 
     def _extract(self, version: IndexVersion, u: Understood, ev: Evidence, base: Answer) -> Answer:
         """The extractive answer: an overview of a document, or the composed evidence."""
@@ -383,8 +280,5 @@ class Assistant:
                 try:
                     self._llm = llm_module.make_llm(self.settings)
                 except LLMUnavailable as exc:
-                    return None, _fallback_notice(exc)
+                    return None, generate.fallback_notice(exc)
             return self._llm, ""
-
-    def _embed_texts(self, texts: list[str]) -> np.ndarray:
-        return np.asarray(self.embedder.get_text_embedding_batch(texts), dtype=np.float32)

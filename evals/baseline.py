@@ -103,7 +103,9 @@ class ProbeBaseline:
             sims = c.vectors @ pool.qvec if len(c.vectors) else []
             scored += [(float(s), c.passage, a, e) for s, (a, e, _) in zip(sims, c.spans)]
         scored.sort(key=lambda x: -x[0])
-        parts, cits, used = [], [], 0
+        parts: list[str] = []
+        cits: list[Citation] = []
+        used = 0
         for _, p, a, e in scored:
             if used >= PROBE_WORDS:
                 break

@@ -35,6 +35,17 @@ def fresh_assistant(tmp_path: Path) -> Assistant:
                               chunk_overlap_tokens=20))
 
 
+def chat_text(message: dict) -> str:
+    content = message["content"]
+    return content[0]["text"] if isinstance(content, list) else content
+
+
+def answer_text(chat: list[dict]) -> str:
+    """The last answer in a chat as the reader sees it: its lead and its folded Belege."""
+    last_user = max(i for i, m in enumerate(chat) if m["role"] == "user")
+    return "\n".join(chat_text(m) for m in chat[last_user + 1:] if m["role"] == "assistant")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -42,7 +42,7 @@ def test_answer_cites_the_evidence_verbatim(corpus_assistant: Assistant, questio
 
 def test_list_question_is_answered_as_a_list(corpus_assistant: Assistant):
     ans = corpus_assistant.ask("Was bietet die SKEW den Akteuren in den Kommunen?")
-    lines = [ln for ln in ans.answer.splitlines() if ln.startswith("- ")]
+    lines = [ln for ln in ans.lead.splitlines() if ln.startswith("- ")]
     assert len(lines) >= 4
     assert any("Zugang zu Netzwerken und kollegialer Beratung" in ln for ln in lines)
 
@@ -148,7 +148,7 @@ def test_list_answer_leads_with_one_citation_covering_lead_in_and_items(corpus_a
     assert "Die internationale Arbeit der Städte umfasst die folgenden Handlungsfelder:" in quote
     assert "2. Städtediplomatie" in quote and "11. Protokoll und Repräsentation" in quote
     assert quote in ans.citations[0].passage
-    lines = ans.answer.splitlines()
+    lines = ans.lead.splitlines()
     assert sum(ln.startswith("- ") for ln in lines) == 11
 
 

@@ -92,3 +92,62 @@ def test_keyboard_only_use(app_url, browser):
         reached.append(page.evaluate("document.activeElement.innerText || ''").strip())
     assert "Neues Gespräch" in reached, reached
     page.close()
+
+
+def test_answer_leads_belege_unfold_and_a_starter_asks(app_url, browser):
+    """A starter button asks its question; the chat shows the question, then the lead, with the
+    Belege folded under a title that opens them."""
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(app_url, wait_until="domcontentloaded")
+    page.get_by_label("Ihre Frage").wait_for(timeout=30_000)
+    starter = page.locator(".kepol-starter").first
+    question = starter.inner_text().strip()
+    starter.click()
+    page.wait_for_function("(() => { const b = document.querySelector('.bot-row');"
+                           " return b && b.innerText.trim().length > 3; })()", timeout=30_000)
+    user = page.locator(".user-row").first
+    assert question in user.inner_text() and user.is_visible()  # the question stays above its answer
+    page.close()
+
+
+def test_lead_first_with_folded_belege(app_url, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(app_url, wait_until="domcontentloaded")
+    box = page.get_by_label("Ihre Frage")
+    box.wait_for(timeout=30_000)
+    box.fill("Wie oft tagt der Klimabeirat der Stadt Nordheim und wozu?")
+    box.press("Enter")
+    page.locator(".kepol-src").first.wait_for(timeout=30_000)
+    bot = page.locator(".bot-row").first
+    lead = bot.inner_text()
+    assert "[1]" in lead and "viermal im Jahr" in lead
+    fold = page.locator(".thought-group .title")
+    if fold.count():  # Belege exist: folded away until the reader opens them
+        assert fold.first.inner_text().startswith("Belege")
+        before = bot.inner_text()
+        fold.first.click()
+        page.wait_for_function("(n) => document.querySelector('.bot-row').innerText.length > n", arg=len(before),
+                               timeout=10_000)
+        assert "[2]" in bot.inner_text()
+    page.close()
+
+
+@pytest.mark.parametrize(("name", "size"), [("desktop", (1400, 900)), ("phone", (390, 844))])
+def test_library_table_fits_the_window(app_url, browser, name, size):
+    page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+    page.goto(app_url, wait_until="domcontentloaded")
+    page.get_by_label("Ihre Frage").wait_for(timeout=30_000)
+    page.get_by_role("tab", name="Dokumente").click()
+    table = page.locator(".kepol-library")
+    table.wait_for(timeout=10_000)
+    widths = page.evaluate("(() => { const t = document.querySelector('.kepol-library');"
+                           " return [t.scrollWidth, t.parentElement.clientWidth,"
+                           " document.documentElement.scrollWidth, document.documentElement.clientWidth]; })()")
+    assert widths[0] <= widths[1] + 1 and widths[2] <= widths[3] + 1, widths  # no column cut off, no sideways scroll
+    if name == "desktop":  # every header on one line: no "Sei ten"
+        heights = page.evaluate("[...document.querySelectorAll('.kepol-library th')].map(th => th.clientHeight)")
+        assert max(heights) < 2 * min(heights), heights
+    assert "beirat" in table.inner_text().lower()
+    OUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUT / f"library-{name}.png"), full_page=True)
+    page.close()

@@ -121,13 +121,23 @@ def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | N
     if as_json:
         _emit(ans.to_contract())
         return
-    click.echo(ans.answer)
+    click.echo(_styled(ans.answer, ans.emphasis))
     if ans.notice:
         click.echo(f"\nHinweis: {ans.notice}")
     for c in ans.citations:
         page = f", S. {c.page}" if c.page else ""
         notes = "".join(f" ({x})" for x in (OCR_LABEL if c.ocr else "", c.version_note) if x)
         click.echo(f"\n[{c.n}] {c.title}{page}{notes}\n    „{c.quote}“")
+
+
+def _styled(text: str, spans: tuple[tuple[int, int], ...]) -> str:
+    """The answer with its emphasis spans in bold (click drops the style when not on a terminal)."""
+    out, at = [], 0
+    for a, e in sorted(spans):
+        if at <= a < e <= len(text):
+            out += [text[at:a], click.style(text[a:e], bold=True)]
+            at = e
+    return "".join(out) + text[at:]
 
 
 @main.command()
@@ -163,8 +173,8 @@ def retrieve(ctx: click.Context, question: str | None, batch: Path | None, k: in
 @click.pass_context
 def eval_(ctx: click.Context, k: int, fast: bool, question_files: tuple[Path, ...], out: Path | None,
           no_baseline: bool, check: bool, as_json: bool) -> None:
-    """Score the assistant (and the naive baseline) on our question set and, beside this checkout,
-    the independent dev set; write report.md, metrics.json and plots."""
+    """Score the assistant (and the naive baseline and the untuned probe) on our question set and,
+    beside this checkout, the independent dev set and XQuAD-de; write report.md, metrics.json and plots."""
     from evals.check import check_questions
     from evals.harness import load_questions
 
@@ -176,7 +186,7 @@ def eval_(ctx: click.Context, k: int, fast: bool, question_files: tuple[Path, ..
     if check:
         click.echo(f"question set OK: {len(load_questions())} questions")
         return
-    from evals.report import LABELS, MAIN
+    from evals.report import LABELS, LEAD, MAIN
     from evals.run import evaluate_all
 
     a = _assistant(ctx)
@@ -188,7 +198,7 @@ def eval_(ctx: click.Context, k: int, fast: bool, question_files: tuple[Path, ..
     if as_json:
         click.echo(json.dumps({n: o["overall"] for n, o in ours.items()}, indent=1))
     else:
-        keys = MAIN + ["answer_words", "quote_validity", "latency_p50_ms", "latency_p95_ms"]
+        keys = MAIN + [k for k in LEAD if k not in MAIN] + ["quote_validity", "latency_p50_ms", "latency_p95_ms"]
         click.echo(f"{'':>20}  " + "  ".join(f"{n:>8}" for n in ours))
         for key in keys:
             name = LABELS[key].replace("@5", f"@{k}") if key.endswith("@5") else LABELS[key]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import html
 import re
+from datetime import datetime
 from pathlib import Path
 from dataclasses import dataclass
 from collections.abc import Callable, Iterator
@@ -41,8 +42,8 @@ _CSS = """
 .kepol-library th {white-space: nowrap; hyphens: none; text-align: left; padding: 0.4em 0.6em;
   border-bottom: 2px solid #1f5aa6;}
 .kepol-library td {padding: 0.4em 0.6em; border-bottom: 1px solid #ddd; vertical-align: top;
-  overflow-wrap: anywhere;}
-.kepol-library td:nth-child(3), .kepol-library td:nth-child(4), .kepol-library td:nth-child(5) {white-space: nowrap;}
+  overflow-wrap: break-word;}
+.kepol-library td:nth-child(n+2):nth-child(-n+6) {white-space: nowrap;}
 .kepol-library td:first-child {min-width: 14em;}
 @media (max-width: 700px) {
   .kepol-library thead {display: none;}
@@ -116,6 +117,16 @@ def answer_markdown(answer: Answer) -> str:
     return text
 
 
+def emphasised(text: str, spans: tuple[tuple[int, int], ...]) -> str:
+    """Escaped text with the answer's emphasis spans (what a typed question asked for) in bold."""
+    out, at = [], 0
+    for a, e in sorted(spans):
+        if at <= a < e <= len(text):
+            out += [_escape(text[at:a]), "**", _escape(text[a:e]), "**"]
+            at = e
+    return "".join(out) + _escape(text[at:])
+
+
 def evidence_text(answer: Answer) -> str:
     """What follows the lead: the supporting excerpts, without their heading."""
     lead = answer.lead or answer.answer
@@ -126,7 +137,7 @@ def evidence_text(answer: Answer) -> str:
 def answer_messages(answer: Answer) -> list[dict[str, Any]]:
     """The chat messages of one answer: the lead, then the Belege folded away under a title (the
     reader opens them with one click; every passage also stands in the sources panel)."""
-    lead = _escape(answer.lead or answer.answer)
+    lead = emphasised(answer.lead or answer.answer, answer.emphasis)
     if answer.notice:
         lead += "\n\n*Hinweis: " + _escape(answer.notice) + "*"
     messages: list[dict[str, Any]] = [{"role": "assistant", "content": lead}]
@@ -248,6 +259,7 @@ class ChatHandlers:
         head = "".join(f'<th scope="col">{c}</th>' for c in LIBRARY_COLUMNS)
         rows = []
         for r in self.library():
+            r[5] = _when(str(r[5]))
             cells = "".join(f'<td data-label="{c}">{html.escape(str(v))}</td>' for c, v in zip(LIBRARY_COLUMNS, r))
             rows.append(f"<tr>{cells}</tr>")
         if not rows:
@@ -369,6 +381,14 @@ def create_app(assistant: Assistant) -> gr.Blocks:
         hidden_out = gr.JSON(visible=False)
         hidden_q.submit(h.ask_json, [hidden_q, hidden_h], hidden_out, api_name="ask")
     return app
+
+
+def _when(iso: str) -> str:
+    """An ISO time as German readers write it (02.12.2026 20:54), in UTC as stored."""
+    try:
+        return datetime.fromisoformat(iso).strftime("%d.%m.%Y %H:%M")
+    except ValueError:
+        return iso
 
 
 def _session(request: gr.Request | None) -> str:

@@ -1,0 +1,41 @@
+"""What retrieval finds for one question, before any fitted weight is applied: the question's
+vectors, the fused dense and keyword candidates (older versions of a document dropped where the
+current one says the same) with their sentence vectors, and the idf of the question's terms."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from assistant.core.settings import RetrievalSettings
+from assistant.core.text import units
+from assistant.core.types import LibraryFilter
+from assistant.evidence import Pool, candidates_from
+from assistant.retrieve import hybrid_search
+from assistant.storage import IndexVersion
+from assistant.understand import Understood
+from assistant.versions import Versions, mark, prefer_current
+
+
+def _vector(embedder: Any, text: str) -> np.ndarray:
+    return np.asarray(embedder.get_query_embedding(text), dtype=np.float32)
+
+
+def candidate_pool(version: IndexVersion, u: Understood, embedder: Any, r: RetrievalSettings, v: Versions,
+                   only: LibraryFilter | None = None, include_superseded: bool = False) -> Pool:
+    """The Pool of one question; with `include_superseded` older versions are kept, marked."""
+    version.require_ready()
+    qvec = _vector(embedder, u.dense_text())
+    part_vecs = [_vector(embedder, p) for p in u.parts]  # every part of a multi-part question finds its own sentence
+    # a question with background about the asker is also read without it
+    fvec = _vector(embedder, u.focus_text) if u.focus != u.condensed.question else None
+    found = hybrid_search(version, qvec.tolist(), u.retrieval.keyword_query(), r.candidates, r.candidates,
+                          r.rrf_k, only, r.fusion, r.dense_weight)
+    passages = mark(found.passages, v) if include_superseded else \
+        prefer_current(found.passages, v, version.document_text)
+    vectors = version.sentence_vectors([p.chunk_id for p in passages])
+    embed = lambda texts: np.asarray(embedder.get_text_embedding_batch(texts), dtype=np.float32)  # noqa: E731
+    cands = candidates_from(passages, found.fused, found.keyword, vectors, units, embed)
+    idf = version.idf(u.query.keyword_query() + (u.context.keyword_query() if u.context else [])
+                      + u.retrieval.keyword_query())
+    return Pool(cands, qvec, part_vecs, idf, fvec)
