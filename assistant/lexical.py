@@ -70,11 +70,16 @@ ANSWER_TYPES: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
                 r"pro jahr|im jahr|jedes jahr)", re.I)),
     ("date", re.compile(r"\b(wann|seit wann|bis wann|in welchem jahr|when|since when|until when|frist|stichtag|"
                         r"deadline|datum|termin|due date)\b", re.I), _DATE),
-    ("count", re.compile(r"\b(wie viele|wieviele|wie viel|wieviel|how many|anzahl|zahlen)\b", re.I),
+    ("count", re.compile(r"\b(wie viele|wieviele|wie viel|wieviel|wie (groß|hoch|lang|lange|alt|weit|schwer|teuer)|"
+                         r"how (many|much|big|large|long|old|far)|anzahl|zahlen)\b", re.I),
      re.compile(r"\d|\b" + _NUMBER_WORDS + r"\b", re.I)),
     ("person", re.compile(r"^\s*(wer (ist|war|leitet|führt)|who (is|was|leads|heads))\b|"
                           r"\b(vorsitzende\w*|präsident\w*|leiter\w*|geschäftsführer\w*|koordinator\w*)\b", re.I),
      re.compile(r"\b(präsident\w*|vorsitz\w*|leiter\w*|geschäftsführ\w*|koordinator\w*|bürgermeister\w*)\b", re.I)),
+    # a place: "Wo …?", "In welcher Stadt …?"; a sentence naming one has a preposition of place before a name
+    ("place", re.compile(r"^\s*(wo|woher|wohin)\b|\b(in welche[mrn]? (stadt|land|staat|region|ort|gemeinde|kommune)|"
+                         r"where)\b", re.I),
+     re.compile(r"\b(in|im|aus|nach|bei|an der|am) (der |dem |den )?[A-ZÄÖÜ][\w-]+")),
 ]
 # the documents are dated: a question about the present or the future asks beyond them
 _NOW_OR_NEXT = re.compile(r"\b(aktuell\w*|derzeit\w*|zurzeit|momentan\w*|heute|heutige\w*|nächste\w*|kommende\w*|"
@@ -90,7 +95,7 @@ def asks_beyond(question: str, newest_year: int | None) -> bool:
 
 
 def answer_type(question: str) -> tuple[str, re.Pattern[str]] | None:
-    """The kind of thing the question asks for (contact, money, frequency, date, count, person) and
+    """The kind of thing the question asks for (contact, money, frequency, date, count, person, place) and
     the pattern a sentence answering it matches; None for open questions."""
     for name, asks, has in ANSWER_TYPES:
         if asks.search(question):

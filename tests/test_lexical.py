@@ -14,6 +14,8 @@ from assistant.lexical import answer_type, asks_beyond
     ("Bis wann läuft die Frist?", "date"),
     ("Wie viele Mitgliedsstädte gibt es?", "count"),
     ("Wie lautet die E-Mail-Adresse der Servicestelle?", "contact"),
+    ("Wie groß ist das Beschaffungsvolumen?", "count"),
+    ("In welcher Stadt fand die Konferenz statt?", "place"),
 ])
 def test_the_kind_of_answer_a_question_asks_for(question: str, kind: str | None):
     found = answer_type(question)
