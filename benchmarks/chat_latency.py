@@ -14,7 +14,7 @@ from pathlib import Path
 
 from assistant.api import Assistant
 from assistant.core.settings import BUNDLED_CORPUS, Settings
-from assistant.faces.ui import launch
+from assistant.faces.server import launch
 from evals.harness import load_questions
 from evals.metrics import percentile
 

@@ -72,7 +72,7 @@ def run(sessions: int = 20, during_ingest: bool = False, data_dir: Path | None =
         timeout_s: float = 300) -> dict[str, Any]:
     from gradio_client import Client
 
-    from assistant.faces.ui import launch
+    from assistant.faces.server import launch
     from tests.conftest import free_port
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -10,7 +10,7 @@ import pytest
 
 from assistant.api import Assistant
 from assistant.core.settings import PROJECT_ROOT, Settings
-from assistant.faces.ui import launch
+from assistant.faces.server import launch
 from tests.conftest import free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -6,7 +6,7 @@ from gradio_client import Client
 
 from assistant.api import Assistant
 from assistant.faces.ratelimit import RateLimiter
-from assistant.faces.ui import launch
+from assistant.faces.server import launch
 from benchmarks.load import run
 from tests.conftest import free_port
 

@@ -16,7 +16,7 @@ from assistant.core.errors import KepolError
 from assistant.export import EXPORTS, export_file
 from assistant.core.settings import Settings
 from assistant.core.types import Answer
-from assistant.faces.ui import launch
+from assistant.faces.server import launch
 from assistant.faces.upload import admin_allowed
 from tests.conftest import free_port
 

@@ -6,7 +6,8 @@ from gradio_client import Client
 
 from assistant.api import Assistant
 from assistant.core.types import Answer, Citation
-from assistant.faces.ui import launch, sources_html
+from assistant.faces.server import launch
+from assistant.faces.ui import sources_html
 from tests.conftest import answer_text, free_port
 
 

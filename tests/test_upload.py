@@ -9,7 +9,7 @@ from gradio_client import Client, handle_file
 
 from assistant.api import Assistant
 from assistant.core.settings import Settings
-from assistant.faces.ui import launch
+from assistant.faces.server import launch
 from assistant.faces.upload import admin_allowed, safe_name, store
 from tests.conftest import free_port
 

@@ -16,7 +16,8 @@ def register_secret(value: str) -> None:
 def redact(text: str) -> str:
     for secret in sorted(_SECRETS, key=len, reverse=True):
         text = text.replace(secret, "***")
-    return re.sub(r"(sk-|Bearer\s+|token=|api_key=)[A-Za-z0-9._~+/=-]{6,}", r"\1***", text)
+    text = re.sub(r"(sk-|Bearer\s+|token=|api_key=)[A-Za-z0-9._~+/=-]{6,}", r"\1***", text)
+    return re.sub(r"kepol_[A-Za-z0-9_-]{16,}", "kepol_***", text)  # our own API tokens (faces/tokens.py)
 
 
 class KepolError(Exception):

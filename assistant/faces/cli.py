@@ -261,7 +261,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, do_ingest: boo
     """Start the chat UI in the browser."""
     # Gradio reads this when it is imported: no analytics, no version check, no outbound call
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from assistant.faces.ui import launch
+    from assistant.faces.server import launch
 
     a = _assistant(ctx)
     if do_ingest:
@@ -270,6 +270,16 @@ def serve(ctx: click.Context, host: str | None, port: int | None, do_ingest: boo
     if a.settings.privacy.retention_days > 0:  # data protection: expired feedback and exports go at every start
         a.purge(a.settings.privacy.retention_days)
     launch(a, host or a.settings.ui.host, port or a.settings.ui.port)
+
+
+def _service_commands() -> None:
+    from assistant.faces.cli_service import mcp, token
+
+    main.add_command(token)
+    main.add_command(mcp)
+
+
+_service_commands()
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import gradio as gr  # the CLI sets GRADIO_ANALYTICS_ENABLED=False before this i
 from assistant.export import export_file as write_export
 from assistant.faces.ratelimit import RateLimiter
 from assistant.core.errors import KepolError
-from assistant.faces.upload import admin_allowed, exposure_problem, store
+from assistant.faces.upload import admin_allowed, store
 from ingest.loaders import SUPPORTED_SUFFIXES
 from assistant.core.settings import Settings
 from assistant.answer import EVIDENCE_HEADING
@@ -37,7 +37,7 @@ STARTERS_BY_GROUP = {
 
 LIBRARY_COLUMNS = ("Titel", "Art", "Jahr", "Seiten", "Abschnitte", "Eingelesen", "Hinweise")
 
-_CSS = """
+CSS = """
 .kepol-library {width: 100%; border-collapse: collapse; table-layout: auto; font-size: 0.95em;}
 .kepol-library th {white-space: nowrap; hyphens: none; text-align: left; padding: 0.4em 0.6em;
   border-bottom: 2px solid #1f5aa6;}
@@ -255,7 +255,7 @@ class ChatHandlers:
     def library_html(self) -> str:
         """The library as an HTML table that fits a wide window and a phone: short German column
         names that never break inside a word, long titles and notes that wrap, and on a narrow
-        screen one card per document (CSS in _CSS)."""
+        screen one card per document (CSS in CSS)."""
         head = "".join(f'<th scope="col">{c}</th>' for c in LIBRARY_COLUMNS)
         rows = []
         for r in self.library():
@@ -395,7 +395,7 @@ def _session(request: gr.Request | None) -> str:
     return (getattr(request, "session_hash", None) or "anonymous") if request is not None else "anonymous"
 
 
-def _auth(settings: Settings) -> Callable[[str, str], bool] | None:
+def auth_check(settings: Settings) -> Callable[[str, str], bool] | None:
     """Gradio's login for the whole app when KEPOL_UI_PASSWORD is set (user KEPOL_UI_USER, default "kepol")."""
     if settings.ui.ui_password is None:
         return None
@@ -403,27 +403,7 @@ def _auth(settings: Settings) -> Callable[[str, str], bool] | None:
     return lambda u, p: hmac.compare_digest(u.encode(), user.encode()) and hmac.compare_digest(p.encode(), secret.encode())
 
 
-def _theme() -> gr.themes.Base:
+def theme() -> gr.themes.Base:
     """System fonts only: the default theme would make every browser fetch fonts from Google."""
     return gr.themes.Default(font=["system-ui", "Segoe UI", "Arial", "sans-serif"],
                              font_mono=["ui-monospace", "Consolas", "monospace"])
-
-
-def launch(assistant: Assistant, host: str, port: int, block: bool = True) -> gr.Blocks:
-    """Start the server; binds to 127.0.0.1 unless told otherwise, never creates a share link, and
-    refuses to listen beyond this machine without an administrator password (see exposure_problem)."""
-    if host != assistant.settings.ui.host:  # upload rights are judged by where the UI really listens
-        assistant.settings = assistant.settings.replace(host=host)
-    problem = exposure_problem(assistant.settings)
-    if problem:
-        raise KepolError(problem, "set KEPOL_ADMIN_PASSWORD (and KEPOL_UI_PASSWORD for a staff-only chat), or "
-                                  "KEPOL_ALLOW_EXPOSED_WITHOUT_ADMIN=1 to run without administration")
-    app = create_app(assistant)
-    # requests beyond the concurrency wait in an unbounded queue: overload slows answers, never drops them
-    app.queue(default_concurrency_limit=assistant.settings.ui.ui_concurrency, max_size=None)
-    # originals may be opened from a citation: only the folders of ingested documents are served
-    folders = assistant.folders()
-    app.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=not block,
-               inbrowser=False, show_error=True, css=_CSS, theme=_theme(), allowed_paths=folders,
-               auth=_auth(assistant.settings), auth_message="KEPol-Assistent – bitte anmelden")
-    return app

@@ -1,0 +1,64 @@
+"""`kepol token …` and `kepol mcp`: the command-line side of the service doors (faces/server.py)."""
+from __future__ import annotations
+
+import click
+
+from assistant.core.settings import Settings
+from assistant.faces.tokens import TokenStore
+
+
+def _tokens(ctx: click.Context) -> TokenStore:
+    settings: Settings = ctx.obj["settings"]
+    return TokenStore(settings.store.data_dir / "tokens.json")
+
+
+@click.group()
+def token() -> None:
+    """API tokens for the REST, OpenAI-compatible and MCP doors (stored hashed)."""
+
+
+@token.command("create")
+@click.option("--name", required=True, help="Who or what uses it, e.g. \"open-webui\".")
+@click.option("--upload", is_flag=True, help="May also upload documents (POST /api/v1/documents).")
+@click.pass_context
+def token_create(ctx: click.Context, name: str, upload: bool) -> None:
+    """Create a token; it is printed once and stored only as a hash."""
+    secret = _tokens(ctx).create(name, upload)
+    click.echo(secret)
+    click.echo(f"Token „{name}“ angelegt{' (darf hochladen)' if upload else ''}. Es wird nur jetzt angezeigt: "
+               "bitte sicher aufbewahren. / Shown only now: keep it safe.", err=True)
+
+
+@token.command("list")
+@click.pass_context
+def token_list(ctx: click.Context) -> None:
+    """Names, rights and dates of the tokens (never the tokens themselves)."""
+    rows = _tokens(ctx).tokens()
+    if not rows:
+        click.echo("Keine Tokens. / No tokens (the doors are open on 127.0.0.1 only).")
+    for t in rows:
+        state = f"widerrufen {t.revoked_at}" if t.revoked_at else "aktiv"
+        click.echo(f"{t.name}\t{'upload' if t.upload else 'read'}\t{t.created_at}\t{state}")
+
+
+@token.command("revoke")
+@click.argument("name")
+@click.pass_context
+def token_revoke(ctx: click.Context, name: str) -> None:
+    """Revoke the active token NAME (it stops working at once)."""
+    if not _tokens(ctx).revoke(name):
+        raise click.ClickException(f"no active token named {name!r} (see `kepol token list`)")
+    click.echo(f"Token „{name}“ widerrufen. / revoked.")
+
+
+@click.command()
+@click.option("--read-only", is_flag=True, help="Only search, ask and list; no add_documents tool.")
+@click.pass_context
+def mcp(ctx: click.Context, read_only: bool) -> None:
+    """Serve the MCP tools over stdio (for desktop MCP clients)."""
+    from assistant.api import Assistant
+    from assistant.faces.mcp_door import build
+
+    a = Assistant(ctx.obj["settings"])
+    a.warm_up()
+    build(a, read_only=read_only).run("stdio")

@@ -1,0 +1,214 @@
+"""The one server process of `kepol serve`: a FastAPI app that carries the REST door (/api/v1), the
+OpenAI-compatible door (/v1), the MCP door (/mcp, Streamable HTTP) and, mounted at /, the Gradio
+chat UI. One process and one port: one index loaded once, one token store, one place to secure.
+
+Every error leaves as a 4xx with a German and an English message (service.ServiceError); an
+unexpected fault is logged and answered without a traceback."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from assistant.core.errors import KepolError, redact
+from assistant.faces import mcp_door, openai_door, rest
+from assistant.faces.service import MAX_BODY_BYTES, Gatekeeper, ServiceError, exposure_problem, gatekeeper
+from assistant.faces.ui import CSS, auth_check, create_app, theme
+from assistant.faces.upload import exposure_problem as admin_problem
+
+if TYPE_CHECKING:
+    from assistant.api import Assistant
+
+log = logging.getLogger("kepol.server")
+API_PREFIXES = ("/api/v1", "/v1/", "/mcp")  # the doors; everything else belongs to the Gradio app
+
+
+class BodyLimit:
+    """Refuses a request body over the limit (413) before the door reads it: by Content-Length when
+    sent, else by counting the bytes as they arrive. Uploads are allowed the file limit plus room for
+    the multipart framing."""
+
+    def __init__(self, app: ASGIApp, limit: int, upload_limit: int) -> None:
+        self.app, self.limit, self.upload_limit = app, limit, upload_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith(API_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        limit = self.upload_limit if path == "/api/v1/documents" else self.limit
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _too_large(limit)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Any:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _BodyTooLarge:
+            await _too_large(limit)(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return ServiceError(413, "body_too_large", f"Die Anfrage ist größer als {limit:,} Bytes.".replace(",", "."),
+                        f"The request body is larger than {limit:,} bytes.").response()
+
+
+class Guarded:
+    """The MCP transport behind the same tokens and rate limit as the other doors."""
+
+    def __init__(self, app: ASGIApp, gate: Gatekeeper) -> None:
+        self.app, self.gate = app, gate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            try:
+                self.gate.admit(Request(scope))
+            except ServiceError as exc:
+                await exc.response()(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_server(assistant: Assistant) -> FastAPI:
+    """The whole app: doors, MCP, and the Gradio UI at /."""
+    gate = gatekeeper(assistant)
+    mcp = mcp_door.build(assistant, read_only=True)
+    mcp_app = mcp.streamable_http_app(streamable_http_path="/mcp", stateless_http=True, json_response=True,
+                                      host=assistant.settings.ui.host)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with mcp.session_manager.run():
+            yield
+
+    app = FastAPI(title="KEPol-Assistent", version="1", lifespan=lifespan, docs_url="/api/docs",
+                  redoc_url=None, openapi_url="/api/openapi.json",
+                  description="Zitierte Antworten aus den Dokumenten zur kommunalen Entwicklungspolitik. "
+                              "/ Cited answers from the municipal development policy documents.")
+    _errors(app)
+    app.include_router(rest.router(assistant, gate))
+    app.include_router(openai_door.router(assistant, gate))
+    _unknown_routes(app)
+    handler: Any = next(r for r in mcp_app.routes if getattr(r, "path", "") == "/mcp")
+    app.router.routes.append(Route("/mcp", endpoint=Guarded(handler.app, gate), methods=["GET", "POST", "DELETE"]))
+    upload_limit = int(assistant.settings.ingest.max_file_mb * 1024 * 1024) + 64 * 1024
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, upload_limit=upload_limit)
+
+    blocks = create_app(assistant)
+    # requests beyond the concurrency wait in an unbounded queue: overload slows answers, never drops them
+    blocks.queue(default_concurrency_limit=assistant.settings.ui.ui_concurrency, max_size=None)
+    # originals may be opened from a citation: only the folders of ingested documents are served
+    return gr.mount_gradio_app(app, blocks, path="/", allowed_paths=assistant.folders(), show_error=True,
+                               auth=auth_check(assistant.settings), auth_message="KEPol-Assistent – bitte anmelden",
+                               css=CSS, theme=theme(), ssr_mode=False)
+
+
+def _unknown_routes(app: FastAPI) -> None:
+    """A wrong address under a door is that door's 404, not the UI's page."""
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+    @app.api_route("/api/v1/{rest:path}", methods=methods, include_in_schema=False)
+    @app.api_route("/v1/{rest:path}", methods=methods, include_in_schema=False)
+    def unknown(rest: str) -> None:
+        raise ServiceError(404, "not_found", "Diese Adresse gibt es nicht (siehe /api/docs).",
+                           "No such address (see /api/docs).")
+
+
+def _errors(app: FastAPI) -> None:
+    """Every failure of a door as a bilingual 4xx JSON body; no traceback ever leaves the server."""
+    from assistant.faces.service import validation_error
+
+    @app.exception_handler(ServiceError)
+    async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        return exc.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return validation_error(exc).response()
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        de = {404: "Diese Adresse gibt es nicht.", 405: "Diese Methode ist hier nicht erlaubt."}.get(
+            exc.status_code, "Die Anfrage wurde abgelehnt.")
+        return ServiceError(exc.status_code, "http_error", de, str(exc.detail),
+                            dict(exc.headers or {})).response()
+
+    @app.exception_handler(KepolError)
+    async def kepol_error(request: Request, exc: KepolError) -> JSONResponse:
+        # the index is being built or damaged, a store is unreachable: the service, not the request
+        return ServiceError(503, "unavailable", f"Der Dienst kann gerade nicht antworten: {exc.message}",
+                            f"The service cannot answer right now: {exc.message}", {"Retry-After": "30"}).response()
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected %s on %s: %s", type(exc).__name__, request.url.path, redact(str(exc)))
+        return ServiceError(500, "internal", "Interner Fehler; er wurde protokolliert.",
+                            "Internal error; it has been logged.").response()
+
+
+class Running:
+    """A server started in a background thread (tests, benchmarks): its URL, and close()."""
+
+    def __init__(self, server: uvicorn.Server, thread: threading.Thread, url: str) -> None:
+        self.server, self.thread, self.url = server, thread, url
+
+    def close(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def launch(assistant: Assistant, host: str, port: int, block: bool = True) -> Running | None:
+    """Start the server; binds to 127.0.0.1 unless told otherwise. Beyond this machine it refuses to
+    start without an administrator password for the UI and without an API token for the doors."""
+    if host != assistant.settings.ui.host:  # upload rights are judged by where the UI really listens
+        assistant.settings = assistant.settings.replace(host=host)
+    problem = admin_problem(assistant.settings)
+    if problem:
+        raise KepolError(problem, "set KEPOL_ADMIN_PASSWORD (and KEPOL_UI_PASSWORD for a staff-only chat), or "
+                                  "KEPOL_ALLOW_EXPOSED_WITHOUT_ADMIN=1 to run without administration")
+    gate = gatekeeper(assistant)
+    problem = exposure_problem(host, gate.tokens)
+    if problem:
+        raise KepolError(problem, "create a token first: kepol token create --name NAME")
+    app = create_server(assistant)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                            timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    if block:
+        server.run()
+        return None
+    thread = threading.Thread(target=server.run, name="kepol-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise KepolError(f"the server could not start on {host}:{port}",
+                             "is the port in use? choose another with --port")
+        time.sleep(0.05)
+    return Running(server, thread, f"http://{host}:{port}")

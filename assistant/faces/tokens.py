@@ -1,0 +1,110 @@
+"""API tokens for the service doors (REST, OpenAI-compatible, MCP over HTTP). A token is shown once
+when created; only its SHA-256 digest is stored (`tokens.json` in the data directory), and a
+presented token is compared by digest in constant time. Tokens are 32 random bytes, so a plain hash
+suffices: there is nothing to guess that a slow, salted hash would protect."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import threading
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from assistant.core.errors import KepolError, register_secret
+
+PREFIX = "kepol_"  # makes a leaked token recognisable (secret scanners, redaction in logs)
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Token:
+    """One token as stored: its name, digest, rights and life."""
+
+    name: str
+    digest: str
+    upload: bool = False
+    created_at: str = ""
+    revoked_at: str = ""
+
+    @property
+    def active(self) -> bool:
+        return not self.revoked_at
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class TokenStore:
+    """The tokens of one data directory; every change rewrites the file atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def tokens(self) -> list[Token]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as exc:
+            raise KepolError(f"{self.path}: the token file cannot be read ({type(exc).__name__})",
+                             "restore it from a backup, or delete it and create the tokens again") from exc
+        return [Token(**t) for t in data.get("tokens", [])]
+
+    def any_active(self) -> bool:
+        return any(t.active for t in self.tokens())
+
+    def _save(self, tokens: list[Token]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"tokens": [asdict(t) for t in tokens]}, indent=1), encoding="utf-8")
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, self.path)
+
+    def create(self, name: str, upload: bool = False) -> str:
+        """A new token (returned once, never stored) under a unique name."""
+        if not NAME.match(name or ""):
+            raise KepolError(f"token name {name!r} is not allowed",
+                             "use 1–64 letters, digits, spaces, dots, dashes or underscores")
+        with self._lock:
+            tokens = self.tokens()
+            if any(t.name == name and t.active for t in tokens):
+                raise KepolError(f"a token named {name!r} exists already", "revoke it first or choose another name")
+            token = PREFIX + secrets.token_urlsafe(32)
+            now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            self._save(tokens + [Token(name, _digest(token), upload, now)])
+        register_secret(token)
+        return token
+
+    def revoke(self, name: str) -> bool:
+        """Revoke the active token of that name; False when there is none."""
+        with self._lock:
+            tokens = self.tokens()
+            hit = False
+            now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            out = []
+            for t in tokens:
+                if t.name == name and t.active:
+                    t, hit = replace(t, revoked_at=now), True
+                out.append(t)
+            if hit:
+                self._save(out)
+            return hit
+
+    def check(self, presented: str) -> Token | None:
+        """The active token `presented` is, compared by digest in constant time (every stored
+        digest is compared, so the time does not tell which one matched)."""
+        if not presented:
+            return None
+        d = _digest(presented)
+        found = None
+        for t in self.tokens():
+            if hmac.compare_digest(d, t.digest) and t.active:
+                found = t
+        return found
