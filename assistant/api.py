@@ -239,9 +239,8 @@ class Assistant:
             answer = generated if isinstance(generated, Answer) else self._extract(
                 version, u, ev, replace(base, notice=generated or base.notice))
         if answer.mode == "extractive" or answer.refused:  # a model's answer streamed as it came
-            for line in answer.answer.split("\n"):
-                if line:
-                    yield Delta(line + "\n")
+            for line in answer.answer.splitlines(keepends=True):  # line by line; joined, exactly the answer
+                yield Delta(line)
         yield Final(replace(answer, latency_ms=(time.perf_counter() - t0) * 1000))
 
     def _refusal(self, base: Answer, ev: Evidence, near: bool) -> Answer:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from assistant.api import Assistant
 
 MODEL = "kepol"
+CORRECTED = "Geprüfte Antwort (ersetzt den Entwurf oben):"
 
 
 class TextPart(BaseModel):
@@ -86,11 +87,15 @@ def models(assistant: Assistant) -> dict[str, str]:
 
 
 def with_sources(answer: Answer) -> str:
-    """The answer text and a short source list ("[1] Titel, S. 5")."""
-    if not answer.citations:
-        return answer.answer
-    lines = [f"[{c.n}] {c.title}" + (f", S. {c.page}" if c.page else "") for c in answer.citations]
-    return f"{answer.answer}\n\nQuellen:\n" + "\n".join(lines)
+    """The answer text, a short source list ("[1] Titel, S. 5") and the notice, when there is one
+    (e.g. the configured model failed and the extractive answer stands in)."""
+    text = answer.answer
+    if answer.citations:
+        lines = [f"[{c.n}] {c.title}" + (f", S. {c.page}" if c.page else "") for c in answer.citations]
+        text += "\n\nQuellen:\n" + "\n".join(lines)
+    if answer.notice:
+        text += f"\n\nHinweis: {answer.notice}"
+    return text
 
 
 def _question(body: ChatBody) -> tuple[str, list[str]]:
@@ -128,7 +133,7 @@ def router(assistant: Assistant, gate: Gatekeeper) -> APIRouter:
                        "refused": answer.refused}
             return {"id": cid, "object": "chat.completion", "created": created, "model": body.model,
                     "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-                    "citations": _citations(answer), "refused": answer.refused,
+                    "citations": _citations(answer), "refused": answer.refused, "notice": answer.notice,
                     "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}
 
         def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
@@ -138,15 +143,20 @@ def router(assistant: Assistant, gate: Gatekeeper) -> APIRouter:
 
         def events() -> Iterator[str]:
             yield chunk({"role": "assistant", "content": ""})
+            shown = ""
             for e in assistant.ask_stream(question, history, only, body.include_superseded):
                 if isinstance(e, Delta):
+                    shown += e.text
                     yield chunk({"content": e.text})
                 elif isinstance(e, Final):
                     a = e.answer
-                    sources = with_sources(a)[len(a.answer):]
-                    if sources:
-                        yield chunk({"content": sources})
-                    yield chunk({}, "stop", citations=_citations(a), refused=a.refused)
+                    text = with_sources(a)
+                    # what was streamed is the verified answer's start (extractive lines), or the model's
+                    # draft that verification replaced: then the verified answer follows, marked as such
+                    rest = text[len(shown):] if text.startswith(shown) else f"\n\n{CORRECTED}\n\n{text}"
+                    if rest:
+                        yield chunk({"content": rest})
+                    yield chunk({}, "stop", citations=_citations(a), refused=a.refused, notice=a.notice)
             yield "data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

@@ -363,9 +363,10 @@ def create_app(assistant: Assistant) -> gr.Blocks:
         inputs = [box, chat, turns, answers, kind, publisher, all_versions]
         send.click(h.respond, inputs, [box, chat, turns, answers, sources], api_name="chat")
         box.submit(h.respond, inputs, [box, chat, turns, answers, sources], api_visibility="private")
-        for question, button in starters:  # a click on a starter asks it
+        for i, (question, button) in enumerate(starters):  # a click on a starter asks it
+            # named, so that they do not take the name "ask" of the JSON endpoint below
             button.click(h.starter(question), inputs[1:], [box, chat, turns, answers, sources],
-                         api_visibility="private")
+                         api_name=f"starter_{i}", api_visibility="private")
         new.click(h.reset, None, [chat, turns, answers, sources, box, status], api_name="reset")
         up.click(h.thumbs_up, [comment, answers], [status, comment], api_name="feedback_up")
         down.click(h.thumbs_down, [comment, answers], [status, comment], api_name="feedback_down")
