@@ -175,11 +175,12 @@ def lead_excerpt(u: Understood, lead: Sentence, sents: list[Sentence], weights: 
 
 
 def choose_evidence(lead: Sentence, shown: Excerpt, sents: list[Sentence], weights: Weights, budget: int,
-                    docs: frozenset[str] = frozenset()) -> list[Sentence]:
+                    docs: frozenset[str] = frozenset(), lists: bool = False) -> list[Sentence]:
     """Supporting units after the lead, likeliest first (the lead's own passage preferred): those
     at least `evidence_ratio` × the lead's probability, at most `max_evidence` of them, within the
     word budget. When the question names several documents, each of them speaks with its likeliest
-    unit first."""
+    unit first. When a list is asked for (`lists`), a whole list may run past the budget: cutting it
+    would drop the items asked for, and leaving it out would answer with everything but the list."""
     c = weights.compose
     at = lambda s: s.passage.char_start + s.start  # noqa: E731
     covered = (shown.passage.doc_id, shown.passage.char_start + shown.start, shown.passage.char_start + shown.end)
@@ -209,7 +210,7 @@ def choose_evidence(lead: Sentence, shown: Excerpt, sents: list[Sentence], weigh
             break
         if s.prob < floor:
             break
-        if s.text in seen or used + s.words > budget:
+        if s.text in seen or (used + s.words > budget and not (lists and s.is_item)):
             continue
         take(s)
     return chosen
@@ -299,6 +300,9 @@ def render(u: Understood | None, lead: Excerpt, evidence: list[Excerpt]) -> Comp
     for n, e in enumerate(ordered[1:], start=2):
         prefix = f"{label(e.passage)}: " if len(docs) > 1 else ""
         body = _marked(e, n)
+        if e.list_lines and not body.startswith("- "):  # a list among the Belege: nested under its lead-in
+            first, *rest = body.split("\n")
+            body = "\n".join([f"- {first}"] + [f"  {line}" if line.startswith("- ") else f"  - {line}" for line in rest])
         lines.append(f"- {prefix}{body}" if not e.list_lines else f"{prefix}{body}")
     text = head if not lines else f"{head}\n\n{EVIDENCE_HEADING}\n" + "\n".join(lines)
     return Composed(text, head, cits, bold)
@@ -316,7 +320,7 @@ def compose(u: Understood, ev: Evidence, weights: Weights, budget: int, idf: dic
         if listed is not None and listed.prob >= weights.compose.get("list_ratio", 2.0) * lead.prob:
             lead = listed
     shown = lead_excerpt(u, lead, sents, weights, idf or {}, more)
-    chosen = choose_evidence(lead, shown, sents, weights, budget, u.named)
+    chosen = choose_evidence(lead, shown, sents, weights, budget, u.named, u.wants_list)
     evidence = [(_list_excerpt(e.passage, e.start, e.end, more) if u.wants_list else None) or e
                 for e in _excerpts_of(chosen)]
     return render(u, shown, evidence)

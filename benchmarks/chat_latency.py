@@ -15,16 +15,9 @@ from pathlib import Path
 from assistant.api import Assistant
 from assistant.core.settings import BUNDLED_CORPUS, Settings
 from assistant.faces.server import launch
+from benchmarks import free_port
 from evals.harness import load_questions
 from evals.metrics import percentile
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:
@@ -48,7 +41,7 @@ def main() -> None:
             full.append((time.perf_counter() - t) * 1000)
         from gradio_client import Client
 
-        port = _free_port()
+        port = free_port()
         app = launch(a, "127.0.0.1", port, block=False)
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         ui_first, ui_full = [], []

@@ -3,7 +3,7 @@ and time), each a multi-turn conversation from the question set, optionally whil
 ingested. Every answer must equal the one the same conversation gets alone, on the index before or
 after the ingest: a different answer would be cross-talk between sessions or a partial index.
 
-    python -m benchmarks.load [--sessions 20] [--during-ingest] [--out benchmarks/results]
+    python -m benchmarks.load [--sessions 20] [--doors ui rest openai] [--out benchmarks/results]
 """
 from __future__ import annotations
 
@@ -15,11 +15,16 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
+
+import httpx
 
 from assistant.api import Assistant
 from assistant.core.settings import BUNDLED_CORPUS, Settings
 from evals.harness import load_questions
+from assistant.faces.tokens import TokenStore
+from benchmarks import free_port
 from evals.metrics import percentile
 
 NEW_DOCUMENTS = {  # what the concurrent ingest adds: on topic, so stale or partial views would show
@@ -52,28 +57,67 @@ def conversations(n: int) -> list[list[str]]:
             follow[i % len(follow)] + [THIRD_TURNS[i % len(THIRD_TURNS)]] for i in range(n)]
 
 
+DOORS = ("ui", "rest", "openai")  # the Gradio chat, /api/v1/ask, /v1/chat/completions
+
+
 def _text(message: dict[str, Any]) -> str:
     c = message["content"]
     return c[0]["text"] if isinstance(c, list) else c
 
 
-def expected(a: Assistant, convo: list[str]) -> list[str]:
-    """The chat bubbles this conversation shows when it runs alone (extractive answers are deterministic)."""
+def expected(a: Assistant, convo: list[str], door: str = "ui") -> list[str]:
+    """What each turn of this conversation shows when it runs alone (extractive answers are
+    deterministic): the chat bubble in the UI, the answer text and its quotes through the API doors."""
     from assistant.faces.ui import answer_markdown
 
     out, history = [], []
     for q in convo:
-        out.append(answer_markdown(a.ask(q, history=history)))
+        ans = a.ask(q, history=history)
+        out.append(answer_markdown(ans) if door == "ui" else _shown(ans.answer, [c.quote for c in ans.citations]))
         history.append(q)
     return out
 
 
-def run(sessions: int = 20, during_ingest: bool = False, data_dir: Path | None = None,
-        timeout_s: float = 300) -> dict[str, Any]:
-    from gradio_client import Client
+def _shown(answer: str, quotes: list[str]) -> str:
+    return answer + "\n--\n" + "\n".join(quotes)
 
+
+def _session_asker(door: str, url: str, token: str = "") -> Callable[[str], str]:
+    """One client session of a door: ask the next question of the conversation, return what it shows."""
+    if door == "ui":
+        from gradio_client import Client
+
+        client = Client(url + "/", verbose=False)  # one browser session: its own state on the server
+        chat: list[Any] = []
+
+        def ui(q: str) -> str:
+            nonlocal chat
+            _, chat, _ = client.predict(q, chat, api_name="/chat")
+            return _text(chat[-1])
+        return ui
+    http = httpx.Client(base_url=url, timeout=120, headers={"Authorization": f"Bearer {token}"} if token else {})
+    turns: list[str] = []
+
+    def api(q: str) -> str:
+        if door == "rest":
+            r = http.post("/api/v1/ask", json={"question": q, "history": turns})
+            r.raise_for_status()
+            body = r.json()
+            text, cites = body["answer"], body["citations"]
+        else:
+            messages = [{"role": "user", "content": t} for t in turns] + [{"role": "user", "content": q}]
+            r = http.post("/v1/chat/completions", json={"model": "kepol", "messages": messages})
+            r.raise_for_status()
+            msg = r.json()["choices"][0]["message"]
+            text, cites = msg["content"].split("\n\nQuellen:\n")[0], msg["citations"]
+        turns.append(q)
+        return _shown(text, [c["quote"] for c in cites])
+    return api
+
+
+def run(sessions: int = 20, during_ingest: bool = False, data_dir: Path | None = None,
+        timeout_s: float = 300, door: str = "ui") -> dict[str, Any]:
     from assistant.faces.server import launch
-    from tests.conftest import free_port
 
     with tempfile.TemporaryDirectory() as tmp:
         data = data_dir or Path(tmp) / "data"
@@ -81,14 +125,17 @@ def run(sessions: int = 20, during_ingest: bool = False, data_dir: Path | None =
         a.ingest([BUNDLED_CORPUS])
         a.warm_up()
         convos = conversations(sessions)
-        before = {tuple(c): expected(a, c) for c in convos}
+        before = {tuple(c): expected(a, c, door) for c in convos}
         extra = Path(tmp) / "neu"
         extra.mkdir()
         for name, text in NEW_DOCUMENTS.items():
             (extra / name).write_text(text, encoding="utf-8")
-        port = free_port()
-        app = launch(a, "127.0.0.1", port, block=False)
-        url = f"http://127.0.0.1:{port}/"
+        # through the API doors every session has a token of its own: the rate limit is per token, as
+        # for separate client applications
+        store = TokenStore(data / "tokens.json")
+        tokens = [store.create(f"load-{i}") for i in range(sessions)] if door != "ui" else [""] * sessions
+        app = launch(a, "127.0.0.1", free_port(), block=False)
+        assert app is not None
         latencies: list[float] = []
         errors: list[str] = []
         mismatches: list[dict[str, Any]] = []
@@ -97,18 +144,16 @@ def run(sessions: int = 20, during_ingest: bool = False, data_dir: Path | None =
         deadline = time.monotonic() + timeout_s
 
         def session(i: int) -> list[str]:
-            client = Client(url, verbose=False)  # one browser session: its own state on the server
-            chat: list[Any] = []
+            ask = _session_asker(door, app.url, tokens[i])
             shown = []
             start.wait(timeout=60)
             for q in convos[i]:
                 if time.monotonic() > deadline:
                     raise TimeoutError("load run exceeded its time bound")
                 t = time.perf_counter()
-                _, chat, _ = client.predict(q, chat, api_name="/chat")
+                shown.append(ask(q))
                 with lock:
                     latencies.append((time.perf_counter() - t) * 1000)
-                shown.append(_text(chat[-1]))
             return shown
 
         ingest_s = 0.0
@@ -134,7 +179,7 @@ def run(sessions: int = 20, during_ingest: bool = False, data_dir: Path | None =
             if ing is not None:
                 ing.result(timeout=timeout_s)
         wall = time.perf_counter() - t0
-        after = {tuple(c): expected(a, c) for c in convos} if during_ingest else before
+        after = {tuple(c): expected(a, c, door) for c in convos} if during_ingest else before
         for i, got in enumerate(results):
             if got is None:
                 continue
@@ -145,7 +190,7 @@ def run(sessions: int = 20, during_ingest: bool = False, data_dir: Path | None =
         app.close()
         a.close()
     return {
-        "sessions": sessions, "turns": sum(len(c) for c in convos), "during_ingest": during_ingest,
+        "door": door, "sessions": sessions, "turns": sum(len(c) for c in convos), "during_ingest": during_ingest,
         "errors": errors, "mismatches": mismatches, "wall_s": round(wall, 2),
         "ingest_s": round(ingest_s, 2) if during_ingest else None,
         "conversations_changed_by_ingest": sum(before[k] != after[k] for k in before) if during_ingest else 0,
@@ -159,8 +204,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sessions", type=int, default=20)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    ap.add_argument("--doors", nargs="+", choices=DOORS, default=list(DOORS))
     args = ap.parse_args()
-    r = {"plain": run(args.sessions), "during_ingest": run(args.sessions, during_ingest=True)}
+    r = {door: {"plain": run(args.sessions, door=door), "during_ingest": run(args.sessions, True, door=door)}
+         for door in args.doors}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "load.json").write_text(json.dumps(r, indent=1, ensure_ascii=False), encoding="utf-8")
     print(json.dumps(r, indent=1, ensure_ascii=False))

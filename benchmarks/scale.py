@@ -46,7 +46,7 @@ def run_probe(args: list[str], data: Path, timeout: float = 3600) -> dict[str, A
 def serve_cold_start(data: Path, question: str = "Was ist kommunale Entwicklungspolitik?") -> dict[str, Any]:
     """Seconds from starting `kepol serve` to the first answer received over HTTP, and the server's
     peak RSS then."""
-    from tests.conftest import free_port
+    from benchmarks import free_port
 
     port = free_port()
     kepol = Path(sys.executable).with_name("kepol")

@@ -19,7 +19,6 @@ from mcp import Client as McpClient
 from mcp.client.stdio import StdioServerParameters
 
 from assistant.api import Assistant
-from assistant.core.settings import Settings
 from assistant.faces.server import Running, launch
 from tests.conftest import free_port
 

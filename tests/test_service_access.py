@@ -148,7 +148,8 @@ BAD_BODIES: list[tuple[str, str, bytes | None, int]] = [
     ("/v1/chat/completions", "bad_history", b'{"model": "kepol", "messages": [{"role": "assistant", "content": "x"}]}',
      422),
     ("/v1/chat/completions", "invalid_field", b'{"model": "kepol", "messages": "Hallo"}', 422),
-    ("/v1/chat/completions", "unknown_field", b'{"model": "kepol", "messages": [{"role": "user", "content": "x"}], "frage": 1}', 422),
+    ("/v1/chat/completions", "unknown_field",
+     b'{"model": "kepol", "messages": [{"role": "user", "content": "x"}], "frage": 1}', 422),
     ("/api/v1/nowhere", "not_found", b'{}', 404),
 ]
 
