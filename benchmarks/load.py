@@ -68,12 +68,13 @@ def _text(message: dict[str, Any]) -> str:
 def expected(a: Assistant, convo: list[str], door: str = "ui") -> list[str]:
     """What each turn of this conversation shows when it runs alone (extractive answers are
     deterministic): the chat bubble in the UI, the answer text and its quotes through the API doors."""
-    from assistant.faces.ui import answer_markdown
+    from assistant.faces.ui import answer_messages
 
     out, history = [], []
     for q in convo:
         ans = a.ask(q, history=history)
-        out.append(answer_markdown(ans) if door == "ui" else _shown(ans.answer, [c.quote for c in ans.citations]))
+        out.append("\n".join(m["content"] for m in answer_messages(ans)) if door == "ui"
+                   else _shown(ans.answer, [c.quote for c in ans.citations]))
         history.append(q)
     return out
 
@@ -93,7 +94,8 @@ def _session_asker(door: str, url: str, token: str = "") -> Callable[[str], str]
         def ui(q: str) -> str:
             nonlocal chat
             _, chat, _ = client.predict(q, chat, api_name="/chat")
-            return _text(chat[-1])
+            last_user = max(i for i, m in enumerate(chat) if m["role"] == "user")
+            return "\n".join(_text(m) for m in chat[last_user + 1:])  # the lead and the folded Belege
         return ui
     http = httpx.Client(base_url=url, timeout=120, headers={"Authorization": f"Bearer {token}"} if token else {})
     turns: list[str] = []

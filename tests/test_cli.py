@@ -21,7 +21,7 @@ def test_ask_json_contract(corpus_assistant: Assistant):
     r = _run(corpus_assistant, "ask", "--json", "Was ist das Leitmotto des AKEZ?")
     assert r.exit_code == 0, r.output
     obj = json.loads(r.output)
-    assert set(obj) == {"id", "answer", "refused", "citations", "latency_ms", "mode", "notice"}
+    assert set(obj) == {"id", "answer", "lead", "emphasis", "refused", "citations", "latency_ms", "mode", "notice"}
     assert obj["mode"] == "extractive" and obj["notice"] == ""
     assert obj["refused"] is False and isinstance(obj["latency_ms"], float)
     assert obj["citations"] and all(set(c) == CITATION_KEYS for c in obj["citations"])

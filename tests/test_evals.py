@@ -121,8 +121,9 @@ def test_kepol_eval_check_passes_on_the_committed_set(tmp_path: Path):
 def test_lead_metrics_follow_the_sets_rules():
     from evals.metrics import holds_span, lead_fact_recall, lead_holds_span
 
-    answer = " ".join(["Wort"] * 45) + " Die Summe beträgt 250 Milliarden Euro. [1]"
-    assert lead_fact_recall(answer, ["250 Milliarden Euro"]) == 1.0  # word 49 of 50
+    answer = " ".join(["Wort"] * 44) + " Die Summe beträgt 250 Milliarden Euro. [1]"
+    assert lead_fact_recall(answer, ["250 Milliarden Euro"]) == 1.0  # words 48 to 50 of 50
+    assert lead_fact_recall("Wort " + answer, ["250 Milliarden Euro"]) == 0.0  # "Euro" is word 51
     assert lead_fact_recall("x " * 50 + "250 Milliarden Euro", ["250 Milliarden Euro"]) == 0.0
     assert lead_fact_recall("250 Milliarden Euro", ["250 Milliarden Euro"], refused=True) == 0.0
     assert holds_span("Am 12. Mai 1705 verabschiedete …", ["12. Mai 1705"])

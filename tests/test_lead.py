@@ -9,6 +9,7 @@ from pathlib import Path
 
 from assistant.answer import EVIDENCE_HEADING, LEAD_WORDS
 from assistant.api import Assistant
+from assistant.core.settings import Settings
 from assistant.core.text import words
 from assistant.faces.ui import answer_messages, emphasised
 
@@ -52,13 +53,18 @@ def test_a_typed_question_marks_the_span_it_asks_for(corpus_assistant: Assistant
     assert emphasised("a 5 b", ((2, 3),)) == "a **5** b"
 
 
-def test_a_long_sentence_is_cut_to_its_answering_clauses(fresh_assistant: Assistant, tmp_path: Path):
+def test_a_long_sentence_is_cut_to_its_answering_clauses(tmp_path: Path):
     folder = tmp_path / "rat"
     folder.mkdir()
     (folder / "beschluss.md").write_text(f"# Ratsbeschluss\n\n{LONG}\n\nDer Rat tagt im großen Saal des Rathauses.\n",
                                          encoding="utf-8")
-    fresh_assistant.ingest([folder])
-    ans = fresh_assistant.ask("Mit wie viel Euro wird die Klimapartnerschaft mit Tamale jährlich gefördert?")
+    (folder / "verein.md").write_text(  # a library of one passage would leave the ranking nothing to compare
+        "# Partnerschaftsverein\n\nDer Partnerschaftsverein Nordheim organisiert jedes Jahr einen Schüleraustausch "
+        "mit Tamale. Die Mitglieder treffen sich monatlich im Bürgerhaus.\n\n# Eine-Welt-Laden\n\nDer Eine-Welt-"
+        "Laden verkauft fair gehandelten Kaffee und Schokolade.\n", encoding="utf-8")
+    a = Assistant(Settings(data_dir=tmp_path / "data", corpus_dir=folder))  # default chunks: the sentence stays whole
+    a.ingest([folder])
+    ans = a.ask("Mit wie viel Euro wird die Klimapartnerschaft mit Tamale jährlich gefördert?")
     assert not ans.refused, ans.answer
     assert len(words(LONG)) > LEAD_WORDS and _lead_words(ans.lead) <= LEAD_WORDS + 2  # + the "…" marks
     assert "40.000 Euro" in ans.lead and "…" in ans.lead

@@ -17,6 +17,7 @@ from assistant.export import EXPORTS, export_file
 from assistant.core.settings import Settings
 from assistant.core.types import Answer
 from assistant.faces.server import launch
+from assistant.faces.tokens import TokenStore
 from assistant.faces.upload import admin_allowed
 from tests.conftest import free_port
 
@@ -33,10 +34,20 @@ def test_exposed_start_without_admin_password_is_refused(corpus_assistant: Assis
     assert out.exit_code == 1 and "without an administrator password" in out.output
 
 
-def test_exposed_start_with_password_or_override_locks_upload_to_it(corpus_assistant: Assistant):
+def test_exposed_start_with_password_or_override_locks_upload_to_it(corpus_assistant: Assistant, tmp_path: Path):
     s = corpus_assistant.settings
+    tokens = TokenStore(s.store.data_dir / "tokens.json")
+    tokens.create("exposed-test")  # beyond this machine the API doors need a token (tests/test_service_access.py)
     a = Assistant(Settings(data_dir=s.store.data_dir, admin_password="geheim"))
+    try:
+        _exposed_starts(a, s)
+    finally:
+        tokens.revoke("exposed-test")
+
+
+def _exposed_starts(a: Assistant, s: Settings) -> None:
     app = launch(a, "0.0.0.0", free_port(), block=False)
+    assert app is not None
     try:
         # `--host 0.0.0.0` on the command line, not KEPOL_HOST: upload must still demand the password
         assert a.settings.ui.host == "0.0.0.0"
@@ -45,6 +56,7 @@ def test_exposed_start_with_password_or_override_locks_upload_to_it(corpus_assis
         app.close()
     b = Assistant(Settings(data_dir=s.store.data_dir, allow_exposed_without_admin=True))
     app = launch(b, "0.0.0.0", free_port(), block=False)
+    assert app is not None
     try:
         ok, why = admin_allowed(b.settings, "")
         assert not ok and "KEPOL_ADMIN_PASSWORD" in why  # no administration at all
