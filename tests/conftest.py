@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,9 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from assistant.api import Assistant  # noqa: E402
 from assistant.core.settings import BUNDLED_CORPUS, Settings  # noqa: E402
+
+if TYPE_CHECKING:
+    from assistant.faces.server import Running
 
 
 
@@ -50,3 +56,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def serving(a: Assistant) -> Iterator["Running"]:
+    """The whole server (every door and the UI) on a free loopback port, closed afterwards."""
+    from assistant.faces.server import launch
+
+    running = launch(a, "127.0.0.1", free_port(), block=False)
+    assert running is not None
+    try:
+        yield running
+    finally:
+        running.close()

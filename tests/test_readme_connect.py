@@ -24,9 +24,9 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 from assistant.api import Assistant
 from assistant.core.settings import BUNDLED_CORPUS, Settings
-from assistant.faces.server import Running, launch
+from assistant.faces.server import Running
 from assistant.faces.tokens import TokenStore
-from tests.conftest import free_port
+from tests.conftest import serving
 
 ROOT = Path(__file__).resolve().parents[1]
 KEPOL = Path(sys.executable).parent / "kepol"  # the console script of this installation
@@ -44,12 +44,8 @@ def live(corpus_assistant: Assistant, tmp_path_factory: pytest.TempPathFactory) 
     data = tmp_path_factory.mktemp("readme") / "data"
     shutil.copytree(corpus_assistant.settings.store.data_dir, data)
     a = Assistant(Settings(data_dir=data, corpus_dir=BUNDLED_CORPUS, rate_limit_per_minute=0))
-    running = launch(a, "127.0.0.1", free_port(), block=False)
-    assert running is not None
-    try:
+    with serving(a) as running:
         yield running, data
-    finally:
-        running.close()
 
 
 def _fill(text: str, running: Running, token: str) -> str:

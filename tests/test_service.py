@@ -19,8 +19,8 @@ from mcp import Client as McpClient
 from mcp.client.stdio import StdioServerParameters
 
 from assistant.api import Assistant
-from assistant.faces.server import Running, launch
-from tests.conftest import free_port
+from assistant.faces.server import Running
+from tests.conftest import serving
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSWERABLE = "Was ist das Leitmotto des AKEZ?"
@@ -29,12 +29,8 @@ UNANSWERABLE = "Wie wird das Wetter morgen in Hamburg?"
 
 @pytest.fixture(scope="module")
 def server(corpus_assistant: Assistant) -> Iterator[Running]:
-    running = launch(corpus_assistant, "127.0.0.1", free_port(), block=False)
-    assert running is not None
-    try:
+    with serving(corpus_assistant) as running:
         yield running
-    finally:
-        running.close()
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from assistant.core.settings import Settings
 from assistant.faces.cli import main
 from assistant.faces.server import Running, launch
 from assistant.faces.tokens import TokenStore
-from tests.conftest import free_port
+from tests.conftest import free_port, serving
 
 NOTE = ("# Partnerschaft Musterstadt\n\nDie Städtepartnerschaft zwischen Musterstadt und Tamale besteht seit 2019. "
         "Sie wird vom Eine-Welt-Beirat der Stadt begleitet.\n")
@@ -44,12 +44,8 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
 
 @pytest.fixture(scope="module")
 def server(small: Assistant) -> Iterator[Running]:
-    running = launch(small, "127.0.0.1", free_port(), block=False)
-    assert running is not None
-    try:
+    with serving(small) as running:
         yield running
-    finally:
-        running.close()
 
 
 @pytest.fixture()
@@ -119,17 +115,12 @@ def test_tokens_gate_every_door_but_health(server: Running, http: httpx.Client, 
 
 def test_rate_limit_per_token_answers_429_with_retry_after(small: Assistant, tmp_path: Path):
     limited = Assistant(small.settings.replace(rate_limit_per_minute=2))
-    running = launch(limited, "127.0.0.1", free_port(), block=False)
-    assert running is not None
-    try:
-        with httpx.Client(base_url=running.url, timeout=60) as c:
-            codes = [c.get("/api/v1/documents").status_code for _ in range(3)]
-            assert codes == [200, 200, 429]
-            r = c.get("/api/v1/documents")
-            assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 60 and _error(r)["code"] == "rate_limited"
-            assert c.get("/api/v1/health").status_code == 200  # health is never limited
-    finally:
-        running.close()
+    with serving(limited) as running, httpx.Client(base_url=running.url, timeout=60) as c:
+        codes = [c.get("/api/v1/documents").status_code for _ in range(3)]
+        assert codes == [200, 200, 429]
+        r = c.get("/api/v1/documents")
+        assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 60 and _error(r)["code"] == "rate_limited"
+        assert c.get("/api/v1/health").status_code == 200  # health is never limited
 
 
 BAD_BODIES: list[tuple[str, str, bytes | None, int]] = [
@@ -190,9 +181,7 @@ def test_failing_llm_falls_back_and_the_response_says_so(small: Assistant):
     s = Settings(data_dir=small.settings.store.data_dir, corpus_dir=small.settings.store.corpus_dir,
                  llm_backend="openai", llm_model="x", llm_base_url=f"http://127.0.0.1:{free_port()}/v1",
                  llm_timeout=2.0, rate_limit_per_minute=0)
-    running = launch(Assistant(s), "127.0.0.1", free_port(), block=False)
-    assert running is not None
-    try:
+    with serving(Assistant(s)) as running:
         q = "Seit wann besteht die Städtepartnerschaft?"
         with httpx.Client(base_url=running.url, timeout=60) as c:
             body = c.post("/api/v1/ask", json={"question": q}).json()
@@ -200,8 +189,6 @@ def test_failing_llm_falls_back_and_the_response_says_so(small: Assistant):
         chat = openai.OpenAI(base_url=f"{running.url}/v1", api_key="x", max_retries=0).chat.completions.create(
             model="kepol", messages=[{"role": "user", "content": q}])
         assert "Hinweis:" in (chat.choices[0].message.content or "") and "2019" in (chat.choices[0].message.content or "")
-    finally:
-        running.close()
 
 
 def test_exposed_without_a_token_refuses_to_start(small: Assistant):
