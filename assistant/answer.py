@@ -248,12 +248,17 @@ def _list_excerpt(p: Passage, start: int, end: int, more: Callable[[Passage], Pa
     for n, (a, e, item) in enumerate(spans):
         text = re.sub(r"\s*\n+\s*", " ", p.text[a:e])
         if item:
-            lines.append("- " + re.sub(r"^• ", "", text))
+            lines.append("- " + _unbulleted(text))
         elif n and not spans[n - 1][2]:
             lines[-1] += " " + text  # prose before the list stays one paragraph
         else:
             lines.append(text)
     return Excerpt(p, spans[0][0], spans[-1][1], tuple(lines))
+
+
+def _unbulleted(text: str) -> str:
+    """An item's text without the "• " cleaning put before it: the answer marks items with "- "."""
+    return text[2:] if text.startswith("• ") else text
 
 
 def _marked(e: Excerpt, n: int) -> str:
@@ -299,7 +304,7 @@ def render(u: Understood | None, lead: Excerpt, evidence: list[Excerpt]) -> Comp
     lines = []
     for n, e in enumerate(ordered[1:], start=2):
         prefix = f"{label(e.passage)}: " if len(docs) > 1 else ""
-        body = _marked(e, n)
+        body = _marked(e, n) if e.list_lines else _unbulleted(_marked(e, n))
         if e.list_lines and not body.startswith("- "):  # a list among the Belege: nested under its lead-in
             first, *rest = body.split("\n")
             body = "\n".join([f"- {first}"] + [f"  {line}" if line.startswith("- ") else f"  - {line}" for line in rest])
