@@ -14,7 +14,7 @@ from assistant.core.settings import Settings
 from assistant.core.types import Answer, Citation, Passage
 from ingest.embed_cache import EmbeddingCache, EmbedStats, embed_texts
 from ingest.loaders import load
-from ingest.pipeline import _slug, catalogue_entry, discover
+from ingest.pipeline import catalogue_entry, discover, slug
 
 ANSWER_CHUNKS = 3
 
@@ -34,7 +34,7 @@ class NaiveBaseline:
             except Exception:  # the baseline indexes what loads; our pipeline reports the rest
                 continue
             meta = catalogue_entry(path)
-            doc_id = meta.get("doc_id") or _slug(path.stem)
+            doc_id = meta.get("doc_id") or slug(path.stem)
             for page, text in raw.pages:  # one Document per page, as llama-index's PDF reader does
                 docs.append(Document(text=text, metadata={"doc_id": doc_id, "page": page or 0,
                                                           "title": meta.get("title", path.stem), "source": path.name}))

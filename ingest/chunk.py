@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from assistant.core.settings import Settings
 from assistant.core.text import count_tokens, sentence_spans
 from assistant.core.types import DocumentInfo, Passage
 from ingest.clean import Block
+from ingest.loaders import RawDocument
 
 BLOCK_SEPARATOR = "\n\n"
 
@@ -170,3 +172,13 @@ def _breaks_in(breaks: list[tuple[int, int]], a: int, e: int) -> tuple[tuple[int
         elif off < e:
             inside.append((off - a, page))
     return ((0, current), *inside)
+
+
+def chunks_of(blocks: list[Block], info: DocumentInfo, settings: Settings, raw: RawDocument) -> list[Passage]:
+    """The document's chunks, each marked when some of its pages were read by OCR."""
+    passages = chunk_document(blocks, info, settings.ingest.chunk_tokens, settings.ingest.chunk_overlap_tokens)
+    if not raw.ocr_pages:
+        return passages
+    ocr = set(raw.ocr_pages)
+    return [replace(p, ocr=any(page in ocr for page in range(p.page_start or 0, (p.page_end or p.page_start or 0) + 1)))
+            for p in passages]
