@@ -60,7 +60,11 @@ class KeywordIndex:
         retriever = None
         if ordered_ids:
             retriever = bm25s.BM25()
-            retriever.index(_with_compound_parts(terms), show_progress=False)
+            docs = _with_compound_parts(terms)
+            # term ids in sorted order, not in bm25s's own order of discovery (a set's, which varies
+            # with the process's hash seed): the same chunks give the same index, and the same ties
+            vocab = {t: i for i, t in enumerate(sorted({t for d in docs for t in d}))}
+            retriever.index(([[vocab[t] for t in d] for d in docs], vocab), show_progress=False)
             retriever.save(str(tmp / "index"))
         (tmp / "ids.json").write_text(json.dumps(ordered_ids), encoding="utf-8")
         return cls(tmp.name, retriever, ordered_ids)
