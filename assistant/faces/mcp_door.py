@@ -16,7 +16,7 @@ from mcp.types import ToolAnnotations
 
 from assistant.core.errors import KepolError
 from assistant.core.types import passage_contract
-from assistant.faces.service import MAX_HISTORY, Filters, ServiceError, filter_of
+from assistant.faces.service import MAX_HISTORY, Filters, ServiceError, check_question, filter_of
 
 if TYPE_CHECKING:
     from assistant.api import Assistant
@@ -37,11 +37,12 @@ def _fail(exc: ServiceError | KepolError) -> ToolError:
     return ToolError(str(exc))
 
 
-def _question(text: str, limit: int) -> str:
-    if not text.strip():
-        raise ToolError("Die Frage ist leer. / The question is empty.")
-    if len(text) > limit:
-        raise ToolError(f"Die Frage ist länger als {limit} Zeichen. / The question is longer than {limit} characters.")
+def _checked(text: str, limit: int, history: list[str] | None = None) -> str:
+    """The question, refused as the other doors refuse it (service.check_question) but as a tool error."""
+    try:
+        check_question(text, limit, history)
+    except ServiceError as exc:
+        raise _fail(exc) from exc
     return text
 
 
@@ -57,7 +58,7 @@ def build(assistant: Assistant, read_only: bool = True) -> MCPServer:
         "municipal development policy documents; returns the best passages with title, page and source. "
         "Quote passages verbatim with their title and page. filters: {kind, publisher, year}."))
     async def search_documents(query: str, k: int = 5, filters: Filters | None = None) -> dict[str, Any]:
-        q = _question(query, limit)
+        q = _checked(query, limit)
         if not 1 <= k <= 50:
             raise ToolError("k muss zwischen 1 und 50 liegen. / k must be between 1 and 50.")
         try:
@@ -75,11 +76,10 @@ def build(assistant: Assistant, read_only: bool = True) -> MCPServer:
         "with document, page and verbatim quote, `refused` when the documents do not say. Relay the answer "
         "with its citations as given. history: the user's earlier questions, oldest first."))
     async def ask(question: str, history: list[str] | None = None) -> dict[str, Any]:
-        q = _question(question, limit)
         turns = list(history or [])
-        if len(turns) > MAX_HISTORY or any(not isinstance(t, str) or len(t) > limit for t in turns):
-            raise ToolError(f"history: höchstens {MAX_HISTORY} Fragen zu je höchstens {limit} Zeichen. / "
-                            f"history: at most {MAX_HISTORY} questions of at most {limit} characters each.")
+        if len(turns) > MAX_HISTORY:
+            raise ToolError(f"history: höchstens {MAX_HISTORY} Fragen. / history: at most {MAX_HISTORY} questions.")
+        q = _checked(question, limit, turns)
         try:
             answer = await anyio.to_thread.run_sync(lambda: assistant.ask(q, turns))
         except KepolError as exc:

@@ -129,11 +129,12 @@ def router(assistant: Assistant, gate: Gatekeeper) -> APIRouter:
         cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if not body.stream:
             answer = await run_in_threadpool(assistant.ask, question, history, only, body.include_superseded)
-            message = {"role": "assistant", "content": with_sources(answer), "citations": _citations(answer),
+            cites = _citations(answer)
+            message = {"role": "assistant", "content": with_sources(answer), "citations": cites,
                        "refused": answer.refused}
             return {"id": cid, "object": "chat.completion", "created": created, "model": body.model,
                     "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-                    "citations": _citations(answer), "refused": answer.refused, "notice": answer.notice,
+                    "citations": cites, "refused": answer.refused, "notice": answer.notice,
                     "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}
 
         def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:

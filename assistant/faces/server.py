@@ -24,7 +24,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from assistant.core.errors import KepolError, redact
 from assistant.faces import mcp_door, openai_door, rest
-from assistant.faces.service import MAX_BODY_BYTES, Gatekeeper, ServiceError, exposure_problem, gatekeeper
+from assistant.faces.service import (MAX_BODY_BYTES, Gatekeeper, ServiceError, exposure_problem, gatekeeper,
+                                     validation_error)
 from assistant.faces.ui import CSS, auth_check, create_app, theme
 from assistant.faces.upload import exposure_problem as admin_problem
 
@@ -142,8 +143,6 @@ def _unknown_routes(app: FastAPI) -> None:
 
 def _errors(app: FastAPI) -> None:
     """Every failure of a door as a bilingual 4xx JSON body; no traceback ever leaves the server."""
-    from assistant.faces.service import validation_error
-
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
         return exc.response()

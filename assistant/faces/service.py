@@ -160,10 +160,11 @@ class Gatekeeper:
         """The caller's token (None while no token exists: the service is then open on loopback),
         or a 401/403/429 ServiceError."""
         token = None
-        if self.tokens.any_active():
+        stored = self.tokens.tokens()  # read once per request: a revocation counts from the next one
+        if any(t.active for t in stored):
             header = request.headers.get("authorization", "")
             presented = header[7:].strip() if header[:7].lower() == "bearer " else ""
-            token = self.tokens.check(presented)
+            token = self.tokens.check(presented, stored)
             if token is None:
                 raise ServiceError(401, "unauthorized", "Ein gültiges API-Token fehlt (Authorization: Bearer …).",
                                    "A valid API token is missing (Authorization: Bearer …).",
