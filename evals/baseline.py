@@ -39,7 +39,7 @@ class NaiveBaseline:
                 docs.append(Document(text=text, metadata={"doc_id": doc_id, "page": page or 0,
                                                           "title": meta.get("title", path.stem), "source": path.name}))
         nodes = SentenceSplitter().get_nodes_from_documents(docs)
-        cache = EmbeddingCache(settings.store.data_dir / "embedding-cache.sqlite3", settings.ingest.embed_model)
+        cache = EmbeddingCache(settings.store.data_dir / "embedding-cache.sqlite3", settings.vector_space)
         try:
             vectors = embed_texts([n.get_content() for n in nodes], embedder.get_text_embedding_batch, cache,
                                   EmbedStats())

@@ -47,7 +47,7 @@ def ingest(paths: Sequence[str | os.PathLike[str]], settings: Settings, index: K
     committed = index.current().manifest
     docs = Docs(dict(committed.documents))  # records are immutable: the committed manifest stays intact
     cache = None if dry_run else EmbeddingCache(settings.store.data_dir / "embedding-cache.sqlite3",
-                                                settings.ingest.embed_model)
+                                                settings.vector_space)
     stats, sentence_stats = EmbedStats(), EmbedStats()
     bar = Progress(len(files), progress, stats)
     writer = Writer(store, embedder, cache, stats, bar.chunks, report.stage_seconds,

@@ -12,6 +12,8 @@ import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+# every test's data dir shares one built ONNX graph (built once, a few seconds), kept between runs
+os.environ.setdefault("KEPOL_GRAPH_DIR", str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "kepol-graphs"))
 
 from assistant.api import Assistant  # noqa: E402
 from assistant.core.settings import BUNDLED_CORPUS, Settings  # noqa: E402

@@ -36,7 +36,7 @@ def test_proxy_vectors_rank_a_chunk_near_its_own_sentences(pool, corpus_assistan
     real = corpus_assistant.embedder
     vectors = {t: np.asarray(v, dtype=np.float32)
                for t, v in zip([t for t, _ in picked], real.get_text_embedding_batch([x for _, x in picked]))}
-    proxy = ProxyEmbedder(vectors)
+    proxy = ProxyEmbedder(vectors, real)
     chunk_a = "\n".join(x for _, x in picked[:3])
     chunk_b = "\n".join(x for _, x in picked[20:23])
     va, vb = (np.asarray(v) for v in proxy.get_text_embedding_batch([chunk_a, chunk_b]))

