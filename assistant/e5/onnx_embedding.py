@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +35,16 @@ class E5Onnx:
         import onnxruntime as ort
 
         self.weights = E5Weights(bundled_model_file())
-        self.tokenizer = E5Tokenizer(self.weights.vocabulary)
         self.precision = precision
         self.path = graph_file(self.weights, precision, model_dir)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or cores()
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        with ThreadPoolExecutor(1) as pool:  # the session loads without the GIL while the tokenizer builds
+            session = pool.submit(ort.InferenceSession, str(self.path), opts, providers=["CPUExecutionProvider"])
+            self.tokenizer = E5Tokenizer(self.weights.vocabulary)
+            self.session = session.result()
         self.window = self.weights.shape.max_positions - 2  # content tokens per window, as e5.c
         self.dim = self.weights.shape.hidden
 
