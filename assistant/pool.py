@@ -17,18 +17,24 @@ from assistant.understand import Understood
 from assistant.versions import Versions, mark, prefer_current
 
 
-def _vector(embedder: Any, text: str) -> np.ndarray:
-    return np.asarray(embedder.get_query_embedding(text), dtype=np.float32)
+def _vectors(embedder: Any, texts: list[str]) -> list[np.ndarray]:
+    """Query vectors of a question's texts (itself, its parts, its focus) in one model call where the
+    embedder takes several at once (one forward pass instead of up to four)."""
+    batch = getattr(embedder, "query_embeddings", None)
+    found = batch(texts) if batch is not None else [embedder.get_query_embedding(t) for t in texts]
+    return [np.asarray(v, dtype=np.float32) for v in found]
 
 
 def candidate_pool(version: IndexVersion, u: Understood, embedder: Any, r: RetrievalSettings, v: Versions,
                    only: LibraryFilter | None = None, include_superseded: bool = False) -> Pool:
     """The Pool of one question; with `include_superseded` older versions are kept, marked."""
     version.require_ready()
-    qvec = _vector(embedder, u.dense_text())
-    part_vecs = [_vector(embedder, p) for p in u.parts]  # every part of a multi-part question finds its own sentence
-    # a question with background about the asker is also read without it
-    fvec = _vector(embedder, u.focus_text) if u.focus != u.condensed.question else None
+    # every part of a multi-part question finds its own sentence; a question with background about
+    # the asker is also read without it (its focus)
+    focus = [u.focus_text] if u.focus != u.condensed.question else []
+    vecs = _vectors(embedder, [u.dense_text(), *u.parts, *focus])
+    qvec, part_vecs = vecs[0], vecs[1:1 + len(u.parts)]
+    fvec = vecs[-1] if focus else None
     found = hybrid_search(version, qvec.tolist(), u.retrieval.keyword_query(), r.candidates, r.candidates,
                           r.rrf_k, only, r.fusion, r.dense_weight)
     passages = mark(found.passages, v) if include_superseded else \

@@ -238,6 +238,10 @@ class ProxyEmbedder(BaseEmbedding):
     async def _aget_query_embedding(self, query: str) -> list[float]:
         return self._get_query_embedding(query)
 
+    def query_embeddings(self, queries: list[str]) -> list[list[float]]:
+        batch = getattr(self._real, "query_embeddings", None)
+        return batch(queries) if batch is not None else [self._get_query_embedding(q) for q in queries]
+
     async def _aget_text_embedding(self, text: str) -> list[float]:
         return self._one(text)
 

@@ -116,7 +116,8 @@ class OnnxE5Embedding(BaseEmbedding):
     def _get_query_embedding(self, query: str) -> list[float]:
         return self._e5.encode([query], QUERY)[0].tolist()
 
-    def _get_query_embeddings(self, queries: list[str]) -> list[list[float]]:
+    def query_embeddings(self, queries: list[str]) -> list[list[float]]:
+        """Several queries in one forward pass (the answer path embeds a question, its parts and its focus)."""
         return self._e5.encode(list(queries), QUERY).tolist()
 
     async def _aget_query_embedding(self, query: str) -> list[float]:
