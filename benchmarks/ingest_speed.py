@@ -45,13 +45,17 @@ def measure(folder: Path, log: Any = print, runtime: str = "onnx", baseline: boo
             "embedding the same texts alone")
         embedder = a.embedder
         t = time.perf_counter()
+        size = a.settings.ingest.embed_batch  # the calls ingest makes
         for batch in (texts, sentences):
-            for i in range(0, len(batch), 32):
-                embedder.get_text_embedding_batch(batch[i:i + 32])
+            for i in range(0, len(batch), size):
+                embedder.get_text_embedding_batch(batch[i:i + size])
         pure = time.perf_counter() - t
         tokens = e5_tokens(texts + sentences)
         used = a.settings.vector_space
         a.close()
+        from benchmarks.scale import serve_cold_start
+
+        cold = serve_cold_start(Path(tmp) / "ours", runtime=runtime)  # `kepol serve` on the index just built
         b, baseline_s = None, 0.0
         if baseline:
             log(f"  pure embedding {pure:.1f} s; naive baseline ingest")
@@ -59,7 +63,8 @@ def measure(folder: Path, log: Any = print, runtime: str = "onnx", baseline: boo
             b = NaiveBaseline(Settings(data_dir=Path(tmp) / "baseline", embed_runtime=runtime), embedder, folder)
             baseline_s = time.perf_counter() - t
     return {
-        "runtime": used, "folder": str(folder), "files": files, "documents": docs, "chunks": len(passages),
+        "runtime": used, "serve_cold_start": cold, "folder": str(folder), "files": files, "documents": docs,
+        "chunks": len(passages),
         "sentences": len(sentences),
         "skipped": [r.reason for r in report.by_status("skipped")],
         "e5_tokens": tokens, "total_s": round(total, 2), "pure_embedding_s": round(pure, 2),

@@ -43,16 +43,18 @@ def run_probe(args: list[str], data: Path, timeout: float = 3600) -> dict[str, A
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def serve_cold_start(data: Path, question: str = "Was ist kommunale Entwicklungspolitik?") -> dict[str, Any]:
+def serve_cold_start(data: Path, question: str = "Was ist kommunale Entwicklungspolitik?",
+                     runtime: str | None = None) -> dict[str, Any]:
     """Seconds from starting `kepol serve` to the first answer received over HTTP, and the server's
-    peak RSS then."""
+    peak RSS then (with the given e5 runtime, else the environment's)."""
     from benchmarks import free_port
 
     port = free_port()
     kepol = Path(sys.executable).with_name("kepol")
     cmd = [str(kepol)] if kepol.exists() else [sys.executable, "-m", "assistant.faces.cli"]
     t0 = time.perf_counter()
-    proc = subprocess.Popen([*cmd, "serve", "--no-ingest", "--port", str(port)], cwd=ROOT, env=_env(data),
+    env = {**_env(data), **({"KEPOL_EMBED_RUNTIME": runtime} if runtime else {})}
+    proc = subprocess.Popen([*cmd, "serve", "--no-ingest", "--port", str(port)], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}/gradio_api/call/ask"
     try:

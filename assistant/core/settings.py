@@ -69,8 +69,10 @@ class IngestSettings(_Group):
                                           "tokenizer counts about 350 for it, under its 512 limit).")
     chunk_overlap_tokens: int = Field(default=48, ge=0, le=200,
                                       description="Tokens of trailing sentences repeated in the next chunk.")
-    embed_batch: int = Field(default=32, ge=1, le=256,
-                             description="Chunks per embedding call, gathered across documents.")
+    embed_batch: int = Field(default=128, ge=1, le=256,
+                             description="Chunks per embedding call, gathered across documents (128 let the ONNX "
+                                         "encoder sort more texts by length: the bundled corpus ingested in 9.6–9.9 s "
+                                         "against 10.4–10.7 s with 32).")
     max_file_mb: float = Field(default=100.0, gt=0, description="Files larger than this are skipped at ingest.")
     pdf_password: SecretStr | None = Field(
         default=None, description="Password tried for protected PDFs after the empty one (a file's own "
