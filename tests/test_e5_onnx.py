@@ -12,13 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.core.settings import BUNDLED_CORPUS, PROJECT_ROOT, Settings
-from assistant.core.text import unit_texts
+from assistant.core.settings import PROJECT_ROOT, Settings
 from assistant.e5.onnx_embedding import PASSAGE, QUERY, E5Onnx, shared_model
-from assistant.storage import search_text
 from evals.harness import load_questions
-from ingest.chunk import chunks_of
-from ingest.read import catalogue_entry, discover, read_raw_document
 
 MIN_COSINE = {"fp32": 0.995, "int8": 0.99}  # the issue's bar for the same vector space
 
@@ -26,17 +22,12 @@ MIN_COSINE = {"fp32": 0.995, "int8": 0.99}  # the issue's bar for the same vecto
 @pytest.fixture(scope="module")
 def corpus_texts() -> dict[str, list[str]]:
     """What ingest embeds for the bundled corpus (chunk texts and their sentences) and our questions."""
-    settings = Settings()
-    chunks: list[str] = []
-    sentences: list[str] = []
-    for path in discover([BUNDLED_CORPUS])[0]:
-        info, blocks, raw = read_raw_document(path, catalogue_entry(path), settings=settings)
-        for p in chunks_of(blocks, info, settings, raw):
-            chunks.append(search_text(p))
-            sentences += unit_texts(p.text)
+    from benchmarks.embedding import corpus_texts as embedded_texts
+
+    chunks, sentences = embedded_texts()
     questions = [q["question"] for q in load_questions()]
     assert len(chunks) > 50 and len(sentences) > 400 and len(questions) > 100
-    return {"chunks": chunks, "sentences": list(dict.fromkeys(sentences)), "questions": questions}
+    return {"chunks": chunks, "sentences": sentences, "questions": questions}
 
 
 @pytest.fixture(scope="module")
