@@ -31,7 +31,7 @@ def cores() -> int:
 class E5Onnx:
     """The encoder: tokenizer, windows, batches sorted by length, one ONNX Runtime session."""
 
-    def __init__(self, model_dir: Path, precision: str = "int8", threads: int | None = None) -> None:
+    def __init__(self, model_dir: Path, precision: str, threads: int | None = None) -> None:
         import onnxruntime as ort
 
         self.weights = E5Weights(bundled_model_file())
@@ -63,9 +63,8 @@ class E5Onnx:
         order = sorted(range(len(windows)), key=lambda w: len(windows[w][1]))
         start = 0
         while start < len(order):
-            longest = len(windows[order[start]][1])
-            end = start + 1
-            while end < len(order) and (end - start + 1) * len(windows[order[end]][1]) <= max(BATCH_TOKENS, longest):
+            end = start + 1  # a window (≤ 512 tokens) always fits a pass of its own
+            while end < len(order) and (end - start + 1) * len(windows[order[end]][1]) <= BATCH_TOKENS:
                 end += 1
             part = [windows[w] for w in order[start:end]]
             pooled = self._forward([ids for _, ids in part])
