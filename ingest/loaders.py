@@ -48,8 +48,19 @@ class RawDocument:
         if not self.empty_pages:
             return ""
         return self.ocr_problem or "text recognition found no text: blank or picture-only pages"
+
+    @property
+    def empty_reason_de(self) -> str:
+        if not self.empty_pages:
+            return ""
+        return ("Seiten ohne Text: die Texterkennung konnte nicht laufen" if self.ocr_problem else
+                "Seiten ohne Text: auch die Texterkennung fand keinen (leere Seiten oder nur Bilder)")
+
     protected: bool = False  # a protected PDF that was opened
     ocr_seconds: float = 0.0
+
+
+DOCX_BROKEN_DE = "Das DOCX ist beschädigt oder nicht lesbar; bitte in Word oder LibreOffice neu speichern."
 
 
 def load(path: Path, options: ReadOptions | None = None) -> RawDocument:
@@ -62,7 +73,7 @@ def load(path: Path, options: ReadOptions | None = None) -> RawDocument:
             str(path), f"unsupported file type '{suffix or '(none)'}'",
             "supported: " + ", ".join(sorted(SUPPORTED_SUFFIXES)))
     if path.stat().st_size == 0:
-        raise DocumentError(str(path), "file is empty")
+        raise DocumentError(str(path), "file is empty", de="Die Datei ist leer.")
     if suffix in PDF_SUFFIXES:
         doc = _load_pdf(path, options)
     elif suffix in IMAGE_SUFFIXES:
@@ -76,10 +87,12 @@ def load(path: Path, options: ReadOptions | None = None) -> RawDocument:
                           markup="markdown" if suffix in MARKDOWN_SUFFIXES else "plain")
     if not any(text.strip() for _, text in doc.pages):
         if doc.ocr_problem:
-            raise DocumentError(str(path), f"no extractable text — scanned? ({doc.ocr_problem})")
+            raise DocumentError(str(path), f"no extractable text — scanned? ({doc.ocr_problem})",
+                                de="Kein Text lesbar – ein Scan? Die Texterkennung konnte nicht laufen.")
         if suffix in PDF_SUFFIXES or suffix in IMAGE_SUFFIXES:
-            raise DocumentError(str(path), "no text on any page, also not by OCR (blank pages or an empty scan?)")
-        raise DocumentError(str(path), "no text")
+            raise DocumentError(str(path), "no text on any page, also not by OCR (blank pages or an empty scan?)",
+                                de="Auf keiner Seite Text, auch nicht per Texterkennung (leere Seiten, leerer Scan?).")
+        raise DocumentError(str(path), "no text", de="Die Datei enthält keinen Text.")
     return doc
 
 
@@ -101,15 +114,19 @@ def _open_pdf(path: Path, password: str | None) -> tuple[object, bool]:
                 return reader, True
         except DependencyError as exc:
             raise DocumentError(str(path), f"protected PDF needs the cryptography package ({exc})",
-                                "pip install 'pypdf[crypto]'") from exc
+                                "pip install 'pypdf[crypto]'",
+                                de="Geschütztes PDF: dafür fehlt das Paket cryptography.") from exc
         except Exception as exc:  # pypdf raises plain errors on malformed encryption dictionaries
             raise DocumentError(str(path), f"protected PDF could not be decrypted ({type(exc).__name__}: {exc})",
-                                "save an unprotected copy and add that") from exc
+                                "save an unprotected copy and add that",
+                                de="Geschütztes PDF nicht zu entschlüsseln; bitte eine ungeschützte Kopie.") from exc
     if password:
         raise DocumentError(str(path), "protected PDF: the password given for it does not open it",
-                            "check `password` in its metadata entry or sidecar, or KEPOL_PDF_PASSWORD")
+                            "check `password` in its metadata entry or sidecar, or KEPOL_PDF_PASSWORD",
+                            de="Geschütztes PDF: das hinterlegte Passwort öffnet es nicht.")
     raise DocumentError(str(path), "protected PDF needs a password to open",
-                        "give it as `password` in the file's metadata entry or sidecar, or set KEPOL_PDF_PASSWORD")
+                        "give it as `password` in the file's metadata entry or sidecar, or set KEPOL_PDF_PASSWORD",
+                        de="Geschütztes PDF: zum Öffnen ist ein Passwort nötig.")
 
 
 def _load_pdf(path: Path, options: ReadOptions) -> RawDocument:
@@ -128,9 +145,10 @@ def _load_pdf(path: Path, options: ReadOptions) -> RawDocument:
     except (PdfReadError, Exception) as exc:  # a damaged file makes pypdf raise almost anything (fuzzing found
         # IndexError, ZeroDivisionError, RecursionError, struct.error …): all of them mean "this file is broken"
         raise DocumentError(str(path), f"corrupt or unreadable PDF ({type(exc).__name__}: {str(exc)[:200]})",
-                            "re-export or re-download the file") from exc
+                            "re-export or re-download the file",
+                            de="Das PDF ist beschädigt oder nicht lesbar; bitte neu exportieren.") from exc
     if not pages:
-        raise DocumentError(str(path), "PDF has no pages")
+        raise DocumentError(str(path), "PDF has no pages", de="Das PDF hat keine Seiten.")
     empty = [n for n, text in pages if not text.strip()]
     ocr_pages: tuple[int, ...] = ()
     problem, seconds = "", 0.0
@@ -170,15 +188,17 @@ def _load_image(path: Path, options: ReadOptions) -> RawDocument:
     """An image file is one scanned page: read by OCR, or skipped with what to install."""
     if not options.ocr:
         raise DocumentError(str(path), "an image can only be read by OCR, which is switched off",
-                            "unset KEPOL_OCR=0 to read images")
+                            "unset KEPOL_OCR=0 to read images",
+                            de="Ein Bild lässt sich nur per Texterkennung lesen, und die ist ausgeschaltet.")
     t = time.perf_counter()
     try:
         text = read_image(path, options.ocr_languages)
     except OCRUnavailable as exc:
-        raise DocumentError(str(path), str(exc)) from exc
+        raise DocumentError(str(path), str(exc), de="Die Texterkennung (Tesseract) ist nicht verfügbar.") from exc
     except Exception as exc:
         raise DocumentError(str(path), f"OCR failed ({type(exc).__name__}: {str(exc)[:200]})",
-                            "check that the file is a readable image") from exc
+                            "check that the file is a readable image",
+                            de="Die Texterkennung ist gescheitert; ist die Datei ein lesbares Bild?") from exc
     return RawDocument(path, ((1, text),), ocr_pages=(1,) if text.strip() else (),
                        empty_pages=() if text.strip() else (1,), ocr_seconds=time.perf_counter() - t)
 
@@ -202,13 +222,15 @@ def _read_text(path: Path) -> str:
     data = path.read_bytes()
     if b"\x00" in data[:8192]:
         raise DocumentError(str(path), "looks like binary data, not text",
-                            "check the file extension; only real text files can be read")
+                            "check the file extension; only real text files can be read",
+                            de="Der Inhalt ist kein Text (Binärdaten); passt die Dateiendung?")
     for encoding in ("utf-8-sig", "cp1252", "latin-1"):
         try:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise DocumentError(str(path), "unknown text encoding")  # latin-1 decodes anything; kept for clarity
+    # latin-1 decodes anything; kept for clarity
+    raise DocumentError(str(path), "unknown text encoding", de="Unbekannte Zeichenkodierung.")
 
 
 def _load_docx(path: Path) -> RawDocument:
@@ -221,9 +243,11 @@ def _load_docx(path: Path) -> RawDocument:
             unpacked = sum(i.file_size for i in z.infolist())
     except (zipfile.BadZipFile, OSError) as exc:
         raise DocumentError(str(path), f"corrupt or unreadable DOCX ({exc})",
-                            "open and save it again in Word or LibreOffice") from exc
+                            "open and save it again in Word or LibreOffice",
+                            de=DOCX_BROKEN_DE) from exc
     if unpacked > MAX_UNPACKED_RATIO * max(path.stat().st_size, 1) and unpacked > 50 * 1024 * 1024:
-        raise DocumentError(str(path), f"DOCX unpacks to {unpacked / 1024 / 1024:.0f} MB (zip bomb?)")
+        raise DocumentError(str(path), f"DOCX unpacks to {unpacked / 1024 / 1024:.0f} MB (zip bomb?)",
+                            de=f"Das DOCX entpackt sich zu {unpacked / 1024 / 1024:.0f} MB (Zip-Bombe?).")
     import docx
     from docx.oxml.ns import qn
     from docx.table import Table
@@ -246,7 +270,8 @@ def _load_docx(path: Path) -> RawDocument:
         raise
     except Exception as exc:  # python-docx raises KeyError, ValueError, lxml errors … on broken parts
         raise DocumentError(str(path), f"corrupt or unreadable DOCX ({type(exc).__name__}: {exc})",
-                            "open and save it again in Word or LibreOffice") from exc
+                            "open and save it again in Word or LibreOffice",
+                            de=DOCX_BROKEN_DE) from exc
     return RawDocument(path, ((None, "\n\n".join(ln for ln in lines if ln)),), title_hint=title, markup="markdown")
 
 

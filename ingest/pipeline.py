@@ -91,7 +91,8 @@ def _stage_files(files: list[Path], settings: Settings, docs: Docs, writer: Writ
             except DocumentError as exc:
                 where = "" if exc.path == str(prep.path) else f"{exc.path}: "  # e.g. a broken metadata.json
                 result = FileResult(str(prep.path), "skipped",
-                                    reason=where + exc.problem + (f" ({exc.hint})" if exc.hint else ""))
+                                    reason=where + exc.problem + (f" ({exc.hint})" if exc.hint else ""),
+                                    reason_de=where + exc.de)
             report.results.append(result)
             bar.done()
         writer.flush()
@@ -106,7 +107,8 @@ def _remove_vanished(docs: Docs, seen: set[str], folders: list[Path], report: In
         src = Path(entry.path)
         if str(src) not in seen and any(src.is_relative_to(f) for f in folders) and not src.exists():
             docs.remove(doc_id)
-            report.results.append(FileResult(str(src), "removed", doc_id, reason="file no longer exists"))
+            report.results.append(FileResult(str(src), "removed", doc_id, reason="file no longer exists",
+                                              reason_de="Die Datei gibt es nicht mehr."))
 
 
 def _ingest_file(prep: Prepared, settings: Settings, docs: Docs, writer: Writer, dry_run: bool) -> FileResult:
@@ -127,7 +129,8 @@ def _ingest_file(prep: Prepared, settings: Settings, docs: Docs, writer: Writer,
         prep.tokens = sum(count_tokens(p.text) for p in passages)
         prep.texts, prep.terms = None, None
     if dry_run:
-        return FileResult(str(path), "ingested", info.doc_id, len(passages), reason="dry run: would ingest")
+        return FileResult(str(path), "ingested", info.doc_id, len(passages), reason="dry run: would ingest",
+                          reason_de="Probelauf: würde eingelesen")
     texts = prep.texts or [search_text(p) for p in passages]
     terms = prep.terms or [keyword_terms(x) for x in texts]
     writer.add(passages, texts, terms)  # embedded and written in batches; committed only at the end
@@ -142,6 +145,7 @@ def _ingest_file(prep: Prepared, settings: Settings, docs: Docs, writer: Writer,
         ocr_pages=raw.ocr_pages, empty_pages=raw.empty_pages, protected=raw.protected, replaces=info.replaces,
         valid_from=info.valid_from, ingested_at=datetime.now(timezone.utc).isoformat(timespec="seconds")))
     return FileResult(str(path), "ingested", info.doc_id, len(passages), reason=raw.empty_reason,
+                      reason_de=raw.empty_reason_de,
                       pages=len(raw.pages), ocr_pages=raw.ocr_pages, empty_pages=raw.empty_pages,
                       protected=raw.protected)
 

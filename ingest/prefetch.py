@@ -50,7 +50,9 @@ def prepare(path: Path, settings: Settings, docs: Docs) -> Prepared:
         size = path.stat().st_size
         if size > settings.ingest.max_file_mb * 1024 * 1024:
             raise DocumentError(str(path), f"file is {size / 1024 / 1024:.1f} MB, over the limit of "
-                                f"{settings.ingest.max_file_mb:g} MB", "raise KEPOL_MAX_FILE_MB or split the document")
+                                f"{settings.ingest.max_file_mb:g} MB", "raise KEPOL_MAX_FILE_MB or split the document",
+                                de=f"Die Datei ist {size / 1024 / 1024:.1f} MB groß, erlaubt sind "
+                                   f"{settings.ingest.max_file_mb:g} MB.")
         prep.sha = sha256_of(path)
         prep.meta = catalogue_entry(path)
         prep.meta_fp = fingerprint(prep.meta)
@@ -69,10 +71,12 @@ def prepare(path: Path, settings: Settings, docs: Docs) -> Prepared:
     except DocumentError as exc:
         prep.error = exc
     except OSError as exc:  # vanished or unreadable between discovery and reading
-        prep.error = DocumentError(str(path), f"cannot read the file ({exc.strerror or exc})")
+        prep.error = DocumentError(str(path), f"cannot read the file ({exc.strerror or exc})",
+                                   de="Die Datei lässt sich nicht lesen.")
     except Exception as exc:  # a parser bug on one odd file must not end the run for the whole folder
         prep.error = DocumentError(str(path), f"could not be read ({type(exc).__name__}: {str(exc)[:200]})",
-                                   "check the file; if it opens fine elsewhere, please report it")
+                                   "check the file; if it opens fine elsewhere, please report it",
+                                   de="Die Datei ließ sich nicht lesen; öffnet sie sich anderswo, bitte melden.")
     return prep
 
 

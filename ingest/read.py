@@ -35,7 +35,7 @@ def discover(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], list[
         elif p.is_file():
             files.append(p)
         else:
-            raise DocumentError(str(p), "no such file or folder")
+            raise DocumentError(str(p), "no such file or folder", de="Diese Datei oder diesen Ordner gibt es nicht.")
     return files, folders
 
 
@@ -63,9 +63,11 @@ def catalogue_entry(path: Path) -> dict[str, Any]:
             data = _read_json(str(f), st.st_mtime_ns, st.st_size)
             entry = data if sidecar else data.get(path.name, {})
         except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
-            raise DocumentError(str(f), f"invalid metadata JSON ({exc})", "fix or remove the file") from exc
+            raise DocumentError(str(f), f"invalid metadata JSON ({exc})", "fix or remove the file",
+                                de="Die Metadaten-Datei ist kein gültiges JSON.") from exc
         if not isinstance(entry, dict):
-            raise DocumentError(str(f), f"metadata for {path.name} must be a JSON object")
+            raise DocumentError(str(f), f"metadata for {path.name} must be a JSON object",
+                                de=f"Die Metadaten zu {path.name} müssen ein JSON-Objekt sein.")
         meta.update(entry)
     return meta
 
@@ -82,12 +84,14 @@ def document_info(path: Path, title_hint: str, first_line: str, meta: dict[str, 
     meta = catalogue_entry(path) if meta is None else meta
     kind = meta.get("kind", "unknown")
     if kind not in KINDS:
-        raise DocumentError(str(path), f"unknown kind '{kind}' in metadata", "use one of: " + ", ".join(KINDS))
+        raise DocumentError(str(path), f"unknown kind '{kind}' in metadata", "use one of: " + ", ".join(KINDS),
+                            de=f"Unbekannte Dokumentart „{kind}“ in den Metadaten.")
     title = meta.get("title") or title_hint or first_line[:120] or path.stem
     year, valid_from = meta.get("year"), meta.get("valid_from")
     for name, value in (("year", year), ("valid_from", valid_from)):
         if value not in (None, "") and not str(value).isdigit():
-            raise DocumentError(str(path), f"'{name}' in metadata must be a year, not {value!r}")
+            raise DocumentError(str(path), f"'{name}' in metadata must be a year, not {value!r}",
+                                de=f"„{name}“ in den Metadaten muss eine Jahreszahl sein, nicht {value!r}.")
     return DocumentInfo(doc_id=meta.get("doc_id") or slug(path.stem), title=title, source=path.name, kind=kind,
                         publisher=meta.get("publisher", ""), year=int(year) if year else None,
                         audience=tuple(meta.get("audience", ())), replaces=str(meta.get("replaces") or ""),
@@ -126,7 +130,7 @@ def read_raw_document(path: Path, meta: dict[str, Any] | None = None, timings: d
         add_time(timings, "ocr_pages", float(len(raw.ocr_pages)))
         add_time(timings, "clean", time.perf_counter() - t1)
     if not blocks:
-        raise DocumentError(str(path), "no text left after cleaning")
+        raise DocumentError(str(path), "no text left after cleaning", de="Nach der Bereinigung bleibt kein Text übrig.")
     if not titled:
         info = document_info(path, raw.title_hint, blocks[0].text, meta)
     return info, blocks, raw

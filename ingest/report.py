@@ -13,6 +13,7 @@ class FileResult:
     doc_id: str = ""
     chunks: int = 0
     reason: str = ""
+    reason_de: str = ""  # the same reason in German (for the German faces)
     pages: int = 0
     ocr_pages: tuple[int, ...] = ()  # read by OCR
     empty_pages: tuple[int, ...] = ()  # left without text (reason in `reason`)

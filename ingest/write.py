@@ -77,7 +77,8 @@ class Docs:
         if entry.path == str(path) and entry.catalogue == meta_fp:
             return FileResult(str(path), "unchanged", doc_id, entry.chunks)
         if entry.path != str(path) and Path(entry.path).exists():
-            return FileResult(str(path), "duplicate", doc_id, reason=f"same content as {entry.source}")
+            return FileResult(str(path), "duplicate", doc_id, reason=f"same content as {entry.source}",
+                              reason_de=f"gleicher Inhalt wie {entry.source}")
         return None
 
     def remove(self, doc_id: str) -> None:

@@ -34,12 +34,14 @@ class KepolError(Exception):
 
 
 class DocumentError(KepolError):
-    """A single input file could not be loaded; the rest of the folder still is."""
+    """A single input file could not be loaded; the rest of the folder still is. `de` says the same
+    in German for the German faces (the chat's Verwaltung tab, the doors' bilingual answers)."""
 
-    def __init__(self, path: str, problem: str, hint: str = "") -> None:
+    def __init__(self, path: str, problem: str, hint: str = "", de: str = "") -> None:
         super().__init__(f"{path}: {problem}", hint)
         self.path = path
         self.problem = redact(problem)
+        self.de = redact(de) or self.problem
 
 
 class IndexMissingError(KepolError):

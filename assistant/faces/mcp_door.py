@@ -50,7 +50,9 @@ def build(assistant: Assistant, read_only: bool = True) -> MCPServer:
     """The MCP server over one Assistant. `read_only=False` adds `add_documents` (ingest local
     files); the HTTP transport is always read-only (uploads go through the REST door and its token)."""
     limit = assistant.settings.retrieval.max_question_chars
-    server: MCPServer = MCPServer("kepol-assistent", instructions=INSTRUCTIONS)
+    # WARNING: the SDK configures the root logger at its log level (INFO would log every request's
+    # "Terminating session: None")
+    server: MCPServer = MCPServer("kepol-assistent", instructions=INSTRUCTIONS, log_level="WARNING")
 
     @server.tool(annotations=_READ, description=(
         "Durchsucht die Dokumente zur kommunalen Entwicklungspolitik und gibt die besten Textstellen mit "
@@ -103,6 +105,7 @@ def build(assistant: Assistant, read_only: bool = True) -> MCPServer:
                 report = await anyio.to_thread.run_sync(lambda: assistant.ingest(paths))
             except KepolError as exc:
                 raise _fail(exc) from exc
-            return {"results": [{"file": r.path, "status": r.status, "reason": r.reason} for r in report.results]}
+            return {"results": [{"file": r.path, "status": r.status, "reason": r.reason, "reason_de": r.reason_de}
+                                for r in report.results]}
 
     return server

@@ -92,6 +92,12 @@ def router(assistant: Assistant, gate: Gatekeeper) -> APIRouter:
                 raise ServiceError(422, "refused_file", f"„{name}“ abgelehnt: {refused[0].reason}",
                                    f"'{name}' refused: {refused[0].reason}")
         report = await run_in_threadpool(assistant.ingest, [folder / u.name for u in stored if u.ok])
-        return {"results": [{"file": Path(x.path).name, "status": x.status, "reason": x.reason} for x in report.results]}
+        results = [{"file": Path(x.path).name, "status": x.status, "reason": x.reason, "reason_de": x.reason_de,
+                    "reason_en": x.reason} for x in report.results]
+        skipped = [x for x in report.results if x.status == "skipped"]
+        if skipped:  # nothing of the file can be asked: a client error, with the reason in both languages
+            raise ServiceError(422, "file_skipped", f"„{name}“ wurde nicht eingelesen: {skipped[0].reason_de}",
+                               f"'{name}' was not ingested: {skipped[0].reason}", body={"results": results})
+        return {"results": results}
 
     return r

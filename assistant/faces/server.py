@@ -7,6 +7,7 @@ unexpected fault is logged and answered without a traceback."""
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 import time
@@ -24,9 +25,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from assistant.core.errors import KepolError, redact
 from assistant.faces import mcp_door, openai_door, rest
+from assistant.faces.access import Access, AccessGate, identity_of, login_routes
 from assistant.faces.service import (MAX_BODY_BYTES, Gatekeeper, ServiceError, exposure_problem, gatekeeper,
                                      validation_error)
-from assistant.faces.ui import CSS, auth_check, create_app, theme
+from assistant.faces.page import GermanPage
+from assistant.faces.ui import CSS, create_app, theme
 from assistant.faces.upload import exposure_problem as admin_problem
 
 if TYPE_CHECKING:
@@ -81,19 +84,60 @@ def _too_large(limit: int) -> JSONResponse:
 
 
 class Guarded:
-    """The MCP transport behind the same tokens and rate limit as the other doors."""
+    """The MCP transport under the same per-caller limit as the other doors: each tool call (a
+    search or a question) counts; the protocol's own messages (initialize, tools/list) do not. Over the
+    limit, the caller gets a JSON-RPC error saying so and when to retry (an MCP client shows its
+    message; a bare 429 would reach the user as "Server returned an error response")."""
 
     def __init__(self, app: ASGIApp, gate: Gatekeeper) -> None:
         self.app, self.gate = app, gate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        body, more = b"", True
+        while more:  # bounded: BodyLimit refuses a body over MAX_BODY_BYTES while it arrives
+            message = await receive()
+            body += message.get("body", b"")
+            more = bool(message.get("more_body"))
+        calls = _tool_calls(body)
+        if calls:
             try:
-                self.gate.admit(Request(scope))
+                self.gate.limit(identity_of(Request(scope)).key)
             except ServiceError as exc:
-                await exc.response()(scope, receive, send)
+                await _jsonrpc_error(exc, calls[0])(scope, receive, send)
                 return
-        await self.app(scope, receive, send)
+        sent = False
+
+        async def replay() -> Any:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _tool_calls(body: bytes) -> list[Any]:
+    """The ids of the tools/call requests in a JSON-RPC message or batch (what costs work)."""
+    try:
+        parsed = json.loads(body or b"null")
+    except ValueError:
+        return []
+    items = parsed if isinstance(parsed, list) else [parsed]
+    return [m.get("id") for m in items if isinstance(m, dict) and m.get("method") == "tools/call"]
+
+
+def _jsonrpc_error(exc: ServiceError, request_id: Any) -> JSONResponse:
+    retry = exc.headers.get("Retry-After")
+    data: dict[str, Any] = {"code": exc.code, "message_de": exc.de, "message_en": exc.en}
+    if retry:
+        data["retry_after"] = int(retry)
+    return JSONResponse({"jsonrpc": "2.0", "id": request_id,
+                         "error": {"code": -32000, "message": f"{exc.de} / {exc.en}", "data": data}},
+                        status_code=exc.status, headers=exc.headers)
 
 
 def create_server(assistant: Assistant) -> FastAPI:
@@ -121,13 +165,20 @@ def create_server(assistant: Assistant) -> FastAPI:
     upload_limit = int(assistant.settings.ingest.max_file_mb * 1024 * 1024) + 64 * 1024
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, upload_limit=upload_limit)
 
-    blocks = create_app(assistant)
+    access = Access(gate.tokens, assistant.settings)  # one session store for the login and the gate
+    for path, endpoint, methods in login_routes(access):
+        app.router.routes.append(Route(path, endpoint=endpoint, methods=methods))  # type: ignore[arg-type]
+
+    blocks = create_app(assistant, gate.limiter)
     # requests beyond the concurrency wait in an unbounded queue: overload slows answers, never drops them
     blocks.queue(default_concurrency_limit=assistant.settings.ui.ui_concurrency, max_size=None)
     # originals may be opened from a citation: only the folders of ingested documents are served
-    return gr.mount_gradio_app(app, blocks, path="/", allowed_paths=assistant.folders(), show_error=True,
-                               auth=auth_check(assistant.settings), auth_message="KEPol-Assistent – bitte anmelden",
-                               css=CSS, theme=theme(), ssr_mode=False)
+    app = gr.mount_gradio_app(app, blocks, path="/", allowed_paths=assistant.folders(), show_error=True,
+                              css=CSS, theme=theme(), ssr_mode=False, footer_links=[])
+    app.add_middleware(GermanPage)
+    # outermost, added last: access is decided before any route (door, UI, Gradio API, a later one) runs
+    app.add_middleware(AccessGate, access=access)
+    return app
 
 
 def _unknown_routes(app: FastAPI) -> None:
@@ -199,9 +250,6 @@ def launch(assistant: Assistant, host: str, port: int, block: bool = True) -> Ru
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                             timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
-    if block:
-        server.run()
-        return None
     thread = threading.Thread(target=server.run, name="kepol-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
@@ -210,4 +258,23 @@ def launch(assistant: Assistant, host: str, port: int, block: bool = True) -> Ru
             raise KepolError(f"the server could not start on {host}:{port}",
                              "is the port in use? choose another with --port")
         time.sleep(0.05)
-    return Running(server, thread, f"http://{host}:{port}")
+    running = Running(server, thread, f"http://{host}:{port}")
+    log.info(listening(running.url, gate))
+    if not block:
+        return running
+    try:
+        while thread.is_alive():
+            thread.join(0.5)
+    except KeyboardInterrupt:
+        running.close()
+    return None
+
+
+def listening(url: str, gate: Gatekeeper) -> str:
+    """The line IT reads when the server is up: where, which doors, and whether they need a token."""
+    active = sum(t.active for t in gate.tokens.tokens())
+    access = (f"API-Token nötig ({active} aktiv); Browser melden sich unter {url}/login an" if active else
+              "ohne API-Token offen (nur auf diesem Rechner; `kepol token create --name NAME` schließt ab)")
+    return (f"KEPol-Assistent läuft: {url}\n"
+            f"  Chat {url}/ · REST {url}/api/v1 (Doku {url}/api/docs) · OpenAI-kompatibel {url}/v1 · MCP {url}/mcp\n"
+            f"  Zugang: {access}")

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from assistant.core.errors import redact
 from assistant.core.types import KINDS, LibraryFilter
 from assistant.faces.ratelimit import RateLimiter
-from assistant.faces.tokens import Token, TokenStore
+from assistant.faces.access import Identity, identity_of
+from assistant.faces.tokens import TokenStore
 
 if TYPE_CHECKING:
     from assistant.api import Assistant
@@ -29,13 +30,16 @@ MAX_HISTORY = 20
 class ServiceError(Exception):
     """A request the service refuses: HTTP status, a code, and the reason in German and English."""
 
-    def __init__(self, status: int, code: str, de: str, en: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, code: str, de: str, en: str, headers: dict[str, str] | None = None,
+                 body: dict[str, Any] | None = None) -> None:
         super().__init__(en)
         self.status, self.code, self.de, self.en, self.headers = status, code, de, en, headers or {}
+        self.body = body or {}  # further fields beside "error" (e.g. an upload's per-file results)
 
     def response(self) -> JSONResponse:
         return JSONResponse({"error": {"code": self.code, "message": f"{self.de} / {self.en}", "message_de": self.de,
-                                       "message_en": self.en}}, status_code=self.status, headers=self.headers)
+                                       "message_en": self.en}, **self.body},
+                            status_code=self.status, headers=self.headers)
 
 
 class Filters(BaseModel):
@@ -151,33 +155,31 @@ def exposure_problem(host: str, tokens: TokenStore) -> str:
 
 @dataclass
 class Gatekeeper:
-    """Tokens and limits for every door: who may ask, who may upload, how often."""
+    """What the doors ask after access.AccessGate let a request in: may it upload, and may it ask
+    again now (one limit per token, shared by every door that answers questions)."""
 
     tokens: TokenStore
     limiter: RateLimiter
 
-    def admit(self, request: Request, upload: bool = False) -> Token | None:
-        """The caller's token (None while no token exists: the service is then open on loopback),
-        or a 401/403/429 ServiceError."""
-        token = None
-        stored = self.tokens.tokens()  # read once per request: a revocation counts from the next one
-        if any(t.active for t in stored):
-            header = request.headers.get("authorization", "")
-            presented = header[7:].strip() if header[:7].lower() == "bearer " else ""
-            token = self.tokens.check(presented, stored)
-            if token is None:
-                raise ServiceError(401, "unauthorized", "Ein gültiges API-Token fehlt (Authorization: Bearer …).",
-                                   "A valid API token is missing (Authorization: Bearer …).",
-                                   {"WWW-Authenticate": "Bearer"})
-            if upload and not token.upload:
-                raise ServiceError(403, "forbidden", "Dieses Token darf keine Dokumente hochladen.",
-                                   "This token may not upload documents.")
-        key = f"token:{token.name}" if token else f"client:{request.client.host if request.client else '?'}"
+    def admit(self, request: Request, upload: bool = False) -> Identity:
+        """The caller (as the gate identified it), or a 403/429 ServiceError."""
+        who = identity_of(request)
+        if upload and not who.upload and self.tokens.any_active():
+            raise ServiceError(403, "forbidden", "Dieses Token darf keine Dokumente hochladen.",
+                               "This token may not upload documents.")
+        self.limit(who.key)
+        return who
+
+    def limit(self, key: str) -> None:
+        """A 429 with Retry-After when this caller has asked its share for the minute."""
         wait = self.limiter.wait_seconds(key)
         if wait:
-            raise ServiceError(429, "rate_limited", f"Zu viele Anfragen; bitte in {wait:.0f} s erneut versuchen.",
-                               f"Too many requests; retry in {wait:.0f} s.", {"Retry-After": str(max(1, round(wait)))})
-        return token
+            raise rate_limited(wait)
+
+
+def rate_limited(wait: float) -> ServiceError:
+    return ServiceError(429, "rate_limited", f"Zu viele Anfragen; bitte in {wait:.0f} s erneut versuchen.",
+                        f"Too many requests; retry in {wait:.0f} s.", {"Retry-After": str(max(1, round(wait)))})
 
 
 def gatekeeper(assistant: Assistant) -> Gatekeeper:

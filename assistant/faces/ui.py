@@ -2,7 +2,6 @@
 over Assistant.ask — it builds nothing and stores nothing itself."""
 from __future__ import annotations
 
-import hmac
 import html
 import re
 from datetime import datetime
@@ -19,7 +18,6 @@ from assistant.faces.ratelimit import RateLimiter
 from assistant.core.errors import KepolError
 from assistant.faces.upload import admin_allowed, store
 from ingest.loaders import SUPPORTED_SUFFIXES
-from assistant.core.settings import Settings
 from assistant.answer import EVIDENCE_HEADING
 from assistant.core.types import OCR_LABEL, Answer, Citation, Delta, LibraryFilter, kind_label
 
@@ -35,7 +33,7 @@ STARTERS_BY_GROUP = {
                                 "Wie oft wird der Wettbewerb „Kommune bewegt Welt“ ausgelobt?"],
 }
 
-LIBRARY_COLUMNS = ("Titel", "Art", "Jahr", "Seiten", "Abschnitte", "Eingelesen", "Hinweise")
+LIBRARY_COLUMNS = ("Titel", "Art", "Herausgeber", "Jahr", "Seiten", "Abschnitte", "Eingelesen", "Hinweise")
 
 CSS = """
 .kepol-library {width: 100%; border-collapse: collapse; table-layout: auto; font-size: 0.95em;}
@@ -43,7 +41,8 @@ CSS = """
   border-bottom: 2px solid #1f5aa6;}
 .kepol-library td {padding: 0.4em 0.6em; border-bottom: 1px solid #ddd; vertical-align: top;
   overflow-wrap: break-word;}
-.kepol-library td:nth-child(n+2):nth-child(-n+6) {white-space: nowrap;}
+.kepol-library td:nth-child(n+2):nth-child(-n+7) {white-space: nowrap;}
+.kepol-library td:nth-child(3) {white-space: normal; min-width: 9em;}
 .kepol-library td:first-child {min-width: 14em;}
 @media (max-width: 700px) {
   .kepol-library thead {display: none;}
@@ -51,6 +50,7 @@ CSS = """
   .kepol-library td {display: block; border: none; padding: 0.1em 0.4em; white-space: normal !important;
     min-width: 0 !important;}
   .kepol-library td::before {content: attr(data-label) ": "; font-weight: bold;}
+  .kepol-library td.empty {display: none;}
 }
 .kepol-starter {white-space: normal !important; text-align: left;}
 .kepol-src {border-left: 4px solid #1f5aa6; padding: 0.4em 0.8em; margin: 0.6em 0; background: #f5f8fc;
@@ -71,16 +71,34 @@ class SourceExtras:
     url: str = ""
 
 
-def sources_html(answer: Answer | None, extras: dict[int, SourceExtras] | None = None) -> str:
-    """Citations as escaped HTML: document text never becomes markup or script."""
+def sources_html(answer: Answer | None, extras: dict[int, SourceExtras] | None = None, offset: int = 0) -> str:
+    """Citations as escaped HTML: document text never becomes markup or script. `offset`: the
+    citations of the conversation's earlier answers, so that [n] is the same passage everywhere."""
     if answer is None:
         return "<p>Hier erscheinen die Belegstellen zur Antwort.</p>"
     if not answer.citations:
         return "<p>Keine Belegstellen – die Dokumente enthalten dazu keine Angabe.</p>"
-    return "\n".join(_citation_html(c, (extras or {}).get(c.n, SourceExtras())) for c in answer.citations)
+    return "\n".join(_citation_html(c, (extras or {}).get(c.n, SourceExtras()), offset) for c in answer.citations)
 
 
-def _citation_html(c: Citation, x: SourceExtras) -> str:
+def citation_offset(answers: list[Answer]) -> int:
+    """How many citations the conversation's earlier answers hold: a new answer numbers on from there
+    (the contract numbers each answer from 1; the chat numbers across the conversation)."""
+    return sum(len(a.citations) for a in answers)
+
+
+def renumbered(markdown: str, answer: Answer | None, offset: int) -> str:
+    """The answer's escaped citation marks `\\[n\\]` as `\\[n + offset\\]`: only its own citation
+    numbers (a bracketed number quoted from a document stays as it is); every mark while the answer
+    still streams and its citations are not known yet."""
+    if not offset:
+        return markdown
+    own = {c.n for c in answer.citations} if answer is not None else None
+    return re.sub(r"\\\[(\d+)\\\]", lambda m: f"\\[{int(m.group(1)) + offset}\\]"
+                  if own is None or int(m.group(1)) in own else m.group(0), markdown)
+
+
+def _citation_html(c: Citation, x: SourceExtras, offset: int = 0) -> str:
     page = f", S. {c.page}" if c.page else ""
     start = c.passage.find(c.quote)
     if start >= 0:
@@ -92,7 +110,7 @@ def _citation_html(c: Citation, x: SourceExtras) -> str:
         (f' <span class="ctx">{html.escape(x.after)}…</span>' if x.after else "")
     link = (f' · <a href="{html.escape(x.url)}" target="_blank" rel="noopener">Original öffnen{html.escape(page)}</a>'
             if x.url else "")
-    return (f'<div class="kepol-src"><div class="meta"><b>[{c.n}] {html.escape(c.title)}</b>'
+    return (f'<div class="kepol-src"><div class="meta"><b>[{c.n + offset}] {html.escape(c.title)}</b>'
             f"{html.escape(page)} · {html.escape(kind_label(c.kind) if c.kind else '')}"
             f"{' · ' + str(c.year) if c.year else ''}{' · ' + OCR_LABEL if c.ocr else ''}"
             f"{' · ' + html.escape(c.version_note) if c.version_note else ''}"
@@ -134,19 +152,33 @@ def evidence_text(answer: Answer) -> str:
     return rest.removeprefix(EVIDENCE_HEADING).strip()
 
 
-def answer_messages(answer: Answer) -> list[dict[str, Any]]:
-    """The chat messages of one answer: the lead, then the Belege folded away under a title (the
-    reader opens them with one click; every passage also stands in the sources panel)."""
-    lead = emphasised(answer.lead or answer.answer, answer.emphasis)
+def answer_messages(answer: Answer, offset: int = 0) -> list[dict[str, Any]]:
+    """The chat messages of one answer: the lead, then the Belege and the Quellen, each folded away
+    under a title. The Quellen sit with their answer (on a phone the sources panel is far below), and
+    every [n] counts across the conversation, as in the panel."""
+    lead = renumbered(emphasised(answer.lead or answer.answer, answer.emphasis), answer, offset)
     if answer.notice:
         lead += "\n\n*Hinweis: " + _escape(answer.notice) + "*"
     messages: list[dict[str, Any]] = [{"role": "assistant", "content": lead}]
     rest = evidence_text(answer)
     if rest:
         n = len(set(re.findall(r"\[(\d+)\]", rest)) - set(re.findall(r"\[(\d+)\]", answer.lead or "")))
-        messages.append({"role": "assistant", "content": _escape(rest),
+        messages.append({"role": "assistant", "content": renumbered(_escape(rest), answer, offset),
                          "metadata": {"title": f"Belege ({n})" if n else "Belege", "status": "done"}})
+    if answer.citations:
+        messages.append({"role": "assistant", "content": sources_markdown(answer, offset),
+                         "metadata": {"title": f"Quellen ({len(answer.citations)})", "status": "done"}})
     return messages
+
+
+def sources_markdown(answer: Answer, offset: int = 0) -> str:
+    """An answer's citations as escaped Markdown lines: number, document, page, the quoted passage."""
+    lines = []
+    for c in answer.citations:
+        page = f", S. {c.page}" if c.page else ""
+        note = f" ({OCR_LABEL})" if c.ocr else ""
+        lines.append(f"**\\[{c.n + offset}\\] {_escape(c.title)}{page}**{note}  \n„{_escape(c.quote)}“")
+    return "\n\n".join(lines)
 
 
 ALL = "alle"
@@ -165,9 +197,10 @@ class ChatHandlers:
     browser. Per browser session the app keeps the user's turns (for follow-ups) and the answers
     (for feedback and export) in Gradio state; the handlers take and return them."""
 
-    def __init__(self, assistant: Assistant) -> None:
+    def __init__(self, assistant: Assistant, limiter: RateLimiter | None = None) -> None:
         self.assistant = assistant
-        self.limiter = RateLimiter(assistant.settings.ui.rate_limit_per_minute)
+        # the server passes its doors' limiter: a token's questions count once, whichever door they use
+        self.limiter = limiter or RateLimiter(assistant.settings.ui.rate_limit_per_minute)
 
     def extras(self, answer: Answer) -> dict[int, SourceExtras]:
         """Each citation's surrounding text and a link to the original at its page."""
@@ -196,13 +229,14 @@ class ChatHandlers:
             return
         shown = ""
         final: Answer | None = None
+        offset = citation_offset(answers)
         only = LibraryFilter(None if kind == ALL else kind, None if publisher == ALL else publisher)
         try:
             for event in self.assistant.ask_stream(message, history=list(turns), only=only,
                                                    include_superseded=bool(all_versions)):
                 if isinstance(event, Delta):
                     shown += event.text
-                    chat[-1] = {"role": "assistant", "content": _bubble(shown)}
+                    chat[-1] = {"role": "assistant", "content": renumbered(_bubble(shown), None, offset)}
                     yield "", chat, turns, answers, sources_html(None)
                 else:
                     final = event.answer
@@ -211,8 +245,8 @@ class ChatHandlers:
             yield message, chat, turns, answers, sources_html(None)
             return
         assert final is not None
-        chat[-1:] = answer_messages(final)
-        yield "", chat, list(turns) + [message], list(answers) + [final], sources_html(final, self.extras(final))
+        chat[-1:] = answer_messages(final, offset)
+        yield "", chat, list(turns) + [message], list(answers) + [final], sources_html(final, self.extras(final), offset)
 
     def ask_json(self, question: str, history: list[str] | None = None,
                  request: gr.Request | None = None) -> dict[str, Any]:
@@ -259,16 +293,18 @@ class ChatHandlers:
         head = "".join(f'<th scope="col">{c}</th>' for c in LIBRARY_COLUMNS)
         rows = []
         for r in self.library():
-            r[5] = _when(str(r[5]))
-            cells = "".join(f'<td data-label="{c}">{html.escape(str(v))}</td>' for c, v in zip(LIBRARY_COLUMNS, r))
+            r[6] = _when(str(r[6]))
+            # an empty field stays an empty cell in the table and is left out of a phone's card
+            cells = "".join(f'<td data-label="{c}">{html.escape(str(v))}</td>' if _shown(v) else
+                            f'<td data-label="{c}" class="empty"></td>' for c, v in zip(LIBRARY_COLUMNS, r))
             rows.append(f"<tr>{cells}</tr>")
         if not rows:
             return "<p>Noch keine Dokumente indexiert.</p>"
         return f'<table class="kepol-library"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
     def library(self) -> list[list[Any]]:
-        return [[r["title"], kind_label(r["kind"]), r["year"], r["pages"], r["chunks"], r["ingested_at"], r["notes"]]
-                for r in self.assistant.library()]
+        return [[r["title"], kind_label(r["kind"]), r["publisher"], r["year"], r["pages"], r["chunks"], r["ingested_at"],
+                 r["notes"]] for r in self.assistant.library()]
 
     def upload(self, files: list[Any] | None, password: str,
                progress: gr.Progress = gr.Progress(track_tqdm=True)) -> str:
@@ -288,7 +324,7 @@ class ChatHandlers:
         good = [folder / u.name for u in stored if u.ok]
         if good:
             for r in self.assistant.ingest(good, progress=True).results:
-                detail = f": {html.escape(r.reason)}" if r.reason else ""
+                detail = f": {html.escape(r.reason_de or r.reason)}" if r.reason else ""
                 lines.append(f"| {html.escape(Path(r.path).name)} | {STATUS_DE.get(r.status, r.status)}{detail} |")
         return "\n".join(lines)
 
@@ -309,10 +345,10 @@ class ChatHandlers:
         return gr.update(choices=kinds), gr.update(choices=publishers)
 
 
-def create_app(assistant: Assistant) -> gr.Blocks:
+def create_app(assistant: Assistant, limiter: RateLimiter | None = None) -> gr.Blocks:
     """Layout and wiring around one Assistant (tests pass one with a temp-dir index); what the
     events do is in ChatHandlers."""
-    h = ChatHandlers(assistant)
+    h = ChatHandlers(assistant, limiter)
     with gr.Blocks(title="KEPol-Assistent", analytics_enabled=False) as app:
         gr.Markdown("## KEPol-Assistent\nFragen zur kommunalen Entwicklungspolitik – jede Antwort mit Belegstellen.")
         turns = gr.State([])
@@ -320,7 +356,9 @@ def create_app(assistant: Assistant) -> gr.Blocks:
         with gr.Tab("Fragen"):
             with gr.Row():
                 with gr.Column(scale=3):
-                    chat = gr.Chatbot(label="Gespräch", height=460, sanitize_html=True)
+                    # no floating label: Gradio draws it over the top message once the chat scrolls
+                    chat = gr.Chatbot(label="Gespräch", show_label=False, height=460, sanitize_html=True,
+                                      elem_id="kepol-chat")
                     box = gr.Textbox(label="Ihre Frage", placeholder="z. B. Welche Angebote hat die SKEW?",
                                      lines=1, max_lines=4, autofocus=True)
                     with gr.Row():
@@ -384,6 +422,10 @@ def create_app(assistant: Assistant) -> gr.Blocks:
     return app
 
 
+def _shown(value: Any) -> bool:
+    return value not in (None, "", 0, "0", "None")
+
+
 def _when(iso: str) -> str:
     """An ISO time as German readers write it (02.12.2026 20:54), in UTC as stored."""
     try:
@@ -393,15 +435,14 @@ def _when(iso: str) -> str:
 
 
 def _session(request: gr.Request | None) -> str:
-    return (getattr(request, "session_hash", None) or "anonymous") if request is not None else "anonymous"
-
-
-def auth_check(settings: Settings) -> Callable[[str, str], bool] | None:
-    """Gradio's login for the whole app when KEPOL_UI_PASSWORD is set (user KEPOL_UI_USER, default "kepol")."""
-    if settings.ui.ui_password is None:
-        return None
-    user, secret = settings.ui.ui_user, settings.ui.ui_password.get_secret_value()
-    return lambda u, p: hmac.compare_digest(u.encode(), user.encode()) and hmac.compare_digest(p.encode(), secret.encode())
+    """Whose questions these are, for the rate limit: the token or login the server's access gate
+    identified (access.IDENTITY_HEADER), else the browser session."""
+    if request is None:
+        return "anonymous"
+    who = (getattr(request, "headers", None) or {}).get("x-kepol-identity", "")
+    if who and not who.startswith("client:"):
+        return who
+    return getattr(request, "session_hash", None) or "anonymous"
 
 
 def theme() -> gr.themes.Base:

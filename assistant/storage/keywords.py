@@ -3,6 +3,7 @@ committed chunks, loaded once per committed version, never changed after."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import tempfile
 from pathlib import Path
@@ -14,6 +15,15 @@ from assistant.core.vocabulary import Vocabulary
 from assistant.core.text import split_compound
 
 PREFIX = "bm25-"
+
+
+def _bm25s() -> Any:
+    """bm25s, with its logger back at WARNING: it sets DEBUG on import, so every upload would log
+    "Building index from IDs" wherever a handler exists."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
 
 
 def keyword_dirs(root: Path) -> list[Path]:
@@ -45,7 +55,7 @@ class KeywordIndex:
             ids = json.loads(ids_file.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
             raise KeywordIndexGone(name) from exc
-        import bm25s
+        bm25s = _bm25s()
 
         return cls(name, bm25s.BM25.load(str(root / name / "index")) if ids else None, ids)
 
@@ -54,7 +64,7 @@ class KeywordIndex:
         """A new bm25s index over the chunks `ordered_ids` (with their `terms`), saved in a fresh
         directory under `root` (its `name`) and returned as built: the commit that made it need
         not read it back."""
-        import bm25s
+        bm25s = _bm25s()
 
         tmp = Path(tempfile.mkdtemp(prefix=PREFIX, dir=root))
         retriever = None
