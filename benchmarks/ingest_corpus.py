@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from assistant.api import Assistant
+from benchmarks import cpu
 from assistant.core.settings import BUNDLED_CORPUS, Settings
 from assistant.core.text import count_tokens
 
@@ -59,7 +60,7 @@ def run(folder: Path) -> dict:
         commit = ""
     return {
         "folder": str(folder), "commit": commit, "settings_hash": settings.index_fingerprint(),
-        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores",
+        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores", "cpu": cpu(),
         "documents": len(per_doc), "pages": pages, "chunks": len(passages), "chunks_per_document": per_doc,
         "chunk_tokens": _quantiles(tokens), "chunk_token_limit": settings.ingest.chunk_tokens,
         "histogram": _histogram(tokens),

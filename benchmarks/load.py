@@ -24,7 +24,7 @@ from assistant.api import Assistant
 from assistant.core.settings import BUNDLED_CORPUS, Settings
 from evals.harness import load_questions
 from assistant.faces.tokens import TokenStore
-from benchmarks import free_port
+from benchmarks import cpu, free_port
 from evals.metrics import percentile
 
 NEW_DOCUMENTS = {  # what the concurrent ingest adds: on topic, so stale or partial views would show
@@ -208,8 +208,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     ap.add_argument("--doors", nargs="+", choices=DOORS, default=list(DOORS))
     args = ap.parse_args()
-    r = {door: {"plain": run(args.sessions, door=door), "during_ingest": run(args.sessions, True, door=door)}
-         for door in args.doors}
+    r: dict[str, Any] = {"cpu": cpu()}  # the load generator shares these cores: the figures are this CPU's
+    r |= {door: {"plain": run(args.sessions, door=door), "during_ingest": run(args.sessions, True, door=door)}
+          for door in args.doors}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "load.json").write_text(json.dumps(r, indent=1, ensure_ascii=False), encoding="utf-8")
     print(json.dumps(r, indent=1, ensure_ascii=False))

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.core.settings import BUNDLED_CORPUS, Settings
+from benchmarks import cpu, cpu_line, same_cpu
 
 RESULTS = Path(__file__).parent / "results"
 UNITS_CACHE = Path(__file__).parent / ".cache" / "sentence-vectors.sqlite3"
@@ -62,7 +63,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     previous = args.out / "benchmarks.json"
     if args.merge and previous.exists():
         old = json.loads(previous.read_text(encoding="utf-8"))
-        result = {**old, "meta": {**_meta(argv), "merged_into": old.get("meta", {})}}
+        if same_cpu(old.get("meta", {}).get("cpu"), result["meta"]["cpu"]):
+            result = {**old, "meta": {**_meta(argv), "merged_into": old.get("meta", {})}}
+        else:  # figures of another CPU never stand beside this run's: its sections are not kept
+            log(f"--merge: {previous} was measured on another CPU ({old.get('meta', {}).get('cpu')}); not merged")
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
         runtimes = [r for r in RUNTIMES if r not in args.skip]
@@ -100,7 +104,7 @@ def _meta(argv: list[str] | None) -> dict[str, Any]:
                                 cwd=Path(__file__).parent).stdout.strip()
     except OSError:
         commit = ""
-    return {"commit": commit, "settings_hash": Settings().index_fingerprint(), "cores": os.cpu_count(),
+    return {"commit": commit, "settings_hash": Settings().index_fingerprint(), "cores": os.cpu_count(), "cpu": cpu(),
             "machine": platform.machine(), "python": platform.python_version(),
             "command": "python -m benchmarks.run " + " ".join(argv or []),
             "date": time.strftime("%Y-%m-%d %H:%M")}
@@ -160,8 +164,9 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 def report(r: dict[str, Any]) -> str:
     m = r["meta"]
     out = ["# KEPol-Assistent benchmarks", "",
-           f"`{m['command'].strip()}` — commit {m['commit']}, settings {m['settings_hash']}, {m['cores']} cores "
-           f"({m['machine']}), Python {m['python']}, {m['date']}."
+           f"`{m['command'].strip()}` — commit {m['commit']}, settings {m['settings_hash']}, "
+           f"CPU: {cpu_line(m['cpu']) if m.get('cpu') else str(m['cores']) + ' cores'} ({m['machine']}), "
+           f"Python {m['python']}, {m['date']}. Every speed figure below was measured on this CPU."
            + (f" Sections not re-run come from commit {m['merged_into'].get('commit')} "
               f"({m['merged_into'].get('date')})." if m.get("merged_into") else ""), "",
            "## Targets", "", "| figure | measured | target | |", "|---|---|---|---|"]

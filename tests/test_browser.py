@@ -151,3 +151,107 @@ def test_library_table_fits_the_window(app_url, browser, name, size):
     OUT.mkdir(exist_ok=True)
     page.screenshot(path=str(OUT / f"library-{name}.png"), full_page=True)
     page.close()
+
+
+COVERED_JS = """() => {
+  // for each message of the chat, scrolled to the top of the chat's scroll box: is the first line of its
+  // text the topmost thing at that point, or does something (a label, a toolbar) lie over it?
+  const rows = [...document.querySelectorAll('#kepol-chat .message-row')];
+  const covered = [];
+  for (const row of rows) {
+    row.scrollIntoView({block: 'start'});
+    const walker = document.createTreeWalker(row, NodeFilter.SHOW_TEXT,
+      {acceptNode: n => n.textContent.trim().length > 2 ? NodeFilter.FILTER_ACCEPT : NodeFilter.FILTER_REJECT});
+    const text = walker.nextNode();
+    if (!text) continue;
+    const range = document.createRange();
+    range.selectNodeContents(text);
+    const r = range.getClientRects()[0];
+    if (!r || r.height === 0) continue;
+    for (const x of [r.left + 3, Math.min(r.right - 3, r.left + 200)]) {
+      const el = document.elementFromPoint(x, r.top + r.height / 2);
+      if (el && !row.contains(el)) covered.push(text.textContent.trim().slice(0, 30) + ' ← ' + el.outerHTML.slice(0, 80));
+    }
+  }
+  return {rows: rows.length, covered};
+}"""
+
+
+def _ask(page, question: str, answers_before: int) -> None:
+    box = page.get_by_label("Ihre Frage")
+    box.fill(question)
+    box.press("Enter")
+    page.wait_for_function(f"document.querySelectorAll('.user-row').length > {answers_before} && "
+                           "[...document.querySelectorAll('.kepol-src')].length > 0 && !document.querySelector('.pending')",
+                           timeout=30_000)
+    page.wait_for_timeout(500)
+
+
+@pytest.mark.parametrize(("name", "size"), [("desktop", (1400, 900)), ("phone", (390, 844))])
+def test_nothing_covers_the_first_words_of_a_message_once_the_chat_scrolls(app_url, browser, name, size):
+    page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+    page.goto(app_url, wait_until="domcontentloaded")
+    page.get_by_label("Ihre Frage").wait_for(timeout=30_000)
+    for n, q in enumerate(["Wie oft tagt der Klimabeirat der Stadt Nordheim?", "Wozu berät er den Rat?",
+                           "Wie oft tagt der Klimabeirat?"]):
+        _ask(page, q, n)
+    scroll = page.evaluate("(() => { const b = document.querySelector('#kepol-chat .bubble-wrap') ||"
+                           " document.querySelector('#kepol-chat [role=log]');"
+                           " return b ? [b.scrollHeight, b.clientHeight] : null; })()")
+    assert scroll and scroll[0] > scroll[1], scroll  # the chat does scroll: the case the defect appeared in
+    seen = page.evaluate(COVERED_JS)
+    assert seen["rows"] >= 6 and seen["covered"] == [], seen
+    OUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUT / f"chat-scrolled-{name}.png"), full_page=True)
+    page.close()
+
+
+def _numbers(text: str) -> set[int]:
+    import re
+
+    return {int(n) for n in re.findall(r"\[(\d+)\]", text)}
+
+
+def test_a_citation_number_means_one_passage_across_the_conversation(app_url, browser):
+    """After a follow-up, the numbers of the new answer continue those of the first; the panel and the
+    answer's own Quellen show the same passage for the same number."""
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(app_url, wait_until="domcontentloaded")
+    page.get_by_label("Ihre Frage").wait_for(timeout=30_000)
+    _ask(page, "Wie oft tagt der Klimabeirat der Stadt Nordheim?", 0)
+    first_panel = _numbers(" ".join(page.locator(".kepol-src .meta").all_inner_texts()))
+    _ask(page, "Wozu berät der Klimabeirat den Rat?", 1)
+    panel = {}
+    for block in page.locator(".kepol-src").all():
+        n = min(_numbers(block.locator(".meta").inner_text()))
+        panel[n] = block.locator("blockquote").inner_text().strip("„“ \n")
+    assert first_panel and panel and min(panel) > max(first_panel), (first_panel, panel)
+    second = page.locator(".bot-row").last  # the follow-up's answer: its lead, Belege and Quellen
+    for fold in second.locator(".thought-group .title").all():
+        fold.click()
+    page.wait_for_timeout(500)
+    text = page.locator(".bot-row").evaluate_all("rows => rows.map(r => r.innerText)")
+    cited_later = set().union(*(_numbers(t) for t in text[len(text) // 2:]))
+    assert cited_later and cited_later <= set(panel), (cited_later, panel)  # every number there is in the panel
+    quellen = "\n".join(text)
+    for n, quote in panel.items():  # the same number shows the same passage in the answer's own Quellen
+        assert f"[{n}]" in quellen and quote[:40] in quellen, (n, quote[:40])
+    page.close()
+
+
+def test_the_page_speaks_german_in_an_english_browser(app_url, browser):
+    """Gradio's own words (footer, upload box) are German although the browser asks for English."""
+    context = browser.new_context(locale="en-US", viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(app_url, wait_until="domcontentloaded")
+    page.get_by_label("Ihre Frage").wait_for(timeout=30_000)
+    assert page.evaluate("navigator.language") == "de-DE"
+    body = page.locator("body").inner_text()
+    for english in ("Use via API", "Built with Gradio", "Settings", "Runs"):
+        assert english not in body, english
+    page.get_by_role("tab", name="Verwaltung").click()
+    upload = page.locator("input[type=file]").locator("xpath=ancestor::*[contains(@class,'block')][1]")
+    upload.wait_for(timeout=10_000)
+    text = page.locator("body").inner_text()
+    assert "Datei hier ablegen" in text and "Drop File Here" not in text and "Click to Upload" not in text
+    context.close()

@@ -212,3 +212,15 @@ def test_token_commands(small: Assistant, tokens: TokenStore):
     assert tokens.check(secret) is None
     gone = CliRunner().invoke(main, ["token", "revoke", "open-webui"], env=env)
     assert gone.exit_code != 0 and "no active token" in gone.output
+
+
+def test_a_file_that_cannot_be_read_is_a_422_with_the_reason_in_both_languages(http: httpx.Client, tokens: TokenStore):
+    uploader = tokens.create("uploader", upload=True)
+    auth = {"Authorization": f"Bearer {uploader}"}
+    for name, data, de in (("leer.md", b"", "leer"), ("kaputt.pdf", b"%PDF-1.7\n1 0 obj <<", "beschädigt")):
+        r = http.post("/api/v1/documents", files={"file": (name, data, "application/octet-stream")}, headers=auth)
+        assert r.status_code == 422, r.text
+        error = _error(r)
+        assert error["code"] == "file_skipped" and de in error["message_de"] and name in error["message_en"]
+        result = r.json()["results"][0]
+        assert result["status"] == "skipped" and de in result["reason_de"] and result["reason_en"] == result["reason"]

@@ -50,3 +50,14 @@ def test_upload_is_refused_without_rights_and_ingests_with_them(tmp_path: Path):
     table = h.upload([str(doc)], "geheim-7")
     assert "| notiz.md | eingelesen |" in table
     assert any(row[0] == "Notiz" for row in h.library())
+
+
+def test_a_skipped_upload_says_why_in_german(tmp_path: Path):
+    empty, broken = tmp_path / "leer.txt", tmp_path / "kaputt.pdf"
+    empty.write_bytes(b"")
+    broken.write_bytes(b"%PDF-1.7\n1 0 obj <<")
+    h = ChatHandlers(Assistant(Settings(data_dir=tmp_path / "data", embed_model="hash-trigrams-384")))
+    table = h.upload([str(empty), str(broken)], "")
+    assert "| leer.txt | übersprungen: Die Datei ist leer. |" in table, table
+    assert "| kaputt.pdf | übersprungen: Das PDF ist beschädigt" in table, table
+    assert "file is empty" not in table and "corrupt" not in table

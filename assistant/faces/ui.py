@@ -356,9 +356,10 @@ def create_app(assistant: Assistant, limiter: RateLimiter | None = None) -> gr.B
         with gr.Tab("Fragen"):
             with gr.Row():
                 with gr.Column(scale=3):
-                    # no floating label: Gradio draws it over the top message once the chat scrolls
+                    # nothing floats over the messages: Gradio draws the label and its toolbar (share to Hugging
+                    # Face, clear, copy all) over the top message once the chat scrolls; a copy button per message
                     chat = gr.Chatbot(label="Gespräch", show_label=False, height=460, sanitize_html=True,
-                                      elem_id="kepol-chat")
+                                      elem_id="kepol-chat", buttons=["copy"])
                     box = gr.Textbox(label="Ihre Frage", placeholder="z. B. Welche Angebote hat die SKEW?",
                                      lines=1, max_lines=4, autofocus=True)
                     with gr.Row():
