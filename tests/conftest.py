@@ -36,6 +36,19 @@ def corpus_assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
     return a
 
 
+def seed_embeddings(corpus: Assistant, data_dir: Path) -> Path:
+    """A new data dir whose embedding cache already holds the bundled corpus's vectors (a consistent
+    copy, by SQLite's backup API): a test that ingests the corpus again in a process of its own skips
+    the half minute of embedding and still runs every other stage of the ingest for real."""
+    import sqlite3
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    name = "embedding-cache.sqlite3"
+    with sqlite3.connect(corpus.settings.store.data_dir / name) as src, sqlite3.connect(data_dir / name) as dst:
+        src.backup(dst)
+    return data_dir
+
+
 @pytest.fixture()
 def fresh_assistant(tmp_path: Path) -> Assistant:
     """An assistant over an empty store of its own (small chunks so tiny files give several chunks)."""

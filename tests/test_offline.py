@@ -12,7 +12,8 @@ import urllib.request
 from pathlib import Path
 
 from assistant.core.settings import BUNDLED_CORPUS
-from tests.conftest import free_port
+from assistant.api import Assistant
+from tests.conftest import free_port, seed_embeddings
 
 GUARD = textwrap.dedent('''
     import os, socket
@@ -56,7 +57,9 @@ def _env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KEPOL_", "GRADIO_", "ANONYMIZED_"))}
     # no telemetry switches from the test's environment: the product must be quiet on its own
     env.update({"PYTHONPATH": f"{guard}{os.pathsep}{root}", "KEPOL_NET_LOG": str(tmp_path / "net.log"),
-                "KEPOL_DATA_DIR": str(tmp_path / "data"), "HF_HUB_OFFLINE": "0"})
+                "KEPOL_DATA_DIR": str(tmp_path / "data"), "HF_HUB_OFFLINE": "0",
+                # the graph every test shares (built from the bundled weights; building it makes no connection)
+                "KEPOL_GRAPH_DIR": os.environ["KEPOL_GRAPH_DIR"]})
     return env
 
 
@@ -64,8 +67,9 @@ def _kepol(*args: str) -> list[str]:
     return [sys.executable, "-m", "assistant.faces.cli", *args]
 
 
-def test_ingest_ask_and_serve_make_no_outbound_connection(tmp_path: Path):
+def test_ingest_ask_and_serve_make_no_outbound_connection(corpus_assistant: Assistant, tmp_path: Path):
     env = _env(tmp_path)
+    seed_embeddings(corpus_assistant, tmp_path / "data")  # ingest runs every stage; the vectors come cached
     log = tmp_path / "net.log"
     check = subprocess.run([sys.executable, "-c", "import socket; socket.create_connection(('93.184.216.34', 80), 2)"],
                            env=env, capture_output=True, text=True)

@@ -1,6 +1,8 @@
 """The Gradio app, started on a free loopback port and driven through gradio_client (real HTTP)."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from gradio_client import Client
 
@@ -8,7 +10,7 @@ from assistant.api import Assistant
 from assistant.core.types import Answer, Citation
 from assistant.faces.server import launch
 from assistant.faces.ui import sources_html
-from tests.conftest import answer_text, free_port
+from tests.conftest import answer_text, chat_text, free_port
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +32,17 @@ def test_ask_endpoint_speaks_the_contract(client: Client):
 def test_chat_conversation_with_follow_up_and_refusal(client: Client):
     _, chat, sources = client.predict(
         "Wie unterstützt das BMZ Kommunen bei Partnerschaften mit Partnerkommunen?", api_name="/chat")
-    assert chat[0]["role"] == "user" and chat[1]["role"] == "assistant" and len(chat) in (2, 3)
+    assert chat[0]["role"] == "user" and all(m["role"] == "assistant" for m in chat[1:]) and len(chat) in (3, 4)
+    assert chat[-1]["metadata"]["title"].startswith("Quellen")  # the answer's own sources, folded
     assert "bmz" in sources.lower() or "BMZ" in sources
+    first = {int(n) for n in re.findall(r"\\\[(\d+)\\\]", chat_text(chat[-1]))}
     # the session keeps the turns: the follow-up is resolved against the first question
     _, chat, sources = client.predict("Und welche Schwerpunkte hat das BMZ dabei?", chat, api_name="/chat")
     assert sum(m["role"] == "user" for m in chat) == 2
     text = answer_text(chat)
     assert "Maghreb" in text or "Klimaschutz" in text
+    later = {int(n) for n in re.findall(r"\\\[(\d+)\\\]", text)}
+    assert first and later and min(later) > max(first)  # numbers go on across the conversation
     _, chat, sources = client.predict("Wie wird das Wetter morgen in Hamburg?", chat, api_name="/chat")
     text = answer_text(chat)
     assert "keine Angabe" in text and "Keine Belegstellen" in sources
