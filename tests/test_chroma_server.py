@@ -192,7 +192,7 @@ def test_server_restart_mid_session_is_a_message_then_answers_again(tmp_path: Pa
         server.terminate()
         server.wait(timeout=10)
         with pytest.raises(StoreUnavailableError) as err:  # down: a clear message, the process lives on
-            a.ask(q)
+            a.ask("Was fördert die Gemeinde Osterfeld?")  # a new question (a repeated one is answered from memory)
         assert f"http://127.0.0.1:{port}" in str(err.value) and "retries" in str(err.value)
         server = _start_server(tmp_path / "db", port)  # back (same data): the next question just works
         assert "Eine-Welt-Läden" in a.ask(q).answer

