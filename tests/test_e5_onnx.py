@@ -17,7 +17,9 @@ from assistant.core.settings import PROJECT_ROOT, Settings
 from assistant.e5.onnx_embedding import PASSAGE, QUERY, E5Onnx, shared_model
 from evals.harness import load_questions
 
-MIN_COSINE = {"fp32": 0.995, "int8": 0.99}  # the issue's bar for the same vector space
+# the bar for the same vector space, on every x86 CPU: int8's 7-bit weights cannot saturate the AVX2
+# kernels (assistant/e5/graph.py, INT8_RECIPE), so AVX2-only and VNNI machines give the same vectors
+MIN_COSINE = {"fp32": 0.995, "int8": 0.99}
 
 
 @pytest.fixture(scope="module")

