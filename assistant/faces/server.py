@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import logging
 import threading
 import time
@@ -229,7 +230,10 @@ class Running:
         self.server, self.thread, self.url = server, thread, url
 
     def close(self) -> None:
+        """Stop at once: a test or benchmark is done with it, so open keep-alive and Gradio heartbeat
+        connections are not waited for (a graceful stop waits up to 5 s for each server)."""
         self.server.should_exit = True
+        self.server.force_exit = True
         self.thread.join(timeout=10)
 
 
@@ -262,11 +266,13 @@ def launch(assistant: Assistant, host: str, port: int, block: bool = True) -> Ru
     log.info(listening(running.url, gate))
     if not block:
         return running
-    try:
-        while thread.is_alive():
-            thread.join(0.5)
-    except KeyboardInterrupt:
-        running.close()
+    def stop(signum: int, frame: Any) -> None:  # Ctrl+C, or SIGTERM from a service manager: a graceful stop
+        server.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):  # the server runs in a thread: the main thread takes the signals
+        signal.signal(sig, stop)
+    while thread.is_alive():
+        thread.join(0.5)
     return None
 
 
