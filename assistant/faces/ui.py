@@ -53,6 +53,8 @@ CSS = """
   .kepol-library td.empty {display: none;}
 }
 .kepol-starter {white-space: normal !important; text-align: left;}
+#kepol-chat .top-panel {display: none !important;}  /* "Chat leeren" would empty the view but not the
+   conversation (its turns, its numbering): "Neues Gespräch" starts over */
 .kepol-src {border-left: 4px solid #1f5aa6; padding: 0.4em 0.8em; margin: 0.6em 0; background: #f5f8fc;
   color: #111;}
 .kepol-src mark {background: #ffe58a; color: #111;}
