@@ -70,7 +70,7 @@ def measure(folder: Path, log: Any = print, runtime: str = "onnx", baseline: boo
         "chunks": len(passages),
         "sentences": len(sentences),
         "skipped": [r.reason for r in report.by_status("skipped")],
-        "e5_tokens": tokens, "total_s": round(total, 2), "pure_embedding_s": round(pure, 2),
+        "e5_tokens": tokens, "total_s": round(total, 3), "pure_embedding_s": round(pure, 3),
         "ratio_total_to_embedding": round(total / pure, 3),
         "embedding_tokens_per_s": round(tokens / pure),
         "documents_per_s": round(docs / total, 2), "chunks_per_s": round(len(passages) / total, 2),

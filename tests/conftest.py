@@ -36,6 +36,17 @@ def corpus_assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
     return a
 
 
+def small_library(root: Path, files: dict[str, str]) -> Assistant:
+    """A library of its own from a few short texts (name → text), ingested with the real embedder:
+    tokens, uploads and limits set on it never touch the shared corpus index."""
+    (root / "corpus").mkdir()
+    for name, text in files.items():
+        (root / "corpus" / name).write_text(text, encoding="utf-8")
+    a = Assistant(Settings(data_dir=root / "data", corpus_dir=root / "corpus", rate_limit_per_minute=0))
+    assert a.ingest().usable
+    return a
+
+
 def seed_embeddings(corpus: Assistant, data_dir: Path) -> Path:
     """A new data dir whose embedding cache already holds the bundled corpus's vectors (a consistent
     copy, by SQLite's backup API): a test that ingests the corpus again in a process of its own skips

@@ -25,7 +25,7 @@ from assistant.core.settings import Settings
 from assistant.faces.access import PUBLIC
 from assistant.faces.server import Running, create_server, launch
 from assistant.faces.tokens import TokenStore
-from tests.conftest import free_port, serving
+from tests.conftest import free_port, serving, small_library
 
 NOTE = ("# Klimapartnerschaft Musterstadt\n\nDie Klimapartnerschaft zwischen Musterstadt und Tamale besteht seit "
         "2019. Sie wird vom Eine-Welt-Beirat der Stadt begleitet, der viermal im Jahr tagt.\n")
@@ -34,12 +34,7 @@ QUESTION = "Seit wann besteht die Klimapartnerschaft?"
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
-    root = tmp_path_factory.mktemp("access")
-    (root / "corpus").mkdir()
-    (root / "corpus" / "klima.md").write_text(NOTE, encoding="utf-8")
-    a = Assistant(Settings(data_dir=root / "data", corpus_dir=root / "corpus", rate_limit_per_minute=0))
-    assert a.ingest().usable
-    return a
+    return small_library(tmp_path_factory.mktemp("access"), {"klima.md": NOTE})
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from assistant.core.settings import Settings
 from assistant.faces.cli import main
 from assistant.faces.server import Running, launch
 from assistant.faces.tokens import TokenStore
-from tests.conftest import free_port, serving
+from tests.conftest import free_port, serving, small_library
 
 NOTE = ("# Partnerschaft Musterstadt\n\nDie Städtepartnerschaft zwischen Musterstadt und Tamale besteht seit 2019. "
         "Sie wird vom Eine-Welt-Beirat der Stadt begleitet.\n")
@@ -34,12 +34,7 @@ NOTE = ("# Partnerschaft Musterstadt\n\nDie Städtepartnerschaft zwischen Muster
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
     """A small library of its own: tokens, uploads and limits here never touch the shared index."""
-    root = tmp_path_factory.mktemp("service")
-    (root / "corpus").mkdir()
-    (root / "corpus" / "partnerschaft.md").write_text(NOTE, encoding="utf-8")
-    a = Assistant(Settings(data_dir=root / "data", corpus_dir=root / "corpus", rate_limit_per_minute=0))
-    assert a.ingest().usable
-    return a
+    return small_library(tmp_path_factory.mktemp("service"), {"partnerschaft.md": NOTE})
 
 
 @pytest.fixture(scope="module")
