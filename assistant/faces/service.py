@@ -174,12 +174,8 @@ class Gatekeeper:
         """A 429 with Retry-After when this caller has asked its share for the minute."""
         wait = self.limiter.wait_seconds(key)
         if wait:
-            raise rate_limited(wait)
-
-
-def rate_limited(wait: float) -> ServiceError:
-    return ServiceError(429, "rate_limited", f"Zu viele Anfragen; bitte in {wait:.0f} s erneut versuchen.",
-                        f"Too many requests; retry in {wait:.0f} s.", {"Retry-After": str(max(1, round(wait)))})
+            raise ServiceError(429, "rate_limited", f"Zu viele Anfragen; bitte in {wait:.0f} s erneut versuchen.",
+                               f"Too many requests; retry in {wait:.0f} s.", {"Retry-After": str(max(1, round(wait)))})
 
 
 def gatekeeper(assistant: Assistant) -> Gatekeeper:

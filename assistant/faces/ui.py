@@ -14,6 +14,7 @@ from urllib.parse import quote
 import gradio as gr  # the CLI sets GRADIO_ANALYTICS_ENABLED=False before this import (no outbound calls)
 
 from assistant.export import export_file as write_export
+from assistant.faces.access import IDENTITY_HEADER
 from assistant.faces.ratelimit import RateLimiter
 from assistant.core.errors import KepolError
 from assistant.faces.upload import admin_allowed, store
@@ -442,7 +443,7 @@ def _session(request: gr.Request | None) -> str:
     identified (access.IDENTITY_HEADER), else the browser session."""
     if request is None:
         return "anonymous"
-    who = (getattr(request, "headers", None) or {}).get("x-kepol-identity", "")
+    who = (getattr(request, "headers", None) or {}).get(IDENTITY_HEADER.decode(), "")
     if who and not who.startswith("client:"):
         return who
     return getattr(request, "session_hash", None) or "anonymous"
