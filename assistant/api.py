@@ -63,7 +63,7 @@ class Assistant:
         self._catalogue_cache: tuple[IndexVersion, library_view.Catalogue] | None = None
         # the last questions' evidence per committed version: a door or the eval asking for passages and
         # an answer to the same question computes retrieval and sentence scores once (halves `kepol eval`)
-        self._evidence_cache: OrderedDict[tuple[Any, ...], tuple[IndexVersion, Evidence]] = OrderedDict()
+        self._evidence_cache: OrderedDict[tuple[Any, ...], tuple[IndexVersion, Any, Evidence]] = OrderedDict()
 
     @property
     def index(self) -> KepolIndex:
@@ -100,6 +100,7 @@ class Assistant:
                 version.vocabulary.near("warm", 1)
                 version.dense_search(vec, 1)  # a damaged vector index shows at start, not at a user's question
                 self._catalogue(version)
+            self.reader()  # its graph is built (once) and loaded before the first question, not during it
             self._warm = True
 
     # ---------- ingestion ----------
@@ -181,17 +182,20 @@ class Assistant:
                   include_superseded: bool = False) -> Evidence:
         """Fused candidates, re-ranked with their sentences; the best passages' sentences scored. The
         same question (as understood) against the same committed version gives the same evidence."""
-        key = (id(version), u.question, u.condensed.question, u.condensed.context, only, include_superseded)
+        # the weights are part of the key: evals give copies of one assistant other weights to try
+        key = (id(version), id(self.weights), u.question, u.condensed.question, u.condensed.context, only,
+               include_superseded)
         with self._lock:
             hit = self._evidence_cache.get(key)
-            if hit is not None and hit[0] is version:
+            if hit is not None and hit[0] is version and hit[1] is self.weights:
                 self._evidence_cache.move_to_end(key)
-                return hit[1]
+                return hit[2]
         s = self.settings
         ev = gather(u, self.pool(version, u, only, include_superseded), self.weights,
-                    max(s.retrieval.top_k, s.retrieval.read_passages), s.retrieval.read_passages)
+                    max(s.retrieval.top_k, s.retrieval.read_passages), s.retrieval.read_passages,
+                    s.retrieval.reader_sentences)
         with self._lock:
-            self._evidence_cache[key] = (version, ev)
+            self._evidence_cache[key] = (version, self.weights, ev)
             while len(self._evidence_cache) > EVIDENCE_CACHE:
                 self._evidence_cache.popitem(last=False)
         return ev
@@ -200,7 +204,17 @@ class Assistant:
              include_superseded: bool = False) -> Pool:
         """What retrieval finds for the question (assistant/pool.py)."""
         return candidate_pool(version, u, self.embedder, self.settings.retrieval, self._catalogue(version).versions,
-                              only, include_superseded)
+                              only, include_superseded, self.reader())
+
+    def reader(self) -> Any:
+        """The fitted reader (assistant/e5/reader.py), or None when it is switched off or cannot run here
+        (then the first-stage weights decide, as before the reader existed)."""
+        r = self.settings.retrieval
+        if not r.reader or self.weights.reader is None:
+            return None
+        from assistant.e5.reader import shared_reader
+
+        return shared_reader(self.settings.graph_dir, r.reader_precision)
 
     def retrieve(self, question: str, k: int | None = None, history: list[str] | None = None,
                  only: LibraryFilter | None = None, include_superseded: bool = False) -> list[Passage]:

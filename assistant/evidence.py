@@ -50,6 +50,10 @@ SENTENCE_FEATURES = (
     "grams",  # share of the question's letter 4-grams in the sentence: word forms Snowball stems apart
     #           (eingebürgert / Einbürgerung)
 )
+READER_FEATURES = (
+    "reader",  # the reader's probability that the sentence answers (σ of its logit; 0 for sentences it did not read)
+    "reader_top",  # it is the sentence the reader rates highest
+)
 GATE_FEATURES = (
     "relevance",  # best passage relevance
     "dense",  # best chunk cosine
@@ -61,6 +65,9 @@ GATE_FEATURES = (
     "sentence",  # probability of the likeliest sentence (sentence model)
     "sentence_cos",  # cosine of the closest sentence
     "sentence_cover",  # best share of the asking sentences' terms in one sentence with the one before it
+)
+READER_GATE_FEATURES = GATE_FEATURES + (
+    "reader",  # the reader's probability for its best sentence: can anything read here answer?
 )
 
 
@@ -75,6 +82,21 @@ class Candidate:
     vectors: np.ndarray  # one row per span
 
 
+class ReaderScores:
+    """The reader's logits for one question, each sentence read once (a fit tries many weights on the
+    same question, and a sentence read for one draft is not read again for the next)."""
+
+    def __init__(self, question: str, score: Callable[[str, list[str]], np.ndarray]) -> None:
+        self.question, self._score = question, score
+        self._cache: dict[str, float] = {}
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            self._cache.update(zip(missing, map(float, self._score(self.question, missing))))
+        return np.asarray([self._cache[t] for t in texts], dtype=np.float64)
+
+
 @dataclass(frozen=True)
 class Pool:
     """Everything retrieval found for one question, before any fitted weight is applied (fitting
@@ -85,6 +107,7 @@ class Pool:
     part_vecs: list[np.ndarray]
     idf: dict[str, float]
     fvec: np.ndarray | None = None  # the asking sentences alone, when the question also tells background
+    reader: ReaderScores | None = None  # the fitted reader, when it runs here
 
 
 @dataclass(frozen=True)
@@ -117,6 +140,7 @@ class Evidence:
     sentences: tuple[Sentence, ...]
     gate_features: np.ndarray
     idf: dict[str, float] = field(default_factory=dict)  # of the question's terms (for cutting long sentences)
+    read: bool = False  # the reader scored the sentences: the gate features end with its column
 
 
 def _ends_sentence(text: str) -> bool:
@@ -289,16 +313,38 @@ def gate_row(u: Understood, ranked: list[tuple[Candidate, float]], sentences: li
         dtype=np.float64)
 
 
-def gather(u: Understood, pool: Pool, weights: Weights, k: int, read: int) -> Evidence:
-    """Re-rank the candidates, score the sentences of the best `read` passages, and compute the
-    gate's features: everything the gate and the composer decide on."""
+def reader_matrix(sentences: list[Sentence], first: np.ndarray, reader: ReaderScores, n: int) -> np.ndarray:
+    """READER_FEATURES of every sentence: the reader reads the `n` the first-stage sentence model
+    rates highest (reading all of five passages' sentences would cost a second per question)."""
+    out = np.zeros((len(sentences), len(READER_FEATURES)))
+    if not sentences:
+        return out
+    chosen = np.argsort(-first, kind="stable")[:n]
+    logits = reader([sentences[i].text for i in chosen])
+    out[chosen, 0] = 1.0 / (1.0 + np.exp(-np.clip(logits, -40, 40)))
+    out[chosen[int(np.argmax(logits))], 1] = 1.0
+    return out
+
+
+def gather(u: Understood, pool: Pool, weights: Weights, k: int, read: int, read_sentences: int = 0) -> Evidence:
+    """Re-rank the candidates, score the sentences of the best `read` passages (then, with a reader
+    and `read_sentences`, read the likeliest of them and score them again with its verdict), and
+    compute the gate's features: everything the gate and the composer decide on."""
     cands, qvec, idf = pool.candidates, pool.qvec, pool.idf
     relevance = weights.passage.prob(passage_matrix(u, cands, qvec, idf))
     ranked = _each_named_document(distinct(rank_passages(cands, relevance)), u.named, read)
     sentences, x = sentence_matrix(u, ranked[:read], pool)
     probs = weights.sentence.prob(x)
+    reading = pool.reader is not None and weights.reader is not None and read_sentences > 0 and len(sentences) > 0
+    if reading:
+        assert pool.reader is not None and weights.reader is not None
+        r = reader_matrix(sentences, probs, pool.reader, read_sentences)
+        probs = weights.reader.sentence.prob(np.hstack([x, r]))
     sentences = [replace(s, prob=float(p)) for s, p in zip(sentences, probs)]
-    return Evidence(tuple(c.passage for c, _ in ranked[:k]), tuple(sentences), gate_row(u, ranked, sentences, idf), idf)
+    gate = gate_row(u, ranked, sentences, idf)
+    if reading:
+        gate = np.append(gate, r[:, 0].max())
+    return Evidence(tuple(c.passage for c, _ in ranked[:k]), tuple(sentences), gate, idf, reading)
 
 
 def candidates_from(passages: list[Passage], fused: dict[str, float], keyword: dict[str, float],

@@ -23,6 +23,7 @@ class Verdict:
 def judge(u: Understood, ev: Evidence, weights: Weights, min_dense: float) -> Verdict:
     if u.instruction or not ev.sentences:
         return Verdict(False, 0.0, False)
-    p = float(weights.gate.prob(ev.gate_features[None, :])[0])
+    gate, threshold = weights.gate_for(ev.read)
+    p = float(gate.prob(ev.gate_features[None, :])[0])
     on_topic = max((x.score for x in ev.passages[:5]), default=0.0) >= min_dense
-    return Verdict(p >= weights.gate_threshold, p, on_topic and p >= weights.gate_threshold / 2)
+    return Verdict(p >= threshold, p, on_topic and p >= threshold / 2)

@@ -10,7 +10,7 @@ import numpy as np
 from assistant.core.settings import RetrievalSettings
 from assistant.core.text import units
 from assistant.core.types import LibraryFilter
-from assistant.evidence import Pool, candidates_from
+from assistant.evidence import Pool, ReaderScores, candidates_from
 from assistant.retrieve import hybrid_search
 from assistant.storage import IndexVersion
 from assistant.understand import Understood
@@ -26,8 +26,9 @@ def _vectors(embedder: Any, texts: list[str]) -> list[np.ndarray]:
 
 
 def candidate_pool(version: IndexVersion, u: Understood, embedder: Any, r: RetrievalSettings, v: Versions,
-                   only: LibraryFilter | None = None, include_superseded: bool = False) -> Pool:
-    """The Pool of one question; with `include_superseded` older versions are kept, marked."""
+                   only: LibraryFilter | None = None, include_superseded: bool = False, reader: Any = None) -> Pool:
+    """The Pool of one question; with `include_superseded` older versions are kept, marked; with a
+    `reader` (its `score(question, sentences)`) the composer's likeliest sentences get read."""
     version.require_ready()
     # every part of a multi-part question finds its own sentence; a question with background about
     # the asker is also read without it (its focus)
@@ -44,4 +45,5 @@ def candidate_pool(version: IndexVersion, u: Understood, embedder: Any, r: Retri
     cands = candidates_from(passages, found.fused, found.keyword, vectors, units, embed)
     idf = version.idf(u.query.keyword_query() + (u.context.keyword_query() if u.context else [])
                       + u.retrieval.keyword_query())
-    return Pool(cands, qvec, part_vecs, idf, fvec)
+    scores = ReaderScores(u.focus_text, reader.score) if reader is not None else None
+    return Pool(cands, qvec, part_vecs, idf, fvec, scores)

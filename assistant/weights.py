@@ -53,6 +53,16 @@ class Linear:
 
 
 @dataclass(frozen=True)
+class ReaderWeights:
+    """The answer path's second stage, when the reader runs: the sentence model and the gate with the
+    reader's features added (the first-stage models stay the fallback without it)."""
+
+    sentence: Linear
+    gate: Linear
+    gate_threshold: float
+
+
+@dataclass(frozen=True)
 class Weights:
     """The fitted answer path. `compose` holds the composer's thresholds (chosen by cross-validated
     grid search), `fitted` how and on what all of it was fitted."""
@@ -63,6 +73,13 @@ class Weights:
     gate_threshold: float
     compose: dict[str, float]
     fitted: dict[str, Any] = field(default_factory=dict)
+    reader: ReaderWeights | None = None
+
+    def gate_for(self, read: bool) -> tuple[Linear, float]:
+        """The gate that matches the evidence: with the reader's column, or without."""
+        if read and self.reader is not None:
+            return self.reader.gate, self.reader.gate_threshold
+        return self.gate, self.gate_threshold
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=1)
@@ -70,8 +87,10 @@ class Weights:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Weights:
         lin = lambda m: Linear(tuple(m["features"]), tuple(m["coef"]), float(m["intercept"]))  # noqa: E731
+        r = d.get("reader")
+        reader = ReaderWeights(lin(r["sentence"]), lin(r["gate"]), float(r["gate_threshold"])) if r else None
         return cls(lin(d["passage"]), lin(d["sentence"]), lin(d["gate"]), float(d["gate_threshold"]),
-                   dict(d["compose"]), dict(d.get("fitted", {})))
+                   dict(d["compose"]), dict(d.get("fitted", {})), reader)
 
     def save(self, path: Path = WEIGHTS) -> None:
         path.write_text(self.to_json() + "\n", encoding="utf-8")

