@@ -51,8 +51,8 @@ SENTENCE_FEATURES = (
     #           (eingebürgert / Einbürgerung)
 )
 READER_FEATURES = (
-    "reader",  # the reader's probability that the sentence answers (σ of its logit; 0 for sentences it did not read)
-    "reader_top",  # it is the sentence the reader rates highest
+    "reader",  # the reader's logit that the sentence answers (read sentences; the rest: one below the lowest read)
+    "reader_gap",  # … minus the best logit of the question (0 for the reader's choice)
 )
 GATE_FEATURES = (
     "relevance",  # best passage relevance
@@ -67,7 +67,7 @@ GATE_FEATURES = (
     "sentence_cover",  # best share of the asking sentences' terms in one sentence with the one before it
 )
 READER_GATE_FEATURES = GATE_FEATURES + (
-    "reader",  # the reader's probability for its best sentence: can anything read here answer?
+    "reader",  # the reader's best logit: can anything read here answer? (> 0: likelier than "nothing here")
 )
 
 
@@ -315,14 +315,17 @@ def gate_row(u: Understood, ranked: list[tuple[Candidate, float]], sentences: li
 
 def reader_matrix(sentences: list[Sentence], first: np.ndarray, reader: ReaderScores, n: int) -> np.ndarray:
     """READER_FEATURES of every sentence: the reader reads the `n` the first-stage sentence model
-    rates highest (reading all of five passages' sentences would cost a second per question)."""
+    rates highest (reading all of five passages' sentences would cost a second per question). Logits,
+    not probabilities: the logistic model above combines them linearly (σ squeezed the differences
+    among likely sentences, and cross-validated top-1 on XQuAD-de was 0.75 with it against 0.77)."""
     out = np.zeros((len(sentences), len(READER_FEATURES)))
     if not sentences:
         return out
     chosen = np.argsort(-first, kind="stable")[:n]
     logits = reader([sentences[i].text for i in chosen])
-    out[chosen, 0] = 1.0 / (1.0 + np.exp(-np.clip(logits, -40, 40)))
-    out[chosen[int(np.argmax(logits))], 1] = 1.0
+    out[:, 0] = logits.min() - 1.0
+    out[chosen, 0] = logits
+    out[:, 1] = out[:, 0] - logits.max()
     return out
 
 
@@ -343,7 +346,7 @@ def gather(u: Understood, pool: Pool, weights: Weights, k: int, read: int, read_
     sentences = [replace(s, prob=float(p)) for s, p in zip(sentences, probs)]
     gate = gate_row(u, ranked, sentences, idf)
     if reading:
-        gate = np.append(gate, r[:, 0].max())
+        gate = np.append(gate, r[:, 0].max())  # the best logit
     return Evidence(tuple(c.passage for c, _ in ranked[:k]), tuple(sentences), gate, idf, reading)
 
 

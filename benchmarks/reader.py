@@ -93,6 +93,71 @@ def latency_split(a: Any, questions: list[str]) -> dict[str, Any]:
     return {k: {"p50": round(float(np.median(v)), 1), "p95": round(percentile(v, 95), 1)} for k, v in times.items()}
 
 
+# each question with a sentence that answers it and one of the same document that does not
+CPU_PAIRS = [
+    ("Welche Angebote hat die SKEW für migrantische Organisationen?",
+     ["Die SKEW berät migrantische Organisationen und fördert ihre Zusammenarbeit mit Kommunen.",
+      "Die Broschüre erschien im Januar 2022."]),
+    ("Was fordert der Deutsche Städtetag zur Städtediplomatie?",
+     ["Der Deutsche Städtetag fordert eine Kontaktstelle für Kommunen im Auswärtigen Amt.",
+      "Dortmund pflegt seit Jahren Partnerschaften in Europa."]),
+    ("Seit wann pflegt Nordheim eine Partnerschaft mit Tamale?",
+     ["Die Stadt Nordheim pflegt seit 1998 eine Klimapartnerschaft mit Tamale in Ghana.",
+      "Der Partnerschaftsverein trifft sich monatlich im Rathaus."]),
+    ("When was the museum opened?",
+     ["The museum opened in 1965 after ten years of construction.", "Visitors can buy tickets online."]),
+]
+EMULATED = "EPYC-Rome"  # as benchmarks/int8_cpus.py: qemu-user's AVX2-only AMD EPYC (no AVX-512, no VNNI)
+RUNNER = """
+import sys, numpy as np, onnxruntime as ort
+x = np.load(sys.argv[1]); out = {}
+for name, path in zip(("fp32", "int8"), sys.argv[2:4]):
+    o = ort.SessionOptions(); o.intra_op_num_threads = 1
+    s = ort.InferenceSession(path, o, providers=["CPUExecutionProvider"])
+    out[name] = np.array([s.run(["logit"], {"embeds": x[k], "attention_mask": np.ones(x[k].shape[:2], np.int64)})[0][0]
+                          for k in sorted(x.files, key=lambda f: int(f[1:]))])
+np.savez(sys.argv[4], **out)
+"""
+
+
+def int8_on_cpus(graph_dir: Path, emulate: bool = True) -> dict[str, Any]:
+    """fp32 and int8 logits of CPU_PAIRS here and, under qemu-user, on an AVX2-only CPU: how far int8
+    moves a logit on each, and whether it keeps each question's choice."""
+    import shutil
+    import subprocess
+    import sys
+
+    from assistant.e5.reader import pair_tokens, shared_reader
+
+    readers = {p: shared_reader(graph_dir, p) for p in ("fp32", "int8")}
+    r = readers["fp32"]
+    assert r is not None and readers["int8"] is not None
+    ids = [i for q, s in CPU_PAIRS for i in pair_tokens(r.tokenizer, r.weights.vocabulary, q, s, r.file.recipe)]
+    out: dict[str, Any] = {"pairs": len(ids)}
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs = Path(tmp) / "inputs.npz"
+        np.savez(inputs, **{f"e{k}": r.weights.word_rows(np.array([i], np.int64)) for k, i in enumerate(ids)})
+        runs = {"native": []}
+        if emulate and shutil.which("qemu-x86_64"):
+            runs["emulated_avx2"] = [shutil.which("qemu-x86_64") or "", "-cpu", EMULATED]
+        for name, prefix in runs.items():
+            target = Path(tmp) / f"{name}.npz"
+            t = time.perf_counter()
+            subprocess.run([*prefix, sys.executable, "-c", RUNNER, str(inputs), str(readers["fp32"].path),  # type: ignore[union-attr]
+                            str(readers["int8"].path), str(target)], check=True, capture_output=True, timeout=3600)  # type: ignore[union-attr]
+            got = dict(np.load(target))
+            if name == "native":
+                reference = got["fp32"]
+            per_question = lambda v: v.reshape(len(CPU_PAIRS), -1).argmax(1)  # noqa: E731
+            out[name] = {"seconds": round(time.perf_counter() - t, 1),
+                         **{p: {"max_abs_diff_to_native_fp32": round(float(np.abs(got[p] - reference).max()), 4),
+                                "same_choice": bool((per_question(got[p]) == per_question(reference)).all())}
+                            for p in ("fp32", "int8")}}
+        if "emulated_avx2" in out:
+            out["emulated_avx2"]["cpu"] = f"qemu-x86_64 -cpu {EMULATED} (AVX2, FMA; no AVX-512, no VNNI)"
+    return out
+
+
 def measure(log: Any = print) -> dict[str, Any]:
     from assistant.api import Assistant
     from evals.harness import load_questions
@@ -105,6 +170,8 @@ def measure(log: Any = print) -> dict[str, Any]:
         settings = Settings(data_dir=Path(tmp), corpus_dir=BUNDLED_CORPUS, rate_limit_per_minute=0)
         out["throughput"] = throughput(questions, sentences, settings.graph_dir)
         log(f"  reader: {out['throughput']}")
+        out["int8_on_cpus"] = int8_on_cpus(settings.graph_dir)
+        log(f"  int8 on CPUs: {out['int8_on_cpus']}")
         for reading in (False, True):
             a = Assistant(Settings(data_dir=Path(tmp), corpus_dir=BUNDLED_CORPUS, rate_limit_per_minute=0,
                                    reader=reading))

@@ -260,6 +260,16 @@ def write_parity(path: Path, out: Path) -> None:
     out.write_text(json.dumps(record, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
+def training_share_of_peak(tokens_per_s: float, mean_len: float) -> float:
+    """The fit's FLOP rate against the CPU's fp32 peak: a forward through all 12 layers plus the
+    backward (twice the forward) through the adapted upper ones, per token."""
+    from benchmarks import cpu
+    from benchmarks.embedding import flop_per_token
+
+    per_token = flop_per_token(mean_len) * (1 + 2 * (12 - RECIPE.frozen) / 12)
+    return round(tokens_per_s * per_token / 1e9 / cpu()["peak_fp32_gflops"], 3)
+
+
 def _commit() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
@@ -302,7 +312,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     planned = len(batches)
     curve: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-    tokens = 0
+    tokens = seen_pairs = 0
     step = 0
     log_every = 25
     running = 0.0
@@ -317,6 +327,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             group["lr"] = (LR if gi == 0 else 4 * LR) * lr_scale
         ids = [i for g in batch for i in pair_ids(tok, weights, g.question, g.sentences, RECIPE)]
         tokens += sum(len(i) for i in ids)
+        seen_pairs += len(ids)
         logits = model(*_batch(weights, ids))
         loss = group_loss(logits, [len(g.sentences) for g in batch], [g.gold for g in batch])
         opt.zero_grad()
@@ -346,6 +357,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "data": file_hashes(args.data), "groups": {"train": len(train), "held_out": len(held),
                                                   "seen": min(step, planned) * BATCH_GROUPS},
         "minutes": round(seconds / 60, 1), "tokens_per_s": round(tokens / seconds), "cpu": cpu(),
+        "share_of_fp32_peak": training_share_of_peak(tokens / seconds, tokens / max(1, seen_pairs)),
         "torch": torch.__version__, "threads": torch.get_num_threads(), "figures": figures, "curve": curve,
         "weights_file": {"path": str(args.out.relative_to(PROJECT_ROOT)) if args.out.is_relative_to(PROJECT_ROOT)
                          else str(args.out), "bytes": args.out.stat().st_size},
