@@ -158,7 +158,7 @@ def int8_on_cpus(graph_dir: Path, emulate: bool = True) -> dict[str, Any]:
     return out
 
 
-def measure(log: Any = print) -> dict[str, Any]:
+def measure(log: Any = print, emulate: bool = True) -> dict[str, Any]:
     from assistant.api import Assistant
     from evals.harness import load_questions
     from benchmarks.embedding import corpus_texts
@@ -170,7 +170,7 @@ def measure(log: Any = print) -> dict[str, Any]:
         settings = Settings(data_dir=Path(tmp), corpus_dir=BUNDLED_CORPUS, rate_limit_per_minute=0)
         out["throughput"] = throughput(questions, sentences, settings.graph_dir)
         log(f"  reader: {out['throughput']}")
-        out["int8_on_cpus"] = int8_on_cpus(settings.graph_dir)
+        out["int8_on_cpus"] = int8_on_cpus(settings.graph_dir, emulate)
         log(f"  int8 on CPUs: {out['int8_on_cpus']}")
         for reading in (False, True):
             a = Assistant(Settings(data_dir=Path(tmp), corpus_dir=BUNDLED_CORPUS, rate_limit_per_minute=0,
@@ -186,8 +186,9 @@ def measure(log: Any = print) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--no-emulation", action="store_true", help="leave out the AVX2 column (qemu-user is slow: minutes)")
     args = ap.parse_args(argv)
-    r = measure()
+    r = measure(emulate=not args.no_emulation)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "reader.json").write_text(json.dumps(r, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return r
