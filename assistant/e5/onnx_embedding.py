@@ -75,14 +75,18 @@ class E5Onnx:
         return (total / np.maximum(norms, 1e-12)).astype(np.float32)
 
     def _forward(self, batch: list[list[int]]) -> np.ndarray:
-        width = max(len(ids) for ids in batch)
-        ids = np.full((len(batch), width), self.weights.vocabulary.pad, np.int64)
-        mask = np.zeros((len(batch), width), np.int64)
-        for r, row in enumerate(batch):
-            ids[r, :len(row)] = row
-            mask[r, :len(row)] = 1
-        embeds = self.weights.word_rows(ids)
-        return self.session.run(["pooled"], {"embeds": embeds, "attention_mask": mask})[0]
+        return self.session.run(["pooled"], graph_inputs(self.weights, batch))[0]
+
+
+def graph_inputs(weights: E5Weights, batch: list[list[int]]) -> dict[str, np.ndarray]:
+    """A batch of token id lists as either graph takes it: word rows padded to the longest, and the mask."""
+    width = max(len(ids) for ids in batch)
+    ids = np.full((len(batch), width), weights.vocabulary.pad, np.int64)
+    mask = np.zeros((len(batch), width), np.int64)
+    for r, row in enumerate(batch):
+        ids[r, :len(row)] = row
+        mask[r, :len(row)] = 1
+    return {"embeds": weights.word_rows(ids), "attention_mask": mask}
 
 
 _MODELS: dict[tuple[str, str], E5Onnx] = {}

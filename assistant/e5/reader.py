@@ -68,13 +68,9 @@ class Reader:
         return out
 
     def _forward(self, batch: list[list[int]]) -> np.ndarray:
-        width = max(len(i) for i in batch)
-        ids = np.full((len(batch), width), self.weights.vocabulary.pad, np.int64)
-        mask = np.zeros((len(batch), width), np.int64)
-        for r, row in enumerate(batch):
-            ids[r, :len(row)] = row
-            mask[r, :len(row)] = 1
-        return self.session.run(["logit"], {"embeds": self.weights.word_rows(ids), "attention_mask": mask})[0]
+        from assistant.e5.onnx_embedding import graph_inputs
+
+        return self.session.run(["logit"], graph_inputs(self.weights, batch))[0]
 
 
 _READERS: dict[tuple[str, str, str], Reader | None] = {}
