@@ -140,14 +140,12 @@ def pair_ids(tok: E5Tokenizer, weights: E5Weights, question: str, sentences: lis
 
 
 def _batch(weights: E5Weights, ids: list[list[int]]) -> tuple[Any, Any]:
+    """The padded word rows and mask the ONNX graphs take (one helper for both), as torch tensors."""
+    from assistant.e5.onnx_embedding import graph_inputs
+
     torch = _torch()
-    width = max(len(i) for i in ids)
-    arr = np.full((len(ids), width), weights.vocabulary.pad, np.int64)
-    mask = np.zeros((len(ids), width), np.int64)
-    for r, row in enumerate(ids):
-        arr[r, :len(row)] = row
-        mask[r, :len(row)] = 1
-    return torch.from_numpy(weights.word_rows(arr)), torch.from_numpy(mask)
+    x = graph_inputs(weights, ids)
+    return torch.from_numpy(x["embeds"]), torch.from_numpy(x["attention_mask"])
 
 
 def group_loss(logits: Any, sizes: list[int], golds: list[int]) -> Any:
