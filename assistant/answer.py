@@ -21,6 +21,11 @@ EVIDENCE_HEADING = "Belege:"
 # a reader takes in about fifty words at a glance (the length of a search engine's featured
 # snippet): a longer lead sentence is cut to its answering clauses
 LEAD_WORDS = 50
+# a list of more than a dozen lines no longer fits the chat's screen with its lead-in: its first
+# items are shown and the number of the others; the whole list stays one click away in its source
+MAX_LIST_ITEMS = 12
+# documents that speak in one answer across documents: one line each still fits the answer's budget
+MAX_DOCUMENTS = 4
 # where a long sentence may be cut: after a comma, semicolon, colon or dash that is followed by a space
 _CLAUSE_END = re.compile(r"(?<=[,;:])\s+|\s+[–—-]\s+")
 
@@ -163,7 +168,7 @@ def lead_excerpt(u: Understood, lead: Sentence, sents: list[Sentence], weights: 
                  more: Callable[[Passage], Passage] | None) -> Excerpt:
     """The lead as one excerpt: a whole list, a short run of sentences, or a long sentence's clauses."""
     if u.wants_list and lead.is_item:
-        listed = _list_excerpt(lead.passage, lead.start, lead.end, more)
+        listed = _list_excerpt(lead.passage, lead.start, lead.end, more, MAX_LIST_ITEMS)
         if listed is not None:
             return listed
     run = _lead_run(lead, sents, weights.compose.get("lead_extend", 2.0))
@@ -216,6 +221,17 @@ def choose_evidence(lead: Sentence, shown: Excerpt, sents: list[Sentence], weigh
     return chosen
 
 
+def speaking(u: Understood, lead: Sentence, sents: list[Sentence], weights: Weights) -> frozenset[str]:
+    """The documents that should each speak: those the question names, or, when it asks across
+    documents without naming them ("laut den Papieren"), the likeliest documents among the units
+    at least `evidence_ratio` × the lead's probability (at most MAX_DOCUMENTS)."""
+    if len(u.named) > 1 or not u.wants_documents:
+        return u.named
+    floor = weights.compose.get("evidence_ratio", 0.5) * lead.prob
+    likely = [s.passage.doc_id for s in sorted(sents, key=lambda s: -s.prob) if s.prob >= floor]
+    return frozenset(list(dict.fromkeys([lead.passage.doc_id, *likely]))[:MAX_DOCUMENTS])
+
+
 def _excerpts_of(chosen: list[Sentence]) -> list[Excerpt]:
     """Chosen units as excerpts, likeliest first: each its own line, so the first words of the
     Belege are the likeliest evidence (a run of neighbours would start with its earliest unit)."""
@@ -227,9 +243,11 @@ def _excerpt(group: list[Sentence]) -> Excerpt:
                    anchor=max(group, key=lambda s: s.prob).start)
 
 
-def _list_excerpt(p: Passage, start: int, end: int, more: Callable[[Passage], Passage] | None) -> Excerpt | None:
+def _list_excerpt(p: Passage, start: int, end: int, more: Callable[[Passage], Passage] | None,
+                  max_items: int | None = None) -> Excerpt | None:
     """A list shown as lines (lead-in, then "- item"), from `start` to `end` of `p`; a list that
-    runs on past the chunk's end is completed from the following chunks (`more` joins them)."""
+    runs on past the chunk's end is completed from the following chunks (`more` joins them). With
+    `max_items`, a longer list shows its first items and then how many more follow."""
     spans = [(a, e, item) for a, e, item in units(p.text) if a >= start and e <= end]
     if sum(item for _, _, item in spans) < 2:
         return None
@@ -243,7 +261,12 @@ def _list_excerpt(p: Passage, start: int, end: int, more: Callable[[Passage], Pa
                     last = e
                 elif a >= end:
                     break
-            return _list_excerpt(merged, start, last, None)
+            return _list_excerpt(merged, start, last, None, max_items)
+    hidden = 0
+    if max_items is not None and sum(item for _, _, item in spans) > max_items:
+        items = [k for k, (_, _, item) in enumerate(spans) if item]
+        hidden = len(items) - max_items
+        spans = spans[:items[max_items - 1] + 1]
     lines: list[str] = []
     for n, (a, e, item) in enumerate(spans):
         text = re.sub(r"\s*\n+\s*", " ", p.text[a:e])
@@ -253,6 +276,8 @@ def _list_excerpt(p: Passage, start: int, end: int, more: Callable[[Passage], Pa
             lines[-1] += " " + text  # prose before the list stays one paragraph
         else:
             lines.append(text)
+    if hidden:
+        lines.append(f"- … und {hidden} weitere")
     return Excerpt(p, spans[0][0], spans[-1][1], tuple(lines))
 
 
@@ -301,6 +326,10 @@ def render(u: Understood | None, lead: Excerpt, evidence: list[Excerpt]) -> Comp
     cits = [_cite(n, e) for n, e in enumerate(ordered, start=1)]
     head = _marked(lead, 1)
     bold = emphasis(u, head) if u is not None and not lead.list_lines else ()
+    if u is not None and u.wants_documents and len(docs) > 1:  # each document speaks under its name
+        prefix = f"{label(lead.passage)}: "
+        head = prefix + head
+        bold = tuple((a + len(prefix), e + len(prefix)) for a, e in bold)
     lines = []
     for n, e in enumerate(ordered[1:], start=2):
         prefix = f"{label(e.passage)}: " if len(docs) > 1 else ""
@@ -325,8 +354,8 @@ def compose(u: Understood, ev: Evidence, weights: Weights, budget: int, idf: dic
         if listed is not None and listed.prob >= weights.compose.get("list_ratio", 2.0) * lead.prob:
             lead = listed
     shown = lead_excerpt(u, lead, sents, weights, idf or {}, more)
-    chosen = choose_evidence(lead, shown, sents, weights, budget, u.named, u.wants_list)
-    evidence = [(_list_excerpt(e.passage, e.start, e.end, more) if u.wants_list else None) or e
+    chosen = choose_evidence(lead, shown, sents, weights, budget, speaking(u, lead, sents, weights), u.wants_list)
+    evidence = [(_list_excerpt(e.passage, e.start, e.end, more, MAX_LIST_ITEMS) if u.wants_list else None) or e
                 for e in _excerpts_of(chosen)]
     return render(u, shown, evidence)
 

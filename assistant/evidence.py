@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from assistant.lexical import answer_type, covered, passage_coverage, source_terms, terms_of, weighted
+from assistant.lexical import VOICE, answer_type, covered, passage_coverage, source_terms, terms_of, weighted
 from assistant.query import Query
 from assistant.core.text import stopwords, words
 from assistant.core.types import Passage
@@ -49,6 +49,8 @@ SENTENCE_FEATURES = (
     "window",  # the same share counted over the sentence and the one before it (a subject named just before)
     "grams",  # share of the question's letter 4-grams in the sentence: word forms Snowball stems apart
     #           (eingebürgert / Einbürgerung)
+    "voice",  # the question asks for a position and the sentence states one in its publisher's voice
+    #           (fordert, setzt sich ein, empfiehlt, wir …: lexical.VOICE) rather than telling an example
 )
 READER_FEATURES = (
     "reader",  # the reader's logit that the sentence answers (read sentences; the rest: one below the lowest read)
@@ -246,7 +248,8 @@ def sentence_matrix(u: Understood, ranked: list[tuple[Candidate, float]], pool: 
     local = local_coverage(q, out, idf)
     grams = letter_grams(u.focus)
     for row, s, (loc, win) in zip(rows, out, local):
-        row += [loc, win, len(grams & letter_grams(s.text)) / len(grams) if grams else 0.0]
+        row += [loc, win, len(grams & letter_grams(s.text)) / len(grams) if grams else 0.0,
+                float(u.wants_position and bool(VOICE.search(s.text)))]
     return out, np.asarray(rows, dtype=np.float64).reshape(len(rows), len(SENTENCE_FEATURES))
 
 

@@ -82,6 +82,14 @@ ANSWER_TYPES: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
      re.compile(r"\b(in|im|aus|nach|bei|an der|am) (der |dem |den )?[A-ZÄÖÜ][\w-]+")),
 ]
 # the documents are dated: a question about the present or the future asks beyond them
+# a publisher stating its own position: demanding, advocating, recommending, or speaking as "wir"
+# (general German vocabulary of declarations and position papers, not of one document)
+VOICE = re.compile(
+    r"\b(forder\w*|fordert|setz\w* sich\b.{0,80}\bein|ersuch\w*|appellier\w*|sprich\w* sich|sprechen sich|"
+    r"befürwort\w*|begrüß\w*|empfiehlt|empfehlen|plädier\w*|muss|müssen|sollte\w*|sollen|soll|bedarf|"
+    r"notwendig\w*|erforderlich\w*|wir|unser\w*)\b", re.IGNORECASE)
+
+
 _NOW_OR_NEXT = re.compile(r"\b(aktuell\w*|derzeit\w*|zurzeit|momentan\w*|heute|heutige\w*|nächste\w*|kommende\w*|"
                           r"künftige\w*|currently|current|today|next|upcoming)\b", re.I)
 _YEAR = re.compile(r"\b(19\d\d|20\d\d)\b")

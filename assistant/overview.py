@@ -16,6 +16,7 @@ from assistant.core.types import Passage, kind_label
 SUMMARY_HEADING = re.compile(r"^(zusammenfassung|kurzfassung|das wichtigste|kernaussagen|auf einen blick|"
                              r"überblick|summary|executive summary|abstract)\b", re.IGNORECASE)
 OPENING_SENTENCES = 2  # how a document introduces itself: its first two statements
+HEADING_WORDS = 12  # a heading is a short line that does not end like a sentence
 LEAD_IN_REACH = 3  # units between a list's lead-in and its items at most (a box or column set between them)
 MAX_LISTS = 2  # a document's first lists carry its structure; later ones belong to single sections
 
@@ -66,6 +67,28 @@ def _lists(doc: list[Passage], more: Callable[[Passage], Passage] | None) -> lis
     return out
 
 
+def _outline(doc: list[Passage]) -> list[tuple[str, Excerpt]]:
+    """The document's headings in order, each with the first statement under it: its own table of
+    contents with what each part says first. The title line and a heading without a statement
+    after it (a heading directly above another) are left out."""
+    out: list[tuple[str, Excerpt]] = []
+    reach = -1  # document offset up to which units were already taken (chunks overlap)
+    title = doc[0].title.strip() if doc else ""
+    for p in doc:
+        spans = units(p.text)
+        for i, (a, e, item) in enumerate(spans[:-1]):
+            text = re.sub(r"\s+", " ", p.text[a:e]).strip()
+            if item or p.char_start + a <= reach or _statement(text, 1) or len(words(text)) > HEADING_WORDS \
+                    or text == title:
+                continue
+            a2, e2, item2 = spans[i + 1]
+            if item2 or not _statement(p.text[a2:e2]):
+                continue
+            out.append((text, Excerpt(p, a2, e2)))
+            reach = p.char_start + e2
+    return out
+
+
 def overview(doc: list[Passage], budget: int, more: Callable[[Passage], Passage] | None = None) -> Composed:
     """A cited overview of one document within about `budget` words: what it is, its opening, its
     first lists (a list is shown whole or not at all)."""
@@ -73,20 +96,42 @@ def overview(doc: list[Passage], budget: int, more: Callable[[Passage], Passage]
     if not doc:
         return Composed(REFUSAL, REFUSAL, [])
     head = header(doc[0])
+    listed = _lists(doc, more)
+    outline = _outline(doc) if not listed else []
+    if len(outline) >= 2:  # no list lays the document out: its headings do
+        return _by_headings(head, outline, budget)
     parts: list[Excerpt] = []
     opening = _opening(doc)
     if opening is not None:
         parts.append(opening)
     used = len(words(head)) + sum(e.words for e in parts)
-    for listed in _lists(doc, more):
+    for one in listed:
         if len([e for e in parts if e.list_lines]) >= MAX_LISTS:
             break
-        if used + listed.words <= budget or not any(e.list_lines for e in parts):
-            parts.append(listed)
-            used += listed.words
+        if used + one.words <= budget or not any(e.list_lines for e in parts):
+            parts.append(one)
+            used += one.words
     if not parts:
         return Composed(REFUSAL, REFUSAL, [])
     body = [_marked(e, n) for n, e in enumerate(parts, start=1)]
     lead = f"{head}. {body[0]}"
     text = "\n\n".join([lead] + body[1:])
     return Composed(text, lead, [_cite(n, e) for n, e in enumerate(parts, start=1)])
+
+
+def _by_headings(head: str, outline: list[tuple[str, Excerpt]], budget: int) -> Composed:
+    """What the document is, then one line per heading with its first statement, within `budget`
+    words (at least two headings, so the outline shows)."""
+    lines: list[str] = []
+    parts: list[Excerpt] = []
+    used = len(words(head))
+    for heading, e in outline:
+        line = f"- **{heading}**: {_marked(e, len(parts) + 1)}"
+        n = len(words(heading)) + e.words
+        if len(parts) >= 2 and used + n > budget:
+            break
+        lines.append(line)
+        parts.append(e)
+        used += n
+    lead = f"{head}:\n{lines[0]}"
+    return Composed("\n".join([lead] + lines[1:]), lead, [_cite(n, e) for n, e in enumerate(parts, start=1)])

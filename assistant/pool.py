@@ -45,5 +45,5 @@ def candidate_pool(version: IndexVersion, u: Understood, embedder: Any, r: Retri
     cands = candidates_from(passages, found.fused, found.keyword, vectors, units, embed)
     idf = version.idf(u.query.keyword_query() + (u.context.keyword_query() if u.context else [])
                       + u.retrieval.keyword_query())
-    scores = ReaderScores(u.focus_text, reader.score) if reader is not None else None
+    scores = ReaderScores(u.reading_text, reader.score) if reader is not None else None
     return Pool(cands, qvec, part_vecs, idf, fvec, scores)

@@ -26,6 +26,17 @@ _LIST_CUE = re.compile(
 _OVERVIEW_CUE = re.compile(
     r"\b(worum geht es|fasse\w* .{0,60}zusammen|zusammenfassung|überblick|kernaussagen|"
     r"hauptaussagen|was steht (alles )?in|summari[sz]e|overview|what is .{0,40} about)\b", re.IGNORECASE)
+# a question for a stance: what someone demands, wants, thinks or says about a matter
+_POSITION_CUE = re.compile(
+    r"\b(forder\w*|position\w*|haltung|standpunkt|stellung\w*|wie steh\w*|steh\w* .{0,60}\bzu\b|"
+    r"was (sagt|sagen|meint|meinen|hält|halten|will|wollen|erwartet|erwarten|verlangt|verlangen|empfiehlt|empfehlen|"
+    r"kritisiert|kritisieren|bemängelt|bemängeln)|sieht .{0,60}\b(rolle|chance|aufgabe)|"
+    r"what (does|do) .{0,60}\b(say|demand|want|think|expect)|stance|demands?)\b", re.IGNORECASE)
+# a question over several documents: what "the papers" say, each of them, compared
+_DOCUMENTS_CUE = re.compile(
+    r"\b(laut (den|allen|beiden) (dokumenten|papieren|texten|unterlagen)|in (den|allen|beiden) (dokumenten|papieren|"
+    r"texten|unterlagen)|die (papiere|dokumente)|(mehreren|verschiedenen) (papieren|dokumenten)|jeweils|vergleich\w*|"
+    r"unterschied\w*|according to the (documents|papers)|compare\w*|differen\w*)\b", re.IGNORECASE)
 # words with which a question addresses the assistant's instructions instead of the documents
 _INSTRUCTION_CUE = re.compile(
     r"\b(ignorier\w*|vergiss|vergessen sie|missachte\w*|ignore|disregard|forget)\b.{0,60}"
@@ -67,6 +78,8 @@ class Understood:
     named: frozenset[str] = frozenset()  # doc ids the question names
     wants_list: bool = False
     wants_overview: bool = False
+    wants_position: bool = False  # asks what someone demands, wants or thinks
+    wants_documents: bool = False  # asks across documents: names several, or "die Papiere", comparisons
     instruction: bool = False  # tries to change the assistant's instructions
     english: bool = False
     kind: str = ""  # answer type: contact, money, frequency, date, count, person or ""
@@ -80,6 +93,13 @@ class Understood:
     def focus_text(self) -> str:
         """The asking sentences, after the earlier turns a follow-up leans on."""
         return f"{self.condensed.context} – {self.focus}" if self.condensed.context else self.focus
+
+    @property
+    def reading_text(self) -> str:
+        """What the reader reads as the question: the asking sentences first, then the earlier turns
+        a follow-up leans on. The reader keeps a question's first tokens (its recipe's max_question),
+        so what is asked now must come first; put last, a long first turn pushed it out entirely."""
+        return f"{self.focus} – {self.condensed.context}" if self.condensed.context else self.focus
 
     def dense_text(self) -> str:
         """What the dense retriever embeds: the standalone question with abbreviations spelled out."""
@@ -180,5 +200,7 @@ def understand(question: str, condensed: Condensed, vocab: Collection[str],
         focus_query=focus_query, beyond=asks_beyond(focus, newest_year),
         parts=parts_of(focus), named=named,
         wants_list=bool(_LIST_CUE.search(focus)), wants_overview=bool(_OVERVIEW_CUE.search(focus)),
+        wants_position=bool(_POSITION_CUE.search(focus)),
+        wants_documents=len(named) >= 2 or bool(_DOCUMENTS_CUE.search(focus)),
         instruction=bool(_INSTRUCTION_CUE.search(question)), english=is_english(question),
         kind=kind[0] if kind else "")

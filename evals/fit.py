@@ -93,7 +93,7 @@ def collect(a: Assistant, questions: list[tuple[str, dict[str, Any]]], reader: A
         u = a.understand(index, text, condense(text, q.get("history") or [], a.settings.retrieval.max_history_turns))
         pool = a.pool(index, u)
         if reader is not None:
-            pool = replace(pool, reader=ReaderScores(u.focus_text, reader.score))
+            pool = replace(pool, reader=ReaderScores(u.reading_text, reader.score))
         out.append(Item(q, name, u, pool))
     return out
 

@@ -24,6 +24,38 @@ LABELS = {"hit@5": "hit@5", "recall@5": "recall@5", "mrr": "MRR", "ndcg@10": "nD
           "answer_contains_gold": "span in answer", "hit@1": "hit@1"}
 
 
+TARGETS = Path(__file__).with_name("targets.json")
+
+
+def targets(sets: dict[str, dict[str, Any]], path: Path = TARGETS) -> list[dict[str, Any]]:
+    """Each target of evals/targets.json with the figure measured now and whether it is met (None
+    when this run did not measure it: a set or question type left out)."""
+    if not path.exists():
+        return []
+    out = []
+    for t in json.loads(path.read_text(encoding="utf-8"))["targets"]:
+        ours = sets.get(t["set"], {})
+        block = ours.get("overall") if t["scope"] == "overall" else ours.get("by_type", {}).get(t["scope"])
+        value = (block or {}).get(t["metric"])
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            out.append({**t, "measured": None, "met": None})
+            continue
+        out.append({**t, "measured": value, "met": value >= t["value"] if t["op"] == ">=" else value <= t["value"]})
+    return out
+
+
+def _target_lines(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    lines = ["## Targets of the open issues (evals/targets.json)", "",
+             "| issue | set | scope | figure | measured | target | met |", "|---|---|---|---|---|---|---|"]
+    for t in rows:
+        met = "–" if t["met"] is None else ("yes" if t["met"] else "**no**")
+        lines.append(f"| {t['issue']} | {t['set']} | {t['scope']} | {LABELS.get(t['metric'], t['metric'])} | "
+                     f"{_fmt(t['measured']) if t['measured'] is not None else '–'} | {t['op']} {t['value']} | {met} |")
+    return lines + [""]
+
+
 def git_commit(root: Path) -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
@@ -73,11 +105,13 @@ def write(out: Path, sets: dict[str, SetResult], meta: dict[str, Any], fit: dict
     """Write metrics.json, report.md and the plots into `out`; returns the report path."""
     out.mkdir(parents=True, exist_ok=True)
     meta = {**meta, "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    checked = targets({n: r.ours for n, r in sets.items()})
     data = {"meta": meta, "sets": {n: {"path": r.path, "ours": r.ours, "baselines": r.baselines,
                                        "questions": as_dicts(r.results),
                                        "baseline_questions": {b: as_dicts(x) for b, x in r.baseline_results.items()}}
                                    for n, r in sets.items()},
-            "fit": fit.get("figures") if fit else None}
+            "fit": fit.get("figures") if fit else None,
+            "targets": checked}
     (out / "metrics.json").write_text(json.dumps(data, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
     lines = [
         f"# Evaluation{' (fast subsets)' if meta.get('fast') else ''}: "
@@ -96,6 +130,7 @@ def write(out: Path, sets: dict[str, SetResult], meta: dict[str, Any], fit: dict
     if len(overall) > 1:
         lines += ["## The sets side by side (the gap between them is how much a set flatters us)", "",
                   *_table(overall, GAP_KEYS + ["lead_contains_gold", "answer_contains_gold"], "set"), ""]
+    lines += _target_lines(checked)
     if fit:
         rows = {}
         for n, f in fit.get("figures", {}).items():
@@ -114,7 +149,7 @@ def write(out: Path, sets: dict[str, SetResult], meta: dict[str, Any], fit: dict
         plots = _plots(out, n, r.ours, r.baselines.get("naive baseline"), r.results,
                        r.baseline_results.get("naive baseline"))
         lines += [f"![{name}]({name})" for name in plots] + [""]
-        if len(r.ours["by_type"]) > 1:
+        if r.ours["by_type"]:
             lines += [f"### By question type ({n})", "",
                       *_table(r.ours["by_type"], ["n"] + MAIN[:2] + ["fact_recall_50w", "key_fact_recall",
                                                                      "citation_precision", "citation_recall",

@@ -111,6 +111,25 @@ def test_kepol_eval_writes_report_json_and_plots_with_the_baseline(corpus_assist
     assert "### By persona" in report and "### By question type" in report
     for png in ("questions-overall.png", "questions-by_type.png", "questions-latency.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    # the open issues' targets are listed; this run measured none of their sets, so none is judged
+    assert "## Targets of the open issues" in report and data["targets"]
+    assert all(t["met"] is None for t in data["targets"] if t["set"] not in data["sets"])
+
+
+def test_targets_are_judged_by_set_type_and_direction(tmp_path: Path):
+    from evals.report import targets
+
+    path = tmp_path / "targets.json"
+    path.write_text(json.dumps({"targets": [
+        {"issue": 1, "set": "dev", "scope": "overall", "metric": "fact_recall_50w", "op": ">=", "value": 0.6},
+        {"issue": 1, "set": "dev", "scope": "howto", "metric": "key_fact_recall", "op": ">=", "value": 0.6},
+        {"issue": 1, "set": "dev", "scope": "overall", "metric": "answer_words", "op": "<=", "value": 110},
+        {"issue": 1, "set": "dev", "scope": "list", "metric": "key_fact_recall", "op": ">=", "value": 0.6},
+        {"issue": 1, "set": "xquad", "scope": "overall", "metric": "lead_contains_gold", "op": ">=", "value": 0.8}]}))
+    sets = {"dev": {"overall": {"fact_recall_50w": 0.61, "answer_words": 120.0},
+                    "by_type": {"howto": {"key_fact_recall": 0.59}}}}
+    got = [(t["measured"], t["met"]) for t in targets(sets, path)]
+    assert got == [(0.61, True), (0.59, False), (120.0, False), (None, None), (None, None)]
 
 
 def test_kepol_eval_check_passes_on_the_committed_set(tmp_path: Path):
