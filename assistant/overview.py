@@ -16,6 +16,13 @@ from assistant.core.types import Passage, kind_label
 SUMMARY_HEADING = re.compile(r"^(zusammenfassung|kurzfassung|das wichtigste|kernaussagen|auf einen blick|"
                              r"überblick|summary|executive summary|abstract)\b", re.IGNORECASE)
 OPENING_SENTENCES = 2  # how a document introduces itself: its first two statements
+# a document speaking of itself ("Das vorliegende Papier zeigt …", "definiert das Leitbild …"): general
+# German document vocabulary; such a sentence says what the document is for better than its first one
+SELF_REFERENCE = re.compile(
+    r"\b(das|dieses|diese|dieser|der|die|im|in (diesem|dieser|dem))\s+(vorliegende\w*\s+)?(papier|positionspapier|"
+    r"dokument|broschüre|erklärung|leitbild|flyer|faltblatt|beitrag|artikel|bericht|leitfaden|studie|handreichung)\b",
+    re.IGNORECASE)
+SELF_REACH = 6  # a document says what it is for in its first pages: the first six chunks (about 2,400 tokens)
 HEADING_WORDS = 12  # a heading is a short line that does not end like a sentence
 LEAD_IN_REACH = 3  # units between a list's lead-in and its items at most (a box or column set between them)
 MAX_LISTS = 2  # a document's first lists carry its structure; later ones belong to single sections
@@ -29,9 +36,17 @@ def header(p: Passage) -> str:
 
 
 def _opening(doc: list[Passage]) -> Excerpt | None:
-    """The first statements of the summary section, or else of the document."""
+    """Where the document first speaks of itself (in its summary section, else in its first
+    pages), else the first statements of its summary section, else of the document."""
     summary = [p for p in doc if SUMMARY_HEADING.match(p.section or "")]
-    for p in summary + [x for x in doc if x not in summary]:
+    rest = [x for x in doc if x not in summary]
+    for p in summary + rest[:SELF_REACH]:
+        spans = [(a, e) for a, e, item in units(p.text) if not item and _statement(p.text[a:e])]
+        at = next((k for k, (a, e) in enumerate(spans) if SELF_REFERENCE.search(p.text[a:e])), None)
+        if at is not None:
+            chosen = spans[at:at + OPENING_SENTENCES]
+            return Excerpt(p, chosen[0][0], chosen[-1][1])
+    for p in summary + rest:
         spans = [(a, e) for a, e, item in units(p.text) if not item and _statement(p.text[a:e])]
         if spans:
             spans = spans[:OPENING_SENTENCES]

@@ -109,7 +109,7 @@ def _blocks(lines: list[tuple[int | None, str]], md: bool) -> list[Block]:
                     continue
             if page is not None and (not cur_breaks or cur_breaks[-1][1] != page):
                 cur_breaks.append((len(cur_text) + (1 if cur_text else 0), page))
-            cur_text = join_lines(cur_text, _strip_markup(raw) if md or _MD_HEADING.match(raw) else raw)
+            cur_text = join_lines(cur_text, _strip_markup(raw, heading=False) if md or _MD_HEADING.match(raw) else raw)
     flush()
     return _rejoin_items(blocks)
 

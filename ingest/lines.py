@@ -107,12 +107,15 @@ def _is_heading(line: str, prev_raw: str, next_raw: str, md: bool) -> bool:
     return prev_closed and next_opens
 
 
-def _strip_markup(s: str) -> str:
+def _strip_markup(s: str, heading: bool = True) -> str:
+    """A line without markdown markup; a heading also without its trailing colon ("Unsere Ziele:").
+    A paragraph keeps its colon: "… die folgenden Schritte:" leads into the list below it."""
+    heading = heading or bool(_MD_HEADING.match(s))
     s = _MD_HEADING.sub("", s)
     s = re.sub(r"\*\*([^*]+)\*\*", r"\1", s)
     s = re.sub(r"(?<!\w)\*([^*]+)\*(?!\w)", r"\1", s)
     s = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", s)  # [text](url) → text
-    return s.strip().rstrip(":").strip() if s.strip().endswith(":") and len(s) < 80 else s.strip()
+    return s.strip().rstrip(":").strip() if heading and s.strip().endswith(":") and len(s) < 80 else s.strip()
 
 
 _FOOTNOTE_PAIR = re.compile(r"(?<=[.,;:)“”\"’])(\d{1,2}) (\d{1,2})(?= [A-ZÄÖÜ])")

@@ -183,3 +183,18 @@ def test_a_long_list_shows_its_first_items_and_how_many_follow(tmp_path: Path):
     assert f"- … und {len(themes) - MAX_LIST_ITEMS} weitere" in ans.lead
     c = ans.citations[0]
     assert c.quote in c.passage and themes[MAX_LIST_ITEMS] not in c.quote  # the quote is what is shown
+
+
+def test_an_overview_opens_where_the_document_says_what_it_is_for(tmp_path: Path):
+    text = ("# Handreichung Südwind\n\nDie Sonne schien, als der Arbeitskreis zum ersten Mal tagte.\n\n"
+            "Das vorliegende Papier zeigt, wie Gemeinden ihre Partnerschaften mit Städten im Süden stärken können.\n\n"
+            "Die Handreichung nennt dafür die folgenden Schritte:\n\n- einen Ratsbeschluss fassen\n"
+            "- eine Ansprechperson benennen\n- Vereine beteiligen\n")
+    a = small_library(tmp_path, {"suedwind.md": text,
+                                 "andere.md": "# Verein\n\nDer Partnerschaftsverein trifft sich jeden Monat.\n"})
+    ans = a.ask("Fasse die Handreichung Südwind zusammen.")
+    assert not ans.refused, ans.answer
+    first = ans.answer.splitlines()[0]
+    assert first.startswith("**Handreichung Südwind**") and "Das vorliegende Papier zeigt" in first, first
+    assert "Die Sonne schien" not in ans.answer
+    assert "- einen Ratsbeschluss fassen" in ans.answer  # its list follows
