@@ -97,7 +97,7 @@ def whole_lists(sents: list[Sentence]) -> list[Sentence]:
             members = sents[i:j + 1]
             # a list answers when its lead-in says what was asked ("Was wir den Akteuren bieten:") or
             # when one of its items does: it is as likely as its likeliest member (as likely as its
-            # lead-in alone, dev list questions kept 0.58 of their key facts; as its likeliest member 0.83)
+            # lead-in alone, dev list questions kept 0.58 of their key facts; as its likeliest member 0.78)
             prob = max(x.prob for x in members)
             out.append(replace(members[0], end=members[-1].end, is_item=True,
                                cos=max(x.cos for x in members), prob=prob))
