@@ -8,6 +8,7 @@ after the ingest: a different answer would be cross-talk between sessions or a p
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import statistics
 import tempfile
@@ -82,8 +83,8 @@ def shown(answer: Answer, door: str, offset: int = 0) -> str:
     conversation's earlier answers) in the UI, the answer text and its quotes through the API doors."""
     from assistant.faces.ui import answer_messages
 
-    if door == "ui":
-        return "\n".join(m["content"] for m in answer_messages(answer, offset))
+    if door == "ui":  # as Gradio's Chatbot shows a message: inspect.cleandoc of its text
+        return "\n".join(inspect.cleandoc(m["content"]) for m in answer_messages(answer, offset))
     return _shown(answer.answer, [c.quote for c in answer.citations])
 
 

@@ -61,3 +61,19 @@ def test_a_skipped_upload_says_why_in_german(tmp_path: Path):
     assert "| leer.txt | übersprungen: Die Datei ist leer. |" in table, table
     assert "| kaputt.pdf | übersprungen: Das PDF ist beschädigt" in table, table
     assert "file is empty" not in table and "corrupt" not in table
+
+
+def test_nested_belege_keep_their_indentation_through_gradios_chatbot():
+    """Gradio's Chatbot runs inspect.cleandoc over a message's text: Belege that are one list nested
+    under its lead-in lost their indentation (and rendered as a flat list)."""
+    import inspect
+
+    import gradio as gr
+
+    from assistant.faces.ui import _kept
+
+    belege = "- Städtediplomatie \\[6\\]\n  - Städte setzen sich ein. \\[6\\]\n  - … und 1 weitere \\[6\\]"
+    shown = gr.Chatbot().postprocess([{"role": "assistant", "content": _kept(belege)}]).root[0].content[0].text
+    assert shown == belege
+    assert inspect.cleandoc(belege) != belege  # without it, the items would be flattened
+    assert _kept("Eine Zeile.\n- Punkt") == "Eine Zeile.\n- Punkt"  # nothing indented: left as it is

@@ -155,6 +155,13 @@ def evidence_text(answer: Answer) -> str:
     return rest.removeprefix(EVIDENCE_HEADING).strip()
 
 
+def _kept(markdown: str) -> str:
+    """Message text as Gradio will show it: its Chatbot strips the common indentation of every line
+    after the first (inspect.cleandoc), which flattened Belege that were one list nested under its
+    lead-in. A first blank line sets that common indentation to none; Gradio drops the blank line."""
+    return "\n" + markdown if "\n " in markdown else markdown
+
+
 def answer_messages(answer: Answer, offset: int = 0) -> list[dict[str, Any]]:
     """The chat messages of one answer: the lead, then the Belege and the Quellen, each folded away
     under a title. The Quellen sit with their answer (on a phone the sources panel is far below), and
@@ -162,11 +169,11 @@ def answer_messages(answer: Answer, offset: int = 0) -> list[dict[str, Any]]:
     lead = renumbered(emphasised(answer.lead or answer.answer, answer.emphasis), answer, offset)
     if answer.notice:
         lead += "\n\n*Hinweis: " + _escape(answer.notice) + "*"
-    messages: list[dict[str, Any]] = [{"role": "assistant", "content": lead}]
+    messages: list[dict[str, Any]] = [{"role": "assistant", "content": _kept(lead)}]
     rest = evidence_text(answer)
     if rest:
         n = len(set(re.findall(r"\[(\d+)\]", rest)) - set(re.findall(r"\[(\d+)\]", answer.lead or "")))
-        messages.append({"role": "assistant", "content": renumbered(_escape(rest), answer, offset),
+        messages.append({"role": "assistant", "content": _kept(renumbered(_escape(rest), answer, offset)),
                          "metadata": {"title": f"Belege ({n})" if n else "Belege", "status": "done"}})
     if answer.citations:
         messages.append({"role": "assistant", "content": sources_markdown(answer, offset),
