@@ -129,9 +129,9 @@ def overview(doc: list[Passage], budget: int, more: Callable[[Passage], Passage]
     if not parts:
         return Composed(REFUSAL, REFUSAL, [])
     body = [_marked(e, n) for n, e in enumerate(parts, start=1)]
-    lead = f"{head}. {body[0]}"
-    text = "\n\n".join([lead] + body[1:])
-    return Composed(text, lead, [_cite(n, e) for n, e in enumerate(parts, start=1)])
+    text = "\n\n".join([f"{head}. {body[0]}"] + body[1:])
+    # the outline is the answer: all of it leads (the chat shows it whole, not its lists folded away)
+    return Composed(text, text, [_cite(n, e) for n, e in enumerate(parts, start=1)])
 
 
 def _by_headings(head: str, outline: list[tuple[str, Excerpt]], budget: int) -> Composed:
@@ -148,5 +148,5 @@ def _by_headings(head: str, outline: list[tuple[str, Excerpt]], budget: int) -> 
         lines.append(line)
         parts.append(e)
         used += n
-    lead = f"{head}:\n{lines[0]}"
-    return Composed("\n".join([lead] + lines[1:]), lead, [_cite(n, e) for n, e in enumerate(parts, start=1)])
+    text = "\n".join([f"{head}:"] + lines)
+    return Composed(text, text, [_cite(n, e) for n, e in enumerate(parts, start=1)])

@@ -144,7 +144,7 @@ def test_a_follow_up_is_read_with_what_it_asks_now_first(library: Assistant):
 def test_an_overview_follows_the_documents_headings(library: Assistant):
     ans = library.ask("Worum geht es im Leitfaden Partnerschaft?")
     assert not ans.refused, ans.answer
-    assert ans.answer.startswith("**Leitfaden Partnerschaft**")
+    assert ans.answer.startswith("**Leitfaden Partnerschaft**") and ans.lead == ans.answer
     for heading in ("Vorbereitung", "Finanzierung", "Beteiligung"):
         assert heading in ans.answer, ans.answer
     assert ans.answer.index("Vorbereitung") < ans.answer.index("Finanzierung") < ans.answer.index("Beteiligung")

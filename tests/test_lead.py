@@ -85,6 +85,7 @@ def test_an_overview_shows_what_the_document_is_and_its_structure(corpus_assista
     first = ans.answer.splitlines()[0]
     assert first.startswith("**Städte in der Welt") and "Positionspapier" in first and "2021" in first
     assert "folgenden Handlungsfelder:" in ans.answer and "- 2. Städtediplomatie" in ans.answer
+    assert ans.lead == ans.answer  # the outline is the answer: the chat shows it whole, nothing folded
     assert {c.doc_id for c in ans.citations} == {"dst-staedte-in-der-welt-2021"}
     assert all(c.quote in c.passage for c in ans.citations)
     assert len(words(ans.answer)) <= corpus_assistant.settings.retrieval.overview_words + 40  # lists stay whole
