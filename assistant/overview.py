@@ -35,21 +35,25 @@ def header(p: Passage) -> str:
     return f"**{p.title}** – " + ", ".join(bits)
 
 
+def _statements(p: Passage) -> list[tuple[int, int]]:
+    """Where the statements of a passage stand (not list items, headings or fragments)."""
+    return [(a, e) for a, e, item in units(p.text) if not item and _statement(p.text[a:e])]
+
+
 def _opening(doc: list[Passage]) -> Excerpt | None:
     """Where the document first speaks of itself (in its summary section, else in its first
     pages), else the first statements of its summary section, else of the document."""
     summary = [p for p in doc if SUMMARY_HEADING.match(p.section or "")]
     rest = [x for x in doc if x not in summary]
     for p in summary + rest[:SELF_REACH]:
-        spans = [(a, e) for a, e, item in units(p.text) if not item and _statement(p.text[a:e])]
+        spans = _statements(p)
         at = next((k for k, (a, e) in enumerate(spans) if SELF_REFERENCE.search(p.text[a:e])), None)
         if at is not None:
             chosen = spans[at:at + OPENING_SENTENCES]
             return Excerpt(p, chosen[0][0], chosen[-1][1])
     for p in summary + rest:
-        spans = [(a, e) for a, e, item in units(p.text) if not item and _statement(p.text[a:e])]
+        spans = _statements(p)[:OPENING_SENTENCES]
         if spans:
-            spans = spans[:OPENING_SENTENCES]
             return Excerpt(p, spans[0][0], spans[-1][1])
     return None
 
