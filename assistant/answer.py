@@ -166,7 +166,7 @@ def _clause_window(u: Understood, p: Passage, start: int, end: int, idf: dict[st
 
 
 def lead_excerpt(u: Understood, lead: Sentence, sents: list[Sentence], weights: Weights, idf: dict[str, float],
-                 more: Callable[[Passage], Passage] | None, budget: int = 110) -> Excerpt:
+                 more: Callable[[Passage], Passage] | None, budget: int) -> Excerpt:
     """The lead as one excerpt: a list (its first items within `budget` words), a short run of
     sentences, or a long sentence's clauses."""
     if u.wants_list and lead.is_item:
@@ -270,10 +270,8 @@ def _list_excerpt(p: Passage, start: int, end: int, more: Callable[[Passage], Pa
     items = [k for k, (_, _, item) in enumerate(spans) if item]
     keep = min(len(items), max_items or len(items))
     if max_words is not None:
-        used = 0
         for n, k in enumerate(items[:keep]):
-            used = len(words(p.text[spans[0][0]:spans[k][1]]))
-            if used > max_words and n >= 2:
+            if n >= 2 and len(words(p.text[spans[0][0]:spans[k][1]])) > max_words:
                 keep = n
                 break
     hidden = len(items) - keep
