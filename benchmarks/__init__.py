@@ -18,7 +18,7 @@ def free_port() -> int:
 
 def cpu() -> dict[str, Any]:
     """What the peaks are computed from: cores available, the clock, and the vector features."""
-    from assistant.e5.onnx_embedding import cores
+    from assistant.e5.session import cores
 
     flags: set[str] = set()
     mhz = 0.0

@@ -141,7 +141,7 @@ def pair_ids(tok: E5Tokenizer, weights: E5Weights, question: str, sentences: lis
 
 def _batch(weights: E5Weights, ids: list[list[int]]) -> tuple[Any, Any]:
     """The padded word rows and mask the ONNX graphs take (one helper for both), as torch tensors."""
-    from assistant.e5.onnx_embedding import graph_inputs
+    from assistant.e5.session import graph_inputs
 
     torch = _torch()
     x = graph_inputs(weights, ids)

@@ -2,9 +2,7 @@
 tokens, windows, mean pooling, L2) several times faster on CPUs with AVX-512/VNNI."""
 from __future__ import annotations
 
-import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -13,19 +11,11 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import PrivateAttr
 
 from assistant.e5.graph import graph_file
-from assistant.e5.tokenizer import E5Tokenizer
-from assistant.e5.weights import E5Weights, bundled_model_file
+from assistant.e5.backbone import shared_backbone
+from assistant.e5.session import graph_inputs, session_options
 
 BATCH_TOKENS = 512  # padded tokens per forward pass, measured: 512 beat 256, 1024, 2048 and 4096 (activations stay in cache)
 QUERY, PASSAGE = "query: ", "passage: "
-
-
-def cores() -> int:
-    """CPUs this process may run on (a container's or taskset's limit, not the host's count)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 class E5Onnx:
@@ -34,17 +24,11 @@ class E5Onnx:
     def __init__(self, model_dir: Path, precision: str, threads: int | None = None) -> None:
         import onnxruntime as ort
 
-        self.weights = E5Weights(bundled_model_file())
+        self.weights, self.tokenizer = shared_backbone()
         self.precision = precision
         self.path = graph_file(self.weights, precision, model_dir)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or cores()
-        opts.inter_op_num_threads = 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        with ThreadPoolExecutor(1) as pool:  # the session loads without the GIL while the tokenizer builds
-            session = pool.submit(ort.InferenceSession, str(self.path), opts, providers=["CPUExecutionProvider"])
-            self.tokenizer = E5Tokenizer(self.weights.vocabulary)
-            self.session = session.result()
+        self.session = ort.InferenceSession(str(self.path), session_options(threads),
+                                            providers=["CPUExecutionProvider"])
         self.window = self.weights.shape.max_positions - 2  # content tokens per window, as e5.c
         self.dim = self.weights.shape.hidden
 
@@ -76,17 +60,6 @@ class E5Onnx:
 
     def _forward(self, batch: list[list[int]]) -> np.ndarray:
         return self.session.run(["pooled"], graph_inputs(self.weights, batch))[0]
-
-
-def graph_inputs(weights: E5Weights, batch: list[list[int]]) -> dict[str, np.ndarray]:
-    """A batch of token id lists as either graph takes it: word rows padded to the longest, and the mask."""
-    width = max(len(ids) for ids in batch)
-    ids = np.full((len(batch), width), weights.vocabulary.pad, np.int64)
-    mask = np.zeros((len(batch), width), np.int64)
-    for r, row in enumerate(batch):
-        ids[r, :len(row)] = row
-        mask[r, :len(row)] = 1
-    return {"embeds": weights.word_rows(ids), "attention_mask": mask}
 
 
 _MODELS: dict[tuple[str, str], E5Onnx] = {}

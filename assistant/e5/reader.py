@@ -14,7 +14,9 @@ import numpy as np
 
 from assistant.e5.reader_file import READER_FILE, ReaderFile, ReaderRecipe, load_reader
 from assistant.e5.tokenizer import E5Tokenizer
-from assistant.e5.weights import E5Weights, Vocabulary, bundled_model_file
+from assistant.e5.backbone import shared_backbone
+from assistant.e5.session import graph_inputs, session_options
+from assistant.e5.weights import Vocabulary
 
 log = logging.getLogger("kepol.models")
 QUERY, PASSAGE = "query: ", "passage: "
@@ -39,17 +41,11 @@ class Reader:
         import onnxruntime as ort
 
         from assistant.e5.graph import reader_graph_file
-        from assistant.e5.onnx_embedding import cores
 
         self.file = file
-        self.weights = E5Weights(bundled_model_file())
-        self.tokenizer = E5Tokenizer(self.weights.vocabulary)
+        self.weights, self.tokenizer = shared_backbone()
         self.path = reader_graph_file(self.weights, file, precision, model_dir)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or cores()
-        opts.inter_op_num_threads = 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(self.path), session_options(threads), providers=["CPUExecutionProvider"])
         self.precision = precision
 
     def score(self, question: str, sentences: Sequence[str]) -> np.ndarray:
@@ -68,8 +64,6 @@ class Reader:
         return out
 
     def _forward(self, batch: list[list[int]]) -> np.ndarray:
-        from assistant.e5.onnx_embedding import graph_inputs
-
         return self.session.run(["logit"], graph_inputs(self.weights, batch))[0]
 
 
