@@ -23,6 +23,7 @@ from assistant.pool import candidate_pool
 from assistant.gate import judge
 from assistant.lists import with_next
 from assistant.llm import LLMUnavailable
+from assistant.core.rights import Rights, collection_name
 from assistant.core.settings import Settings
 from assistant.storage import IndexVersion, KepolIndex
 from assistant.core.types import Answer, Citation, DocumentInfo, Delta, Final, LibraryFilter, Passage, StreamEvent
@@ -36,6 +37,7 @@ if TYPE_CHECKING:  # imported lazily at run time: feedback storage is optional
 
 EMPTY_QUESTION = "Bitte stellen Sie eine Frage zu den Dokumenten."
 EVIDENCE_CACHE = 32  # questions remembered per Assistant: a few conversations' worth, a few MB
+CATALOGUES = 16  # catalogues kept: one per caller's view of the committed version (a few sets of collections)
 
 
 def clean_question(text: str, max_chars: int) -> str:
@@ -60,7 +62,7 @@ class Assistant:
         self._feedback: Any = None
         self._lock = threading.Lock()
         self._warm = False
-        self._catalogue_cache: tuple[IndexVersion, library_view.Catalogue] | None = None
+        self._catalogues: OrderedDict[int, tuple[IndexVersion, library_view.Catalogue]] = OrderedDict()
         # the last questions' evidence per committed version: a door or the eval asking for passages and
         # an answer to the same question computes retrieval and sentence scores once (halves `kepol eval`)
         self._evidence_cache: OrderedDict[tuple[Any, ...], tuple[IndexVersion, Any, Evidence]] = OrderedDict()
@@ -105,36 +107,46 @@ class Assistant:
 
     # ---------- ingestion ----------
     def ingest(self, paths: Sequence[str | os.PathLike[str]] | None = None, progress: bool = False,
-               dry_run: bool = False, rebuild: bool = False) -> IngestReport:
+               dry_run: bool = False, rebuild: bool = False, collection: str | None = None) -> IngestReport:
         """Ingest files/folders (default: the configured corpus folder); returns an IngestReport.
         Paths may be `str` or any path-like. `rebuild` discards the index first (the embedding
-        cache keeps this cheap)."""
+        cache keeps this cheap). `collection` puts the files into that collection (default: their
+        catalogue's, else öffentlich)."""
+        if collection is not None:
+            collection = collection_name(collection)
         if rebuild and not dry_run:
             with self._lock:  # a store too damaged to open is set aside, not fatal, when rebuilding
                 if self._index is None:
                     self._index = KepolIndex(self.settings, repair=True)
         report = run_ingest(paths or [self.settings.store.corpus_dir], self.settings, self.index, self.embedder,
-                            progress=progress, dry_run=dry_run, rebuild=rebuild)
+                            progress=progress, dry_run=dry_run, rebuild=rebuild, collection=collection)
         if self._warm and not dry_run:  # a serving process: the one who uploaded waits, not the next asker
             self._catalogue(self.index.current())
         return report
 
-    def documents(self) -> list[DocumentInfo]:
-        return self.index.current().documents()
+    def version(self, rights: Rights | None = None) -> IndexVersion:
+        """The committed version as a caller with `rights` sees it (None: everything, as at the command
+        line). Every read below goes through this: the documents of collections the caller may not
+        read are not in what it returns (assistant/core/rights.py)."""
+        return self.index.current().seen_by(rights.collections if rights else None)
 
-    def library(self) -> list[dict[str, Any]]:
+    def documents(self, rights: Rights | None = None) -> list[DocumentInfo]:
+        return self.version(rights).documents()
+
+    def library(self, rights: Rights | None = None) -> list[dict[str, Any]]:
         """What is indexed, one row per document (assistant/library.py)."""
-        version = self.index.current()
+        version = self.version(rights)
         return library_view.library_rows(version, self._catalogue(version).versions)
 
-    def folders(self) -> list[str]:
-        return library_view.folders(self.index.current())
+    def folders(self, rights: Rights | None = None) -> list[str]:
+        return library_view.folders(self.version(rights))
 
-    def citation_context(self, answer: Answer, citation: Citation, chars: int = 400) -> tuple[str, str]:
-        return library_view.citation_context(self.index.current(), answer, citation, chars)
+    def citation_context(self, answer: Answer, citation: Citation, chars: int = 400,
+                         rights: Rights | None = None) -> tuple[str, str]:
+        return library_view.citation_context(self.version(rights), answer, citation, chars)
 
-    def source_file(self, doc_id: str) -> Path | None:
-        return library_view.source_file(self.index.current(), doc_id)
+    def source_file(self, doc_id: str, rights: Rights | None = None) -> Path | None:
+        return library_view.source_file(self.version(rights), doc_id)
 
     # ---------- feedback ----------
     @property
@@ -166,12 +178,15 @@ class Assistant:
     def _catalogue(self, version: IndexVersion) -> library_view.Catalogue:
         """The catalogue of a committed version, computed once per version (assistant/library.py)."""
         with self._lock:
-            cached = self._catalogue_cache
+            cached = self._catalogues.get(id(version))
             if cached is not None and cached[0] is version:
+                self._catalogues.move_to_end(id(version))
                 return cached[1]
         catalogue = library_view.catalogue_of(version)
         with self._lock:
-            self._catalogue_cache = (version, catalogue)
+            self._catalogues[id(version)] = (version, catalogue)
+            while len(self._catalogues) > CATALOGUES:
+                self._catalogues.popitem(last=False)
         return catalogue
 
     def understand(self, version: IndexVersion, question: str, condensed: Condensed) -> Understood:
@@ -217,13 +232,14 @@ class Assistant:
         return shared_reader(self.settings.graph_dir, r.reader_precision)
 
     def retrieve(self, question: str, k: int | None = None, history: list[str] | None = None,
-                 only: LibraryFilter | None = None, include_superseded: bool = False) -> list[Passage]:
+                 only: LibraryFilter | None = None, include_superseded: bool = False,
+                 rights: Rights | None = None) -> list[Passage]:
         """Ranked passages for a question (follow-ups resolved against `history`)."""
         q = clean_question(question, self.settings.retrieval.max_question_chars)
         if not q:
             return []
         k = k or self.settings.retrieval.top_k
-        version = self.index.current()
+        version = self.version(rights)
         version.require_ready()
         u = self.understand(version, q, condense(q, history or [], self.settings.retrieval.max_history_turns))
         ev = self._evidence(version, u, only, include_superseded)
@@ -231,19 +247,22 @@ class Assistant:
 
     # ---------- answering ----------
     def ask(self, question: str, history: list[str] | None = None,
-            only: LibraryFilter | None = None, include_superseded: bool = False) -> Answer:
+            only: LibraryFilter | None = None, include_superseded: bool = False,
+            rights: Rights | None = None) -> Answer:
         """A grounded German answer with citations, or a refusal when the documents do not say."""
         final = None
-        for event in self.ask_stream(question, history, only, include_superseded):
+        for event in self.ask_stream(question, history, only, include_superseded, rights):
             if isinstance(event, Final):
                 final = event.answer
         assert final is not None
         return final
 
     def ask_stream(self, question: str, history: list[str] | None = None,
-                   only: LibraryFilter | None = None, include_superseded: bool = False) -> Iterator[StreamEvent]:
+                   only: LibraryFilter | None = None, include_superseded: bool = False,
+                   rights: Rights | None = None) -> Iterator[StreamEvent]:
         """Deltas as the answer is produced (line by line, or the model's tokens), then the final,
-        verified Answer. Stages: understand → evidence → gate → generate (optional) / extract."""
+        verified Answer. Stages: understand → evidence → gate → generate (optional) / extract. With
+        `rights`, every stage reads only the caller's collections (its view of the version)."""
         self.warm_up()  # one-off model/store loading is start-up cost, not per-question latency
         t0 = time.perf_counter()
         q = clean_question(question, self.settings.retrieval.max_question_chars)
@@ -254,7 +273,7 @@ class Assistant:
         rules = condense(q, history or [], self.settings.retrieval.max_history_turns)
         c, llm, failed = generate.condense(llm, rules, history or [], self.settings.retrieval.max_history_turns)
         notice = failed or notice
-        version = self.index.current()  # one committed version for the whole question, whatever commits meanwhile
+        version = self.version(rights)  # one committed version for the whole question, whatever commits meanwhile
         version.require_ready()
         u = self.understand(version, q, c)
         ev = self._evidence(version, u, only, include_superseded)

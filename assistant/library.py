@@ -48,7 +48,7 @@ def library_rows(version: IndexVersion, v: Versions) -> list[dict[str, Any]]:
     """What is indexed, one row per document: title, kind, year, pages, chunks, last ingested."""
     return [{"title": d.title, "kind": d.kind, "year": d.year or "", "publisher": d.publisher,
              "pages": d.pages or "", "chunks": d.chunks, "ingested_at": d.ingested_at, "source": d.source,
-             "doc_id": d.doc_id, "notes": notes(d, v.chain_note(d.doc_id))}
+             "doc_id": d.doc_id, "collection": d.collection, "notes": notes(d, v.chain_note(d.doc_id))}
             for d in sorted(version.manifest.documents.values(), key=lambda d: d.title)]
 
 

@@ -31,7 +31,8 @@ __all__ = ["METADATA_FILE", "SIDECAR_SUFFIX", "FileResult", "IngestReport", "cat
 
 
 def ingest(paths: Sequence[str | os.PathLike[str]], settings: Settings, index: KepolIndex, embedder: Any,
-           progress: bool = False, dry_run: bool = False, rebuild: bool = False) -> IngestReport:
+           progress: bool = False, dry_run: bool = False, rebuild: bool = False,
+           collection: str | None = None) -> IngestReport:
     """Load, clean, chunk, embed and stage every new or changed file, then commit the run in one
     step (see IndexWriter.commit): a run that fails or is killed leaves the previous index as it was.
 
@@ -53,7 +54,7 @@ def ingest(paths: Sequence[str | os.PathLike[str]], settings: Settings, index: K
     writer = Writer(store, embedder, cache, stats, bar.chunks, report.stage_seconds,
                      embed_batch=settings.ingest.embed_batch, sentence_stats=sentence_stats)
     try:
-        seen = _stage_files(files, settings, docs, writer, bar, report, dry_run)
+        seen = _stage_files(files, settings, docs, writer, bar, report, dry_run, collection)
     except WRITE_ERRORS as exc:  # disk full, file-size limit, permissions, a store that refuses writes
         raise write_failure(settings, exc) from exc
     finally:
@@ -73,12 +74,12 @@ def ingest(paths: Sequence[str | os.PathLike[str]], settings: Settings, index: K
 
 
 def _stage_files(files: list[Path], settings: Settings, docs: Docs, writer: Writer, bar: Progress,
-                 report: IngestReport, dry_run: bool) -> set[str]:
+                 report: IngestReport, dry_run: bool, collection: str | None) -> set[str]:
     """Each file in order, prepared ahead in the helper thread, then judged and staged; returns the
     paths seen. A file that cannot be read is skipped with its reason; failing writes propagate."""
     seen: set[str] = set()
     snapshot = docs.snapshot()  # what the helper thread judges "unchanged" by
-    prepared = prefetch(files, lambda f: prepare(f, settings, snapshot))
+    prepared = prefetch(files, lambda f: prepare(f, settings, snapshot, collection))
     try:
         for prep in prepared:
             bar.file(prep.path.name)
@@ -143,7 +144,8 @@ def _ingest_file(prep: Prepared, settings: Settings, docs: Docs, writer: Writer,
         kind=info.kind, publisher=info.publisher, year=info.year, audience=tuple(info.audience), pages=pages,
         chunk_ids=tuple(p.chunk_id for p in passages), text_file=text_file, tokens=prep.tokens,
         ocr_pages=raw.ocr_pages, empty_pages=raw.empty_pages, protected=raw.protected, replaces=info.replaces,
-        valid_from=info.valid_from, ingested_at=datetime.now(timezone.utc).isoformat(timespec="seconds")))
+        valid_from=info.valid_from, ingested_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        collection=info.collection))
     return FileResult(str(path), "ingested", info.doc_id, len(passages), reason=raw.empty_reason,
                       reason_de=raw.empty_reason_de,
                       pages=len(raw.pages), ocr_pages=raw.ocr_pages, empty_pages=raw.empty_pages,

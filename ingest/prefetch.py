@@ -42,8 +42,9 @@ class Prepared:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def prepare(path: Path, settings: Settings, docs: Docs) -> Prepared:
-    """Everything about a file that needs no model and no store; runs in the helper thread."""
+def prepare(path: Path, settings: Settings, docs: Docs, collection: str | None = None) -> Prepared:
+    """Everything about a file that needs no model and no store; runs in the helper thread. The run's
+    `collection` (`kepol ingest --collection`, an upload's) overrides the catalogue's."""
     prep = Prepared(path)
     try:
         t = time.perf_counter()
@@ -54,7 +55,7 @@ def prepare(path: Path, settings: Settings, docs: Docs) -> Prepared:
                                 de=f"Die Datei ist {size / 1024 / 1024:.1f} MB groß, erlaubt sind "
                                    f"{settings.ingest.max_file_mb:g} MB.")
         prep.sha = sha256_of(path)
-        prep.meta = catalogue_entry(path)
+        prep.meta = catalogue_entry(path) if collection is None else {**catalogue_entry(path), "collection": collection}
         prep.meta_fp = fingerprint(prep.meta)
         add_time(prep.timings, "hash", time.perf_counter() - t)
         if docs.known(path, prep.sha, prep.meta_fp) is not None:

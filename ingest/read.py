@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.core.errors import DocumentError
+from assistant.core.rights import PUBLIC, CollectionNameError, collection_name
 from assistant.core.settings import Settings
 from assistant.core.types import KINDS, DocumentInfo
 from ingest.clean import Block, clean_pages
@@ -92,10 +93,14 @@ def document_info(path: Path, title_hint: str, first_line: str, meta: dict[str, 
         if value not in (None, "") and not str(value).isdigit():
             raise DocumentError(str(path), f"'{name}' in metadata must be a year, not {value!r}",
                                 de=f"„{name}“ in den Metadaten muss eine Jahreszahl sein, nicht {value!r}.")
+    try:
+        collection = collection_name(meta.get("collection") or PUBLIC)
+    except CollectionNameError as exc:
+        raise DocumentError(str(path), exc.message, exc.hint, de=exc.de) from exc
     return DocumentInfo(doc_id=meta.get("doc_id") or slug(path.stem), title=title, source=path.name, kind=kind,
                         publisher=meta.get("publisher", ""), year=int(year) if year else None,
                         audience=tuple(meta.get("audience", ())), replaces=str(meta.get("replaces") or ""),
-                        valid_from=int(valid_from) if valid_from else None)
+                        valid_from=int(valid_from) if valid_from else None, collection=collection)
 
 
 def read_options(settings: Settings | None, meta: dict[str, Any]) -> ReadOptions:

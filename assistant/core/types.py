@@ -47,6 +47,7 @@ class DocumentInfo:
     audience: tuple[str, ...] = ()
     replaces: str = ""  # doc id of the older version this document replaces
     valid_from: int | None = None  # year from which this version applies
+    collection: str = "öffentlich"  # assistant/core/rights.py: who may read it
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from assistant.core.errors import KepolError
+from assistant.core.rights import Rights, collection_names
 from assistant.core.settings import Settings, StoreSettings
 from assistant.core.types import KINDS, OCR_LABEL, LibraryFilter, kind_label, passage_contract
 
@@ -96,13 +97,15 @@ def main(ctx: click.Context, data_dir: Path | None) -> None:
 @click.option("--strict", is_flag=True, help="Exit non-zero if any file was skipped.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--rebuild", is_flag=True, help="Discard the index and build it again (repairs a damaged one).")
+@click.option("--collection", default=None, metavar="NAME",
+              help="Put these documents into collection NAME (default: their metadata's, else öffentlich).")
 @click.pass_context
 def ingest(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, strict: bool, quiet: bool,
-           rebuild: bool) -> None:
+           rebuild: bool, collection: str | None) -> None:
     """Ingest PATHS (files or folders; default: the bundled corpus/) into the index."""
     a = _assistant(ctx)
     report = a.ingest(list(paths) or None, progress=not quiet and sys.stderr.isatty(), dry_run=dry_run,
-                      rebuild=rebuild)
+                      rebuild=rebuild, collection=collection)
     click.echo(report.summary())
     click.echo(f"Index: {a.settings.index_dir}", err=True)
     if report.set_aside:
@@ -121,7 +124,10 @@ def _filters(f: Any) -> Any:
                 click.option("--kind", type=click.Choice(list(KINDS)),
                              help="Only documents of this kind."),
                 click.option("--include-superseded", is_flag=True,
-                             help="Also search older versions of documents (marked as such).")):
+                             help="Also search older versions of documents (marked as such)."),
+                click.option("--collections", "collections", default=None, metavar="A,B",
+                             help="Read only these collections, as a token or user with these rights would "
+                                  "(default: every collection).")):
         f = opt(f)
     return f
 
@@ -135,17 +141,19 @@ def _filters(f: Any) -> Any:
 @_filters
 @click.pass_context
 def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | None, history: tuple[str, ...],
-        kind: str | None, publisher: str | None, year: int | None, include_superseded: bool) -> None:
+        kind: str | None, publisher: str | None, year: int | None, include_superseded: bool,
+        collections: str | None) -> None:
     """Answer QUESTION with citations from the documents."""
     only = LibraryFilter(kind, publisher, year)
+    rights = _rights(collections)
     a = _assistant(ctx)
     if batch:
         for item in _read_batch(batch):
-            _emit(a.ask(item["question"], item["history"], only, include_superseded).to_contract(item["id"]))
+            _emit(a.ask(item["question"], item["history"], only, include_superseded, rights).to_contract(item["id"]))
         return
     if not question:
         raise click.UsageError("give a QUESTION or --batch FILE")
-    ans = a.ask(question, list(history), only, include_superseded)
+    ans = a.ask(question, list(history), only, include_superseded, rights)
     if as_json:
         _emit(ans.to_contract())
         return
@@ -156,6 +164,11 @@ def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | N
         page = f", S. {c.page}" if c.page else ""
         notes = "".join(f" ({x})" for x in (OCR_LABEL if c.ocr else "", c.version_note) if x)
         click.echo(f"\n[{c.n}] {c.title}{page}{notes}\n    „{c.quote}“")
+
+
+def _rights(collections: str | None) -> Rights | None:
+    """--collections as rights (None: every collection, as the machine's owner sees it)."""
+    return None if collections is None else Rights(collection_names(collections), who="cli")
 
 
 def _styled(text: str, spans: tuple[tuple[int, int], ...]) -> str:
@@ -176,7 +189,7 @@ def _styled(text: str, spans: tuple[tuple[int, int], ...]) -> str:
 @_filters
 @click.pass_context
 def retrieve(ctx: click.Context, question: str | None, batch: Path | None, k: int, kind: str | None,
-             publisher: str | None, year: int | None, include_superseded: bool) -> None:
+             publisher: str | None, year: int | None, include_superseded: bool, collections: str | None) -> None:
     """Print the top-k passages (JSON lines) for QUESTION or each line of --batch."""
     if not batch and not question:
         raise click.UsageError("give a QUESTION or --batch FILE")
@@ -184,7 +197,7 @@ def retrieve(ctx: click.Context, question: str | None, batch: Path | None, k: in
     items = _read_batch(batch) if batch else [{"id": None, "question": question, "history": []}]
     for item in items:
         passages = a.retrieve(item["question"], k=k, history=item["history"], only=LibraryFilter(kind, publisher, year),
-                              include_superseded=include_superseded)
+                              include_superseded=include_superseded, rights=_rights(collections))
         _emit({"id": item["id"], "passages": [passage_contract(p, r) for r, p in enumerate(passages, start=1)]})
 
 
@@ -273,10 +286,10 @@ def purge(ctx: click.Context, older_than: float | None, yes: bool) -> None:
 @main.command()
 @click.pass_context
 def docs(ctx: click.Context) -> None:
-    """List the indexed documents (with OCR, lost pages and protection noted)."""
+    """List the indexed documents with their collection (and OCR, lost pages and protection noted)."""
     for row in _assistant(ctx).library():
-        click.echo(f"{row['doc_id']:32} {kind_label(row['kind']):17} {row['year'] or '':>4}  {row['title']}"
-                   + (f"\n{'':>56}{row['notes']}" if row["notes"] else ""))
+        click.echo(f"{row['doc_id']:32} {row['collection']:14} {kind_label(row['kind']):17} {row['year'] or '':>4}  "
+                   f"{row['title']}" + (f"\n{'':>71}{row['notes']}" if row["notes"] else ""))
 
 
 @main.command()

@@ -10,7 +10,7 @@ from pathlib import Path
 from assistant.core.errors import IndexCorruptError
 from assistant.core.settings import Settings
 from assistant.storage.chroma import ChromaStore, search_text, where_filter
-from assistant.storage.keywords import KeywordIndex, KeywordIndexGone
+from assistant.storage.keywords import KeywordIndexGone, Keywords
 from assistant.storage.manifest import DocumentRecord, Manifest, manifest_path
 from assistant.storage.sidecars import SentenceStore, TermStore
 from assistant.storage.version import IndexVersion
@@ -60,7 +60,7 @@ class KepolIndex:
             for _ in range(3):
                 manifest = Manifest.load(self.manifest_path)
                 try:
-                    keywords = KeywordIndex.load(self.dir, manifest.keyword_index)
+                    keywords = Keywords.load(self.dir, manifest.keyword_index)
                 except KeywordIndexGone:  # a newer commit collected it meanwhile: read that one
                     stamp = self._stat()
                     continue

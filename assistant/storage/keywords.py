@@ -15,6 +15,8 @@ from assistant.core.vocabulary import Vocabulary
 from assistant.core.text import split_compound
 
 PREFIX = "bm25-"
+COLLECTIONS_FILE = "collections.json"  # collection → sub-directory of its index
+ANY = "*"  # the one part of a keyword index written before collections existed
 
 
 def _bm25s() -> Any:
@@ -60,13 +62,12 @@ class KeywordIndex:
         return cls(name, bm25s.BM25.load(str(root / name / "index")) if ids else None, ids)
 
     @classmethod
-    def build(cls, root: Path, ordered_ids: list[str], terms: list[list[str]]) -> KeywordIndex:
-        """A new bm25s index over the chunks `ordered_ids` (with their `terms`), saved in a fresh
-        directory under `root` (its `name`) and returned as built: the commit that made it need
-        not read it back."""
+    def build(cls, folder: Path, ordered_ids: list[str], terms: list[list[str]]) -> KeywordIndex:
+        """A new bm25s index over the chunks `ordered_ids` (with their `terms`), saved in `folder` and
+        returned as built: the commit that made it need not read it back."""
         bm25s = _bm25s()
 
-        tmp = Path(tempfile.mkdtemp(prefix=PREFIX, dir=root))
+        folder.mkdir(parents=True, exist_ok=True)
         retriever = None
         if ordered_ids:
             retriever = bm25s.BM25()
@@ -75,9 +76,9 @@ class KeywordIndex:
             # with the process's hash seed): the same chunks give the same index, and the same ties
             vocab = {t: i for i, t in enumerate(sorted({t for d in docs for t in d}))}
             retriever.index(([[vocab[t] for t in d] for d in docs], vocab), show_progress=False)
-            retriever.save(str(tmp / "index"))
-        (tmp / "ids.json").write_text(json.dumps(ordered_ids), encoding="utf-8")
-        return cls(tmp.name, retriever, ordered_ids)
+            retriever.save(str(folder / "index"))
+        (folder / "ids.json").write_text(json.dumps(ordered_ids), encoding="utf-8")
+        return cls(folder.name, retriever, ordered_ids)
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -97,18 +98,87 @@ class KeywordIndex:
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(self._ids[int(d)], float(scores[d])) for d in top if scores[d] > 0]
 
+    def df(self, term: str) -> int:
+        """How many of its chunks hold the stemmed `term`."""
+        if self._bm25 is None or term not in self._bm25.vocab_dict:
+            return 0
+        tid = self._bm25.vocab_dict[term]
+        indptr = self._bm25.scores["indptr"]
+        return int(indptr[tid + 1] - indptr[tid])
+
     def idf(self, terms: list[str]) -> dict[str, float]:
         """BM25 idf of stemmed terms over the chunk collection; unseen terms get the maximum."""
-        n = len(self._ids)
-        out: dict[str, float] = {}
-        for t in terms:
-            df = 0
-            if self._bm25 is not None and t in self._bm25.vocab_dict:
-                tid = self._bm25.vocab_dict[t]
-                indptr = self._bm25.scores["indptr"]
-                df = int(indptr[tid + 1] - indptr[tid])
-            out[t] = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
-        return out
+        return bm25_idf(len(self._ids), {t: self.df(t) for t in terms})
+
+
+def bm25_idf(n: int, df: dict[str, int]) -> dict[str, float]:
+    return {t: math.log(1.0 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
+
+
+class Keywords:
+    """The keyword indexes of one commit, one per collection, in one directory (`name`). A caller's
+    view (`seen_by`) searches only its collections' indexes, so a document it may not read shapes
+    neither its matches nor their scores, idf or typo corrections (one index over every collection
+    would leak through its statistics). An index written before collections existed is one part,
+    ANY, holding public documents only; results are always limited to the view's chunks as well."""
+
+    def __init__(self, name: str = "", parts: dict[str, KeywordIndex] | None = None) -> None:
+        self.name = name
+        self.parts = parts or {}
+        self._views: dict[frozenset[str], Keywords] = {}
+        self._vocabulary: Vocabulary | None = None
+
+    @classmethod
+    def load(cls, root: Path, name: str) -> Keywords:
+        if not name:
+            return cls()
+        folder = root / name
+        try:
+            listing = json.loads((folder / COLLECTIONS_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            if not (folder / "ids.json").exists():
+                raise KeywordIndexGone(name) from None
+            return cls(name, {ANY: KeywordIndex.load(root, name)})
+        return cls(name, {c: KeywordIndex.load(folder, sub) for c, sub in listing.items()})
+
+    @classmethod
+    def build(cls, root: Path, by_collection: dict[str, tuple[list[str], list[list[str]]]]) -> Keywords:
+        """One index per collection (chunk ids in order, their terms) in a fresh directory under `root`."""
+        tmp = Path(tempfile.mkdtemp(prefix=PREFIX, dir=root))
+        listing = {c: f"c{n}" for n, c in enumerate(sorted(by_collection))}
+        parts = {c: KeywordIndex.build(tmp / listing[c], *by_collection[c]) for c in listing}
+        (tmp / COLLECTIONS_FILE).write_text(json.dumps(listing, ensure_ascii=False), encoding="utf-8")
+        return cls(tmp.name, parts)
+
+    def seen_by(self, collections: frozenset[str] | None) -> Keywords:
+        """The indexes of these collections only (None: all), as one."""
+        if collections is None:
+            return self
+        if collections not in self._views:
+            self._views[collections] = Keywords(self.name, {c: k for c, k in self.parts.items()
+                                                            if c in collections or c == ANY})
+        return self._views[collections]
+
+    def __len__(self) -> int:
+        return sum(len(k) for k in self.parts.values())
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """Every term of these indexes (stems and compound parts): what queries are mapped onto."""
+        if self._vocabulary is None:
+            parts = list(self.parts.values())
+            self._vocabulary = parts[0].vocabulary if len(parts) == 1 else \
+                Vocabulary(frozenset(t for k in parts for t in k.vocabulary))
+        return self._vocabulary
+
+    def search(self, query_terms: list[str], k: int) -> list[tuple[str, float]]:
+        """The best `k` matches over these indexes (each part scored by its own statistics)."""
+        found = [hit for part in self.parts.values() for hit in part.search(query_terms, k)]
+        return sorted(found, key=lambda h: -h[1])[:k] if len(self.parts) > 1 else found
+
+    def idf(self, terms: list[str]) -> dict[str, float]:
+        """BM25 idf over exactly the chunks of these indexes."""
+        return bm25_idf(len(self), {t: sum(k.df(t) for k in self.parts.values()) for t in terms})
 
 
 def _with_compound_parts(docs: list[list[str]]) -> list[list[str]]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.core.errors import IndexCorruptError
+from assistant.core.rights import PUBLIC
 from assistant.core.types import DocumentInfo
 
 
@@ -44,6 +45,7 @@ class DocumentRecord:
     replaces: str = ""
     valid_from: int | None = None
     ingested_at: str = ""
+    collection: str = PUBLIC  # a manifest written before collections existed holds public documents only
 
     @property
     def chunks(self) -> int:
@@ -52,7 +54,7 @@ class DocumentRecord:
     def info(self) -> DocumentInfo:
         return DocumentInfo(doc_id=self.doc_id, title=self.title, source=self.source, kind=self.kind,
                             publisher=self.publisher, year=self.year, audience=self.audience,
-                            replaces=self.replaces, valid_from=self.valid_from)
+                            replaces=self.replaces, valid_from=self.valid_from, collection=self.collection)
 
     @classmethod
     def from_json(cls, doc_id: str, d: Mapping[str, Any]) -> DocumentRecord:
@@ -61,6 +63,7 @@ class DocumentRecord:
         for k in ("audience", "chunk_ids", "ocr_pages", "empty_pages"):
             values[k] = tuple(values.get(k) or ())
         values["replaces"] = values.get("replaces") or ""
+        values["collection"] = values.get("collection") or PUBLIC
         return cls(doc_id=doc_id, **values)
 
     def to_json(self) -> dict[str, Any]:

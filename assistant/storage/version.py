@@ -4,7 +4,7 @@ end, whatever commits meanwhile (the load test caught an answer built from the o
 the new passages when this was a copied, pinned index object)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +12,7 @@ import numpy as np
 from assistant.core.errors import IndexCorruptError, IndexMissingError
 from assistant.core.vocabulary import Vocabulary
 from assistant.storage.chroma import ChromaStore
-from assistant.storage.keywords import KeywordIndex
+from assistant.storage.keywords import Keywords
 from assistant.storage.manifest import Manifest, manifest_path
 from assistant.storage.sidecars import SentenceStore
 from assistant.core.types import DocumentInfo, LibraryFilter, Passage
@@ -24,10 +24,32 @@ class IndexVersion:
     they hold every version's chunks, and this version shows only its own."""
 
     manifest: Manifest
-    keywords: KeywordIndex
+    keywords: Keywords
     chroma: ChromaStore
     sentences: SentenceStore
     dir: Path
+    whole: IndexVersion | None = None  # the committed version this is a caller's view of (seen_by)
+    _views: dict[frozenset[str], IndexVersion] = field(default_factory=dict, repr=False)
+
+    def seen_by(self, collections: frozenset[str] | None) -> IndexVersion:
+        """This version as a caller who may read only `collections` (None: all) sees it: the documents
+        of other collections are not in its manifest, so no search, lookup, listing, context or file
+        route reads them, and its keyword indexes are those of its collections only. One view per
+        set of collections and version, built on first use."""
+        if collections is None or self.whole is not None:
+            return self if collections is None else self.whole.seen_by(collections)  # type: ignore[union-attr]
+        view = self._views.get(collections)
+        if view is None:
+            docs = {k: d for k, d in self.manifest.documents.items() if d.collection in collections}
+            view = self if len(docs) == len(self.manifest.documents) else IndexVersion(
+                Manifest(docs, self.manifest.keyword_index), self.keywords.seen_by(collections), self.chroma,
+                self.sentences, self.dir, whole=self)
+            self._views[collections] = view
+        return view
+
+    def collections(self) -> list[str]:
+        """The collections this version's documents belong to."""
+        return sorted({d.collection for d in self.manifest.documents.values()})
 
     @property
     def active_ids(self) -> frozenset[str]:
@@ -45,6 +67,9 @@ class IndexVersion:
         return [d.info() for d in self.manifest.documents.values()]
 
     def require_ready(self) -> None:
+        if self.whole is not None:  # a caller's view: what matters is whether anything was ingested at all
+            self.whole.require_ready()
+            return
         if self.count():
             return
         stored = self.chroma.count()
@@ -77,7 +102,10 @@ class IndexVersion:
             n *= 4
 
     def keyword_search(self, query_terms: list[str], k: int) -> list[tuple[str, float]]:
-        return self.keywords.search(query_terms, k)
+        if self.whole is None:
+            return self.keywords.search(query_terms, k)
+        active = self.manifest.active  # a view's indexes hold its collections only; an old single index does not
+        return [(i, s) for i, s in self.keywords.search(query_terms, k) if i in active]
 
     def idf(self, terms: list[str]) -> dict[str, float]:
         return self.keywords.idf(terms)

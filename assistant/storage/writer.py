@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.storage.chroma import ChromaStore, search_text
-from assistant.storage.keywords import KeywordIndex, keyword_dirs
+from assistant.storage.keywords import Keywords, keyword_dirs
 from assistant.storage.manifest import Manifest, atomic_write, manifest_path
 from assistant.storage.sidecars import SentenceStore, TermStore
 from assistant.storage.version import IndexVersion
@@ -73,8 +73,14 @@ class IndexWriter:
             fresh = {i: keyword_terms(search_text(p)) for i, p in self.chroma.get(missing).items()}
             self.terms.put(fresh)
             terms.update(fresh)
-        ordered = [i for i in ids if i in terms]
-        keywords = KeywordIndex.build(self.dir, ordered, [terms[i] for i in ordered])
+        parts: dict[str, tuple[list[str], list[list[str]]]] = {}
+        for d in manifest.documents.values():  # one keyword index per collection (storage/keywords.py)
+            ordered, part_terms = parts.setdefault(d.collection, ([], []))
+            for i in d.chunk_ids:
+                if i in terms:
+                    ordered.append(i)
+                    part_terms.append(terms[i])
+        keywords = Keywords.build(self.dir, parts)
         committed = replace(manifest, keyword_index=keywords.name)
         atomic_write(self.manifest_path, committed.dumps())
         version = IndexVersion(committed, keywords, self.chroma, self.sentences, self.dir)
@@ -114,7 +120,7 @@ class IndexWriter:
             shutil.rmtree(d, ignore_errors=True)
         self.terms.clear()
         self.sentences.clear()
-        self._install(IndexVersion(Manifest(), KeywordIndex(), self.chroma, self.sentences, self.dir))
+        self._install(IndexVersion(Manifest(), Keywords(), self.chroma, self.sentences, self.dir))
 
 
 
