@@ -8,6 +8,7 @@ import pytest
 from gradio_client import Client, handle_file
 
 from assistant.api import Assistant
+from assistant.core.rights import PUBLIC
 from assistant.core.settings import Settings
 from assistant.faces.server import launch
 from assistant.faces.upload import admin_allowed, safe_name, store
@@ -60,7 +61,7 @@ def test_upload_needs_the_password_then_ingests_and_answers(admin_client, tmp_pa
     assert "Falsches Passwort" in refused and a.index.current().count() == 0
     done = client.predict([handle_file(str(doc))], "geheim", api_name="/upload")
     assert "klimabeirat.txt | eingelesen" in done
-    assert (a.settings.store.data_dir / "uploads" / "klimabeirat.txt").exists()
+    assert (a.settings.store.data_dir / "uploads" / PUBLIC / "klimabeirat.txt").exists()  # its collection's folder
     obj = client.predict("Wie oft tagt der Klimabeirat in Ostheim?", [], api_name="/ask")
     assert not obj["refused"] and "sechsmal" in obj["citations"][0]["quote"]
 

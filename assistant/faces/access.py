@@ -21,12 +21,14 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs
+from collections.abc import Callable, Mapping
+from urllib.parse import parse_qs, unquote
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from assistant.core.rights import PUBLIC_ONLY, Rights
 from assistant.faces.ratelimit import RateLimiter
 from assistant.faces.tokens import Token, TokenStore
 
@@ -41,6 +43,9 @@ DOORS = ("/api/", "/v1/", "/mcp")  # the program doors; everything else is the U
 COOKIE = "kepol-session"
 SESSION_HOURS = 12.0  # a working day: a browser left open overnight logs in again
 IDENTITY_HEADER = b"x-kepol-identity"  # set here (never taken from the client): who the UI handlers rate-limit
+RIGHTS_HEADER = b"x-kepol-rights"  # set here (never taken from the client): what the UI handlers may read
+OWN_HEADERS = (IDENTITY_HEADER, RIGHTS_HEADER)
+FILE_ROUTES = ("/gradio_api/file=", "/file=")  # Gradio serves files under these: only a caller's own documents
 LOGIN_ATTEMPTS_PER_MINUTE = 10  # per client address: a person mistypes, a guesser is slowed to a crawl
 
 
@@ -52,6 +57,7 @@ class Identity:
     key: str
     token: str = ""  # the token's name, when the identity is a token
     upload: bool = False
+    rights: Rights = PUBLIC_ONLY  # what it may read; a request nobody identified reads öffentlich only
 
 
 class Sessions:
@@ -83,10 +89,13 @@ class Sessions:
 class Access:
     """The decision for one request: its identity, or None when it must be refused."""
 
-    def __init__(self, tokens: TokenStore, settings: Settings) -> None:
+    def __init__(self, tokens: TokenStore, settings: Settings,
+                 file_allowed: Callable[[str, Rights], bool] | None = None) -> None:
         self.tokens, self.settings = tokens, settings
         self.sessions = Sessions()
         self.attempts = RateLimiter(LOGIN_ATTEMPTS_PER_MINUTE)
+        # whether a caller may fetch a file by path (Gradio's file routes): not a document of another collection
+        self.file_allowed = file_allowed or (lambda _path, _rights: True)
 
     def tokens_required(self) -> bool:
         return self.tokens.any_active()
@@ -98,7 +107,7 @@ class Access:
         header = request.headers.get("authorization", "")
         if header[:7].lower() == "bearer ":
             t = self.tokens.check(header[7:].strip(), stored)
-            return Identity(f"token:{t.name}", t.name, t.upload) if t else None
+            return Identity(f"token:{t.name}", t.name, t.upload, t.rights) if t else None
         who = self.sessions.get(request.cookies.get(COOKIE, ""))
         if who is not None and who.token and not any(t.name == who.token and t.active for t in stored):
             return None
@@ -117,14 +126,16 @@ class Access:
         token = fields.get("token", "").strip() or fields.get("password", "").strip()
         if token.startswith("kepol_"):
             t = self.tokens.check(token)
-            return Identity(f"token:{t.name}", t.name, t.upload) if t else None
+            return Identity(f"token:{t.name}", t.name, t.upload, t.rights) if t else None
         secret = self.settings.ui.ui_password
         if secret is None:
             return None
         user_ok = hmac.compare_digest(fields.get("username", "").encode(), self.settings.ui.ui_user.encode())
         pass_ok = hmac.compare_digest(fields.get("password", "").encode(), secret.get_secret_value().encode())
         # each login its own key: staff share one UI user, not one rate limit
-        return Identity(f"ui:{self.settings.ui.ui_user}:{secrets.token_hex(4)}") if user_ok and pass_ok else None
+        # the single UI password is the shortcut for one user who sees everything (as before collections)
+        return Identity(f"ui:{self.settings.ui.ui_user}:{secrets.token_hex(4)}",
+                        rights=Rights(None, who=f"ui:{self.settings.ui.ui_user}")) if user_ok and pass_ok else None
 
 
 class AccessGate:
@@ -138,7 +149,7 @@ class AccessGate:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        headers = [(k, v) for k, v in scope.get("headers") or [] if k != IDENTITY_HEADER]
+        headers = [(k, v) for k, v in scope.get("headers") or [] if k not in OWN_HEADERS]
         scope = dict(scope, headers=headers)
         request = Request(scope)
         path = scope.get("path", "")
@@ -151,10 +162,36 @@ class AccessGate:
             await refusal(request, path, self.access)(scope, receive, send)
             return
         if who is None:
-            who = Identity(f"client:{request.client.host if request.client else '?'}")
+            # a server that asks nobody for a credential (loopback, no token, no password) has one user, who
+            # reads everything; anywhere else an anonymous caller reads öffentlich only
+            alone = not any(t.active for t in stored) and self.access.settings.ui.ui_password is None
+            who = Identity(f"client:{request.client.host if request.client else '?'}",
+                           rights=Rights(None, admin=True) if alone else PUBLIC_ONLY)
+        file = next((unquote(path[len(r):]) for r in FILE_ROUTES if path.startswith(r)), None)
+        if file is not None and not self.access.file_allowed(file, who.rights):
+            await JSONResponse({"error": {"code": "not_found", "message_de": "Datei nicht gefunden.",
+                                          "message_en": "File not found."}}, status_code=404)(scope, receive, send)
+            return
         scope.setdefault("state", {})["identity"] = who
-        scope["headers"] = headers + [(IDENTITY_HEADER, who.key.encode())]
+        scope["headers"] = headers + [(IDENTITY_HEADER, who.key.encode()), (RIGHTS_HEADER, rights_header(who.rights))]
         await self.app(scope, receive, send)
+
+
+def rights_header(rights: Rights) -> bytes:
+    return json.dumps({"collections": None if rights.collections is None else sorted(rights.collections),
+                       "admin": rights.admin, "who": rights.who}, ensure_ascii=True).encode()
+
+
+def rights_of_headers(headers: Mapping[str, str] | None) -> Rights:
+    """The rights the gate wrote into a request's headers (a Gradio handler sees only the headers);
+    without the gate's header, öffentlich only."""
+    raw = (headers or {}).get(RIGHTS_HEADER.decode(), "")
+    try:
+        d = json.loads(raw)
+        cols = d["collections"]
+        return Rights(None if cols is None else frozenset(str(c) for c in cols), bool(d["admin"]), str(d["who"]))
+    except (ValueError, KeyError, TypeError):
+        return PUBLIC_ONLY
 
 
 def identity_of(request: Request) -> Identity:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from assistant.core.rights import collection_names
 from assistant.core.settings import Settings
 from assistant.faces.tokens import TokenStore
 
@@ -20,13 +21,17 @@ def token() -> None:
 @token.command("create")
 @click.option("--name", required=True, help="Who or what uses it, e.g. \"open-webui\".")
 @click.option("--upload", is_flag=True, help="May also upload documents (POST /api/v1/documents).")
+@click.option("--collections", default="", metavar="A,B",
+              help="Collections it may read (default: öffentlich), e.g. öffentlich,rat-intern.")
 @click.pass_context
-def token_create(ctx: click.Context, name: str, upload: bool) -> None:
+def token_create(ctx: click.Context, name: str, upload: bool, collections: str) -> None:
     """Create a token; it is printed once and stored only as a hash."""
-    secret = _tokens(ctx).create(name, upload)
+    store = _tokens(ctx)
+    secret = store.create(name, upload, collection_names(collections))
+    readable = ", ".join(next(t for t in store.tokens() if t.name == name and t.active).rights.collections or ())
     click.echo(secret)
-    click.echo(f"Token „{name}“ angelegt{' (darf hochladen)' if upload else ''}. Es wird nur jetzt angezeigt: "
-               "bitte sicher aufbewahren. / Shown only now: keep it safe.", err=True)
+    click.echo(f"Token „{name}“ angelegt{' (darf hochladen)' if upload else ''}, liest: {readable}. Es wird nur "
+               "jetzt angezeigt: bitte sicher aufbewahren. / Shown only now: keep it safe.", err=True)
 
 
 @token.command("list")
@@ -38,7 +43,8 @@ def token_list(ctx: click.Context) -> None:
         click.echo("Keine Tokens. / No tokens (the doors are open on 127.0.0.1 only).")
     for t in rows:
         state = f"widerrufen {t.revoked_at}" if t.revoked_at else "aktiv"
-        click.echo(f"{t.name}\t{'upload' if t.upload else 'read'}\t{t.created_at}\t{state}")
+        readable = ",".join(sorted(t.rights.collections or ()))
+        click.echo(f"{t.name}\t{'upload' if t.upload else 'read'}\t{readable}\t{t.created_at}\t{state}")
 
 
 @token.command("revoke")

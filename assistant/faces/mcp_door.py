@@ -10,11 +10,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 
 from assistant.core.errors import KepolError
+from assistant.core.rights import Rights
+from assistant.faces.access import identity_of
 from assistant.core.types import passage_contract
 from assistant.faces.service import MAX_HISTORY, Filters, ServiceError, check_question, filter_of
 
@@ -46,6 +48,18 @@ def _checked(text: str, limit: int, history: list[str] | None = None) -> str:
     return text
 
 
+def _rights(ctx: Context) -> Rights | None:
+    """Over HTTP, what the access gate let this request read; over stdio (`kepol mcp`, a local desktop
+    client started by the machine's user) everything, as at the command line."""
+    try:
+        request = ctx.request_context.request
+    except ValueError:
+        request = None
+    if request is None:
+        return None
+    return identity_of(request).rights
+
+
 def build(assistant: Assistant, read_only: bool = True) -> MCPServer:
     """The MCP server over one Assistant. `read_only=False` adds `add_documents` (ingest local
     files); the HTTP transport is always read-only (uploads go through the REST door and its token)."""
@@ -59,13 +73,14 @@ def build(assistant: Assistant, read_only: bool = True) -> MCPServer:
         "Titel, Seite und Quelle zurück. Zitiere Stellen wörtlich mit Titel und Seite. / Searches the "
         "municipal development policy documents; returns the best passages with title, page and source. "
         "Quote passages verbatim with their title and page. filters: {kind, publisher, year}."))
-    async def search_documents(query: str, k: int = 5, filters: Filters | None = None) -> dict[str, Any]:
+    async def search_documents(ctx: Context, query: str, k: int = 5, filters: Filters | None = None) -> dict[str, Any]:
         q = _checked(query, limit)
         if not 1 <= k <= 50:
             raise ToolError("k muss zwischen 1 und 50 liegen. / k must be between 1 and 50.")
         try:
             only = filter_of(filters)
-            passages = await anyio.to_thread.run_sync(lambda: assistant.retrieve(q, k, None, only))
+            rights = _rights(ctx)
+            passages = await anyio.to_thread.run_sync(lambda: assistant.retrieve(q, k, None, only, rights=rights))
         except (ServiceError, KepolError) as exc:
             raise _fail(exc) from exc
         return {"passages": [passage_contract(p, n) for n, p in enumerate(passages, start=1)]}
@@ -77,13 +92,14 @@ def build(assistant: Assistant, read_only: bool = True) -> MCPServer:
         "zuerst. / Answers a question from the documents: `answer` with citation numbers [n], `citations` "
         "with document, page and verbatim quote, `refused` when the documents do not say. Relay the answer "
         "with its citations as given. history: the user's earlier questions, oldest first."))
-    async def ask(question: str, history: list[str] | None = None) -> dict[str, Any]:
+    async def ask(ctx: Context, question: str, history: list[str] | None = None) -> dict[str, Any]:
         turns = list(history or [])
         if len(turns) > MAX_HISTORY:
             raise ToolError(f"history: höchstens {MAX_HISTORY} Fragen. / history: at most {MAX_HISTORY} questions.")
         q = _checked(question, limit, turns)
         try:
-            answer = await anyio.to_thread.run_sync(lambda: assistant.ask(q, turns))
+            rights = _rights(ctx)
+            answer = await anyio.to_thread.run_sync(lambda: assistant.ask(q, turns, rights=rights))
         except KepolError as exc:
             raise _fail(exc) from exc
         return answer.to_contract()
@@ -91,8 +107,9 @@ def build(assistant: Assistant, read_only: bool = True) -> MCPServer:
     @server.tool(annotations=_READ, description=(
         "Listet die Dokumente der Bibliothek (Titel, Art, Herausgeber, Jahr, Seiten). / Lists the "
         "library's documents (title, kind, publisher, year, pages)."))
-    async def list_documents() -> dict[str, Any]:
-        return {"documents": await anyio.to_thread.run_sync(assistant.library)}
+    async def list_documents(ctx: Context) -> dict[str, Any]:
+        rights = _rights(ctx)
+        return {"documents": await anyio.to_thread.run_sync(lambda: assistant.library(rights))}
 
     if not read_only:
         @server.tool(description=(

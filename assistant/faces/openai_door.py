@@ -18,6 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from assistant.core.rights import Rights
 from assistant.core.types import Answer, Delta, Final, kind_label
 from assistant.faces.service import MAX_HISTORY, Filters, Gatekeeper, ServiceError, check_question, filter_of
 
@@ -80,9 +81,10 @@ class ChatBody(BaseModel):
     service_tier: str | None = None
 
 
-def models(assistant: Assistant) -> dict[str, str]:
-    """Model ids and the document kind each stands for ("" for the whole library)."""
-    kinds = sorted({r["kind"] for r in assistant.library() if r["kind"]})
+def models(assistant: Assistant, rights: Rights) -> dict[str, str]:
+    """Model ids and the document kind each stands for ("" for the whole library): the kinds of the
+    documents the caller may read."""
+    kinds = sorted({r["kind"] for r in assistant.library(rights) if r["kind"]})
     return {MODEL: ""} | {f"{MODEL}:{kind_label(k)}": k for k in kinds}
 
 
@@ -111,15 +113,15 @@ def router(assistant: Assistant, gate: Gatekeeper) -> APIRouter:
 
     @r.get("/models", summary="The model ids: `kepol` and one per document kind")
     def list_models(request: Request) -> dict[str, Any]:
-        gate.admit(request)
+        rights = gate.admit(request).rights
         now = int(time.time())
         return {"object": "list", "data": [{"id": m, "object": "model", "created": now, "owned_by": "kepol"}
-                                           for m in models(assistant)]}
+                                           for m in models(assistant, rights)]}
 
     @r.post("/chat/completions", summary="A cited answer as a chat completion")
     async def chat(body: ChatBody, request: Request) -> Any:
-        gate.admit(request)
-        known = models(assistant)
+        rights = gate.admit(request).rights
+        known = models(assistant, rights)
         if body.model not in known:
             raise ServiceError(404, "model_not_found", f"Unbekanntes Modell „{body.model}“.",
                                f"Unknown model '{body.model}' (available: {', '.join(known)}).")
@@ -128,7 +130,7 @@ def router(assistant: Assistant, gate: Gatekeeper) -> APIRouter:
         only = filter_of(body.filters, known[body.model] or None)
         cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if not body.stream:
-            answer = await run_in_threadpool(assistant.ask, question, history, only, body.include_superseded)
+            answer = await run_in_threadpool(assistant.ask, question, history, only, body.include_superseded, rights)
             cites = _citations(answer)
             message = {"role": "assistant", "content": with_sources(answer), "citations": cites,
                        "refused": answer.refused}
@@ -145,7 +147,7 @@ def router(assistant: Assistant, gate: Gatekeeper) -> APIRouter:
         def events() -> Iterator[str]:
             yield chunk({"role": "assistant", "content": ""})
             shown = ""
-            for e in assistant.ask_stream(question, history, only, body.include_superseded):
+            for e in assistant.ask_stream(question, history, only, body.include_superseded, rights):
                 if isinstance(e, Delta):
                     shown += e.text
                     yield chunk({"content": e.text})

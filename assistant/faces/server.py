@@ -12,7 +12,8 @@ import signal
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
@@ -25,6 +26,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from assistant.core.errors import KepolError, redact
+from assistant.core.rights import Rights
 from assistant.faces import mcp_door, openai_door, rest
 from assistant.faces.access import Access, AccessGate, identity_of, login_routes
 from assistant.faces.service import (MAX_BODY_BYTES, Gatekeeper, ServiceError, exposure_problem, gatekeeper,
@@ -166,7 +168,7 @@ def create_server(assistant: Assistant) -> FastAPI:
     upload_limit = int(assistant.settings.ingest.max_file_mb * 1024 * 1024) + 64 * 1024
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, upload_limit=upload_limit)
 
-    access = Access(gate.tokens, assistant.settings)  # one session store for the login and the gate
+    access = Access(gate.tokens, assistant.settings, file_guard(assistant))  # one session store for login and gate
     for path, endpoint, methods in login_routes(access):
         app.router.routes.append(Route(path, endpoint=endpoint, methods=methods))  # type: ignore[arg-type]
 
@@ -180,6 +182,26 @@ def create_server(assistant: Assistant) -> FastAPI:
     # outermost, added last: access is decided before any route (door, UI, Gradio API, a later one) runs
     app.add_middleware(AccessGate, access=access)
     return app
+
+
+def file_guard(assistant: Assistant) -> Callable[[str, Rights], bool]:
+    """Whether a caller may fetch a file by path from Gradio's file routes: one of its own documents, or a
+    file in no folder that holds a document of a collection it may not read (so neither a forbidden
+    original nor its folder's metadata.json is served)."""
+    def allowed(path: str, rights: Rights) -> bool:
+        if not rights.restricted:
+            return True
+        try:
+            target = Path(path).resolve()
+        except (OSError, ValueError):
+            return False
+        whole = assistant.version()
+        if any(Path(d.path).resolve() == target for d in assistant.version(rights).manifest.documents.values()):
+            return True
+        hidden = {Path(d.path).resolve().parent for d in whole.manifest.documents.values() if not rights.sees(d.collection)}
+        return not any(target.is_relative_to(folder) for folder in hidden)
+
+    return allowed
 
 
 def _unknown_routes(app: FastAPI) -> None:

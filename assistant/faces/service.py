@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assistant.core.errors import redact
+from assistant.core.rights import PUBLIC, CollectionNameError, Rights, collection_name
 from assistant.core.types import KINDS, LibraryFilter
 from assistant.faces.ratelimit import RateLimiter
 from assistant.faces.access import Identity, identity_of
@@ -176,6 +177,19 @@ class Gatekeeper:
         if wait:
             raise ServiceError(429, "rate_limited", f"Zu viele Anfragen; bitte in {wait:.0f} s erneut versuchen.",
                                f"Too many requests; retry in {wait:.0f} s.", {"Retry-After": str(max(1, round(wait)))})
+
+
+def upload_collection(name: str | None, rights: Rights) -> str:
+    """The collection an upload goes to (öffentlich by default): a valid name the uploader may read
+    (an upload into a collection one cannot read would be writing blind); else a 422 or a 403."""
+    try:
+        target = collection_name(name or PUBLIC)
+    except CollectionNameError as exc:
+        raise ServiceError(422, "bad_collection", exc.de, exc.message) from exc
+    if not rights.sees(target):
+        raise ServiceError(403, "forbidden", f"Keine Rechte für die Sammlung „{target}“.",
+                           f"No rights for the collection '{target}'.")
+    return target
 
 
 def gatekeeper(assistant: Assistant) -> Gatekeeper:

@@ -11,11 +11,13 @@ import os
 import re
 import secrets
 import threading
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from assistant.core.errors import KepolError, register_secret
+from assistant.core.rights import PUBLIC, Rights, collection_names
 
 PREFIX = "kepol_"  # makes a leaked token recognisable (secret scanners, redaction in logs)
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
@@ -30,10 +32,16 @@ class Token:
     upload: bool = False
     created_at: str = ""
     revoked_at: str = ""
+    collections: tuple[str, ...] = ()  # what it may read (none named: öffentlich)
 
     @property
     def active(self) -> bool:
         return not self.revoked_at
+
+    @property
+    def rights(self) -> Rights:
+        """Its collections (öffentlich when it names none); a token that may upload is an admin."""
+        return Rights(frozenset(self.collections or (PUBLIC,)), admin=self.upload, who=f"token:{self.name}")
 
 
 def _digest(token: str) -> str:
@@ -55,7 +63,7 @@ class TokenStore:
         except (OSError, ValueError) as exc:
             raise KepolError(f"{self.path}: the token file cannot be read ({type(exc).__name__})",
                              "restore it from a backup, or delete it and create the tokens again") from exc
-        return [Token(**t) for t in data.get("tokens", [])]
+        return [Token(**{**t, "collections": tuple(t.get("collections") or ())}) for t in data.get("tokens", [])]
 
     def any_active(self) -> bool:
         return any(t.active for t in self.tokens())
@@ -67,18 +75,19 @@ class TokenStore:
         os.chmod(tmp, 0o600)
         os.replace(tmp, self.path)
 
-    def create(self, name: str, upload: bool = False) -> str:
-        """A new token (returned once, never stored) under a unique name."""
+    def create(self, name: str, upload: bool = False, collections: Iterable[str] = ()) -> str:
+        """A new token (returned once, never stored) under a unique name, reading `collections`."""
         if not NAME.match(name or ""):
             raise KepolError(f"token name {name!r} is not allowed",
                              "use 1–64 letters, digits, spaces, dots, dashes or underscores")
+        readable = collection_names(collections)
         with self._lock:
             tokens = self.tokens()
             if any(t.name == name and t.active for t in tokens):
                 raise KepolError(f"a token named {name!r} exists already", "revoke it first or choose another name")
             token = PREFIX + secrets.token_urlsafe(32)
             now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            self._save(tokens + [Token(name, _digest(token), upload, now)])
+            self._save(tokens + [Token(name, _digest(token), upload, now, collections=tuple(sorted(readable)))])
         register_secret(token)
         return token
 

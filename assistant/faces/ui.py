@@ -14,7 +14,8 @@ from urllib.parse import quote
 import gradio as gr  # the CLI sets GRADIO_ANALYTICS_ENABLED=False before this import (no outbound calls)
 
 from assistant.export import export_file as write_export
-from assistant.faces.access import IDENTITY_HEADER
+from assistant.core.rights import PUBLIC, PUBLIC_ONLY, CollectionNameError, Rights, collection_name
+from assistant.faces.access import IDENTITY_HEADER, rights_of_headers
 from assistant.faces.ratelimit import RateLimiter
 from assistant.core.errors import KepolError
 from assistant.faces.upload import admin_allowed, store
@@ -34,7 +35,8 @@ STARTERS_BY_GROUP = {
                                 "Wie oft wird der Wettbewerb „Kommune bewegt Welt“ ausgelobt?"],
 }
 
-LIBRARY_COLUMNS = ("Titel", "Art", "Herausgeber", "Jahr", "Seiten", "Abschnitte", "Eingelesen", "Hinweise")
+LIBRARY_COLUMNS = ("Titel", "Art", "Herausgeber", "Jahr", "Seiten", "Abschnitte", "Eingelesen", "Hinweise",
+                   "Sammlung")
 
 CSS = """
 .kepol-library {width: 100%; border-collapse: collapse; table-layout: auto; font-size: 0.95em;}
@@ -212,12 +214,12 @@ class ChatHandlers:
         # the server passes its doors' limiter: a token's questions count once, whichever door they use
         self.limiter = limiter or RateLimiter(assistant.settings.ui.rate_limit_per_minute)
 
-    def extras(self, answer: Answer) -> dict[int, SourceExtras]:
+    def extras(self, answer: Answer, rights: Rights | None = None) -> dict[int, SourceExtras]:
         """Each citation's surrounding text and a link to the original at its page."""
         out = {}
         for c in answer.citations:
-            before, after = self.assistant.citation_context(answer, c)
-            path = self.assistant.source_file(c.doc_id)
+            before, after = self.assistant.citation_context(answer, c, rights=rights)
+            path = self.assistant.source_file(c.doc_id, rights)
             url = f"/gradio_api/file={quote(str(path))}" + (f"#page={c.page}" if c.page else "") if path else ""
             out[c.n] = SourceExtras(before, after, url)
         return out
@@ -241,9 +243,10 @@ class ChatHandlers:
         final: Answer | None = None
         offset = citation_offset(answers)
         only = LibraryFilter(None if kind == ALL else kind, None if publisher == ALL else publisher)
+        rights = _rights(request)
         try:
             for event in self.assistant.ask_stream(message, history=list(turns), only=only,
-                                                   include_superseded=bool(all_versions)):
+                                                   include_superseded=bool(all_versions), rights=rights):
                 if isinstance(event, Delta):
                     shown += event.text
                     chat[-1] = {"role": "assistant", "content": renumbered(_bubble(shown), None, offset)}
@@ -256,7 +259,8 @@ class ChatHandlers:
             return
         assert final is not None
         chat[-1:] = answer_messages(final, offset)
-        yield "", chat, list(turns) + [message], list(answers) + [final], sources_html(final, self.extras(final), offset)
+        yield "", chat, list(turns) + [message], list(answers) + [final], \
+            sources_html(final, self.extras(final, rights), offset)
 
     def ask_json(self, question: str, history: list[str] | None = None,
                  request: gr.Request | None = None) -> dict[str, Any]:
@@ -265,7 +269,7 @@ class ChatHandlers:
         if wait:
             return {"error": "rate_limited", "retry_after_s": round(wait, 1)}
         try:
-            return self.assistant.ask(question or "", history=list(history or [])).to_contract()
+            return self.assistant.ask(question or "", history=list(history or []), rights=_rights(request)).to_contract()
         except KepolError as exc:
             return {"error": type(exc).__name__, "message": exc.message, "hint": exc.hint}
 
@@ -296,13 +300,13 @@ class ChatHandlers:
             yield from self.respond(question, chat, turns, answers, kind, publisher, all_versions, request)
         return ask
 
-    def library_html(self) -> str:
+    def library_html(self, request: gr.Request | None = None) -> str:
         """The library as an HTML table that fits a wide window and a phone: short German column
         names that never break inside a word, long titles and notes that wrap, and on a narrow
         screen one card per document (CSS in CSS)."""
         head = "".join(f'<th scope="col">{c}</th>' for c in LIBRARY_COLUMNS)
         rows = []
-        for r in self.library():
+        for r in self.library(request):
             r[6] = _when(str(r[6]))
             # an empty field stays an empty cell in the table and is left out of a phone's card
             cells = "".join(f'<td data-label="{c}">{html.escape(str(v))}</td>' if _shown(v) else
@@ -312,28 +316,35 @@ class ChatHandlers:
             return "<p>Noch keine Dokumente indexiert.</p>"
         return f'<table class="kepol-library"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
-    def library(self) -> list[list[Any]]:
+    def library(self, request: gr.Request | None = None) -> list[list[Any]]:
         return [[r["title"], kind_label(r["kind"]), r["publisher"], r["year"], r["pages"], r["chunks"], r["ingested_at"],
-                 r["notes"]] for r in self.assistant.library()]
+                 r["notes"], r["collection"]] for r in self.assistant.library(_rights(request))]
 
-    def upload(self, files: list[Any] | None, password: str,
-               progress: gr.Progress = gr.Progress(track_tqdm=True)) -> str:
-        """Administrators add documents: files are checked and copied, ingested, and each file's
-        outcome shown in German."""
+    def upload(self, files: list[Any] | None, password: str, collection: str = PUBLIC,
+               request: gr.Request | None = None, progress: gr.Progress = gr.Progress(track_tqdm=True)) -> str:
+        """Administrators add documents to a collection: files are checked and copied, ingested, and
+        each file's outcome shown in German."""
         settings = self.assistant.settings
         allowed, why = admin_allowed(settings, password)
         if not allowed:
             return f"**{html.escape(why)}**"
+        rights = _rights(request)
+        try:
+            target = collection_name(collection or PUBLIC)
+        except CollectionNameError as exc:
+            return f"**{html.escape(exc.de)}**"
+        if rights is not None and not rights.sees(target):
+            return f"**Keine Rechte für die Sammlung „{html.escape(target)}“.**"
         paths = [f if isinstance(f, str) else f.name for f in files or []]
         if not paths:
             return "Keine Datei ausgewählt."
-        folder = settings.store.data_dir / "uploads"
+        folder = settings.store.data_dir / "uploads" / target
         stored = store(paths, [Path(p).name for p in paths], folder, settings.ingest.max_file_mb)
         lines = ["| Datei | Ergebnis |", "|---|---|"]
         lines += [f"| {html.escape(u.name)} | abgelehnt: {html.escape(u.reason)} |" for u in stored if not u.ok]
         good = [folder / u.name for u in stored if u.ok]
         if good:
-            for r in self.assistant.ingest(good, progress=True).results:
+            for r in self.assistant.ingest(good, progress=True, collection=target).results:
                 detail = f": {html.escape(r.reason_de or r.reason)}" if r.reason else ""
                 lines.append(f"| {html.escape(Path(r.path).name)} | {STATUS_DE.get(r.status, r.status)}{detail} |")
         return "\n".join(lines)
@@ -343,15 +354,16 @@ class ChatHandlers:
         """A new conversation: chat, turns, answers, sources, question box and status emptied."""
         return [], [], [], sources_html(None), "", ""
 
-    def filter_choices(self) -> tuple[list[tuple[str, str]], list[str]]:
-        """The document kinds (German names) and publishers of what is indexed now."""
-        docs = self.assistant.library()
+    def filter_choices(self, request: gr.Request | None = None,
+                       rights: Rights | None = None) -> tuple[list[tuple[str, str]], list[str]]:
+        """The document kinds (German names) and publishers of what the caller may read now."""
+        docs = self.assistant.library(rights if request is None else _rights(request))
         kinds = sorted({r["kind"] for r in docs if r["kind"]})
         return ([(ALL, ALL)] + [(kind_label(k), k) for k in kinds],
                 [ALL] + sorted({r["publisher"] for r in docs if r["publisher"]}))
 
-    def refresh_filters(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        kinds, publishers = self.filter_choices()
+    def refresh_filters(self, request: gr.Request | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        kinds, publishers = self.filter_choices(request)
         return gr.update(choices=kinds), gr.update(choices=publishers)
 
 
@@ -391,7 +403,8 @@ def create_app(assistant: Assistant, limiter: RateLimiter | None = None) -> gr.B
                         export_file = gr.File(label="Export", interactive=False)
                 with gr.Column(scale=2):
                     with gr.Row():
-                        kind_choices, publisher_choices = h.filter_choices()
+                        # the page as built shows öffentlich's kinds and publishers; each visitor's own on load
+                        kind_choices, publisher_choices = h.filter_choices(rights=PUBLIC_ONLY)
                         kind = gr.Dropdown(kind_choices, value=ALL, label="Dokumentart")
                         publisher = gr.Dropdown(publisher_choices, value=ALL, label="Herausgeber")
                         all_versions = gr.Checkbox(False, label="Auch ältere Fassungen durchsuchen")
@@ -399,13 +412,14 @@ def create_app(assistant: Assistant, limiter: RateLimiter | None = None) -> gr.B
                     sources = gr.HTML(sources_html(None))
         with gr.Tab("Dokumente"):
             gr.Markdown("Diese Dokumente sind indexiert:")
-            table = gr.HTML(h.library_html)
+            table = gr.HTML("")  # filled on load with what this visitor may read
             refresh = gr.Button("Aktualisieren")
         with gr.Tab("Verwaltung"):
             gr.Markdown("Neue Dokumente hochladen (PDF, DOCX, TXT, Markdown, HTML, Bilder: PNG, JPEG, TIFF). "
                         "Nur für Administratoren.")
             files = gr.File(label="Dokumente", file_count="multiple",
                             file_types=sorted(SUPPORTED_SUFFIXES), type="filepath")
+            upload_collection = gr.Textbox(PUBLIC, label="Sammlung", max_lines=1)
             password = gr.Textbox(label="Administrator-Passwort", type="password")
             upload_btn = gr.Button("Hochladen und einlesen", variant="primary")
             upload_result = gr.Markdown("")
@@ -424,12 +438,14 @@ def create_app(assistant: Assistant, limiter: RateLimiter | None = None) -> gr.B
         hidden_library = gr.JSON(visible=False)
         refresh.click(h.library, None, hidden_library, api_name="library")
         # what an upload added shows in the library and in the filters at once
-        upload_btn.click(h.upload, [files, password], upload_result, api_name="upload").then(
+        upload_btn.click(h.upload, [files, password, upload_collection], upload_result, api_name="upload").then(
             h.library_html, None, table).then(h.refresh_filters, None, [kind, publisher])
         hidden_q = gr.Textbox(visible=False)
         hidden_h = gr.JSON(visible=False)
         hidden_out = gr.JSON(visible=False)
         hidden_q.submit(h.ask_json, [hidden_q, hidden_h], hidden_out, api_name="ask")
+        app.load(h.library_html, None, table, api_visibility="private").then(
+            h.refresh_filters, None, [kind, publisher], api_visibility="private")
     return app
 
 
@@ -443,6 +459,14 @@ def _when(iso: str) -> str:
         return datetime.fromisoformat(iso).strftime("%d.%m.%Y %H:%M")
     except ValueError:
         return iso
+
+
+def _rights(request: gr.Request | None) -> Rights | None:
+    """What the caller may read, as the server's access gate wrote it into the request (RIGHTS_HEADER);
+    a handler called without a request (a test, a script around ChatHandlers) reads everything."""
+    if request is None:
+        return None
+    return rights_of_headers(getattr(request, "headers", None))
 
 
 def _session(request: gr.Request | None) -> str:

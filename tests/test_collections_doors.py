@@ -1,0 +1,145 @@
+"""The canary through every door: a token without rat-intern asks, lists and fetches through REST, the
+OpenAI-compatible chat (plain and streamed), MCP over HTTP, Gradio's API (gradio_client) and the file
+route, and no response body or header holds the canary's title, phrase, file name or doc id; a token
+with rat-intern gets the canary's answer through the same doors. The CLI and MCP over stdio run as the
+machine's owner (every collection) unless --collections says otherwise."""
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import openai
+import pytest
+from click.testing import CliRunner
+from gradio_client import Client as GradioClient
+from mcp import Client as McpClient
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+from assistant.api import Assistant
+from assistant.core.rights import PUBLIC
+from assistant.core.settings import Settings
+from assistant.faces.cli import main
+from assistant.faces.server import Running
+from assistant.faces.tokens import TokenStore
+from tests.conftest import serving
+from tests.test_collections import CANARY, CANARY_PHRASE, CANARY_QUESTIONS, INTERN, PUBLIC_DOCS, _write
+
+SECRET_ANSWER = CANARY_QUESTIONS[1]  # "Mit wie viel Euro …": only the canary answers it
+LEAKS = (CANARY_PHRASE, "Quelimane", "48.500", "vorlage", "Ratsvorlage", INTERN)
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Assistant, dict[str, str]]]:
+    root = tmp_path_factory.mktemp("doors")
+    a = Assistant(Settings(data_dir=root / "data", corpus_dir=_write(root / "public", PUBLIC_DOCS),
+                           rate_limit_per_minute=0))
+    assert a.ingest().usable
+    assert a.ingest([_write(root / "intern", CANARY)], collection=INTERN).usable
+    store = TokenStore(a.settings.store.data_dir / "tokens.json")
+    tokens = {"public": store.create("buerger"), "rat": store.create("rat", collections=[PUBLIC, INTERN])}
+    yield a, tokens
+
+
+@pytest.fixture(scope="module")
+def server(library: tuple[Assistant, dict[str, str]]) -> Iterator[Running]:
+    with serving(library[0]) as running:
+        yield running
+
+
+def _clean(where: str, r: httpx.Response) -> None:
+    text = r.text + json.dumps(dict(r.headers))
+    assert not [s for s in LEAKS if s in text], (where, [s for s in LEAKS if s in text], text[:500])
+
+
+def _canary_id(a: Assistant) -> str:
+    return next(r["doc_id"] for r in a.library() if r["collection"] == INTERN)
+
+
+def test_rest_and_openai_doors_show_a_public_token_nothing_of_the_canary(server: Running, library):
+    a, tokens = library
+    auth = {"Authorization": f"Bearer {tokens['public']}"}
+    with httpx.Client(base_url=server.url, timeout=60, headers=auth) as c:
+        for q in CANARY_QUESTIONS:
+            r = c.post("/api/v1/ask", json={"question": q})
+            assert r.status_code == 200 and r.json()["refused"], r.text
+            _clean("ask " + q, r)
+            _clean("ask stream", c.post("/api/v1/ask", json={"question": q, "stream": True}))
+            _clean("retrieve", c.post("/api/v1/retrieve", json={"question": q, "k": 50}))
+        r = c.post("/api/v1/ask", json={"question": "Wie beginnt eine Städtepartnerschaft?"})
+        assert "Ratsbeschluss" in r.json()["answer"]
+        _clean("the public answer to what the canary answers better", r)
+        docs = c.get("/api/v1/documents")
+        assert {d["collection"] for d in docs.json()["documents"]} == {PUBLIC}
+        _clean("documents", docs)
+        _clean("models", c.get("/v1/models"))
+        _clean("health", c.get("/api/v1/health"))
+        path = a.source_file(_canary_id(a))
+        assert path is not None
+        for route in (f"/gradio_api/file={quote(str(path))}", f"/gradio_api/file={quote(str(path.parent))}/metadata.json"):
+            r = c.get(route)
+            assert r.status_code == 404, route
+            _clean(route, r)
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key=tokens["public"])
+    reply = client.chat.completions.create(model="kepol", messages=[{"role": "user", "content": SECRET_ANSWER}])
+    assert not [s for s in LEAKS if s in reply.model_dump_json()]
+    streamed = "".join(ch.model_dump_json() for ch in client.chat.completions.create(
+        model="kepol", messages=[{"role": "user", "content": SECRET_ANSWER}], stream=True))
+    assert streamed and not [s for s in LEAKS if s in streamed]
+
+
+def test_the_rat_token_reads_the_canary_through_the_same_doors(server: Running, library):
+    a, tokens = library
+    with httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {tokens['rat']}"}) as c:
+        r = c.post("/api/v1/ask", json={"question": SECRET_ANSWER})
+        assert not r.json()["refused"] and "48.500 Euro" in r.json()["answer"]
+        assert INTERN in {d["collection"] for d in c.get("/api/v1/documents").json()["documents"]}
+        path = a.source_file(_canary_id(a))
+        assert c.get(f"/gradio_api/file={quote(str(path))}").status_code == 200
+    reply = openai.OpenAI(base_url=server.url + "/v1", api_key=tokens["rat"]).chat.completions.create(
+        model="kepol", messages=[{"role": "user", "content": SECRET_ANSWER}])
+    assert "48.500 Euro" in (reply.choices[0].message.content or "")
+
+
+def test_mcp_over_http_and_gradios_api_follow_the_token(server: Running, library):
+    _, tokens = library
+
+    async def mcp(token: str) -> str:
+        client = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
+        async with McpClient(streamable_http_client(f"{server.url}/mcp", http_client=client)) as c:
+            out = [await c.call_tool("ask", {"question": SECRET_ANSWER}),
+                   await c.call_tool("search_documents", {"query": CANARY_QUESTIONS[0], "k": 50}),
+                   await c.call_tool("list_documents", {})]
+            return json.dumps([o.model_dump(mode="json") for o in out], ensure_ascii=False)
+
+    seen = asyncio.run(mcp(tokens["public"]))
+    assert "Städtepartnerschaft" in seen and not [s for s in LEAKS if s in seen]
+    assert "48.500 Euro" in asyncio.run(mcp(tokens["rat"]))
+
+    public = GradioClient(server.url + "/", verbose=False, headers={"Authorization": f"Bearer {tokens['public']}"})
+    out = json.dumps([public.predict(SECRET_ANSWER, [], api_name="/ask"), public.predict(api_name="/library")],
+                     ensure_ascii=False)
+    assert not [s for s in LEAKS if s in out], out[:500]
+    rat = GradioClient(server.url + "/", verbose=False, headers={"Authorization": f"Bearer {tokens['rat']}"})
+    assert "48.500 Euro" in rat.predict(SECRET_ANSWER, [], api_name="/ask")["answer"]
+
+
+def test_the_cli_reads_every_collection_unless_told_otherwise(library, tmp_path: Path):
+    a, _ = library
+    env = {"KEPOL_DATA_DIR": str(a.settings.store.data_dir)}
+    a.close()  # the CLI opens the same store
+    everything = CliRunner().invoke(main, ["ask", "--json", SECRET_ANSWER], env=env)
+    assert everything.exit_code == 0 and "48.500 Euro" in everything.output
+    public = CliRunner().invoke(main, ["ask", "--json", "--collections", PUBLIC, SECRET_ANSWER], env=env)
+    assert public.exit_code == 0 and not [s for s in LEAKS if s in public.output]
+    listing = CliRunner().invoke(main, ["docs"], env=env)
+    assert INTERN in listing.output and PUBLIC in listing.output
+    bad = CliRunner().invoke(main, ["ask", "--collections", "rat intern", "Frage"], env=env)
+    assert bad.exit_code != 0 and "collection name 'rat intern' is not allowed" in bad.output
+    made = CliRunner().invoke(main, ["token", "create", "--name", "ag", "--collections", f"{PUBLIC},{INTERN}"], env=env)
+    assert made.exit_code == 0 and f"liest: {INTERN}, {PUBLIC}" in made.output
+    assert f"ag\tread\t{INTERN},{PUBLIC}" in CliRunner().invoke(main, ["token", "list"], env=env).output
