@@ -21,11 +21,13 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from assistant.api import Assistant
+from assistant.core.errors import KepolError
 from assistant.core.rights import PUBLIC
 from assistant.core.settings import Settings
 from assistant.faces.cli import main
 from assistant.faces.server import Running
 from assistant.faces.tokens import TokenStore
+from assistant.faces.users import UserStore
 from tests.conftest import serving
 from tests.test_collections import CANARY, CANARY_PHRASE, CANARY_QUESTIONS, INTERN, PUBLIC_DOCS, _write
 
@@ -143,3 +145,23 @@ def test_the_cli_reads_every_collection_unless_told_otherwise(library, tmp_path:
     made = CliRunner().invoke(main, ["token", "create", "--name", "ag", "--collections", f"{PUBLIC},{INTERN}"], env=env)
     assert made.exit_code == 0 and f"liest: {INTERN}, {PUBLIC}" in made.output
     assert f"ag\tread\t{INTERN},{PUBLIC}" in CliRunner().invoke(main, ["token", "list"], env=env).output
+
+
+def test_named_users_log_in_with_their_own_collections(server: Running, library):
+    a, _ = library
+    users = UserStore(a.settings.store.data_dir / "users.json")
+    users.add("amt", "amt-passwort-123")
+    users.add("ratsmitglied", "rat-passwort-456", [PUBLIC, INTERN], admin=True)
+    stored = (a.settings.store.data_dir / "users.json").read_text(encoding="utf-8")
+    assert "amt-passwort-123" not in stored and '"digest"' in stored  # only scrypt hashes are kept
+    with pytest.raises(Exception):  # a wrong password gets no session
+        GradioClient(server.url + "/", verbose=False, auth=("amt", "falsch-falsch"))
+    amt = GradioClient(server.url + "/", verbose=False, auth=("amt", "amt-passwort-123"))
+    out = json.dumps([amt.predict(SECRET_ANSWER, [], api_name="/ask"), amt.predict(api_name="/library")],
+                     ensure_ascii=False)
+    assert not [s for s in LEAKS if s in out], out[:500]
+    rat = GradioClient(server.url + "/", verbose=False, auth=("ratsmitglied", "rat-passwort-456"))
+    assert "48.500 Euro" in rat.predict(SECRET_ANSWER, [], api_name="/ask")["answer"]
+    with pytest.raises(KepolError, match="shorter than 10"):
+        users.add("kurz", "kurz")
+    assert users.remove("amt") and not users.remove("amt")

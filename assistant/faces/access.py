@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from assistant.core.rights import PUBLIC_ONLY, Rights
 from assistant.faces.ratelimit import RateLimiter
 from assistant.faces.tokens import Token, TokenStore
+from assistant.faces.users import UserStore
 
 if TYPE_CHECKING:
     from assistant.core.settings import Settings
@@ -92,6 +93,7 @@ class Access:
     def __init__(self, tokens: TokenStore, settings: Settings,
                  file_allowed: Callable[[str, Rights], bool] | None = None) -> None:
         self.tokens, self.settings = tokens, settings
+        self.users = UserStore(settings.store.data_dir / "users.json")
         self.sessions = Sessions()
         self.attempts = RateLimiter(LOGIN_ATTEMPTS_PER_MINUTE)
         # whether a caller may fetch a file by path (Gradio's file routes): not a document of another collection
@@ -119,7 +121,11 @@ class Access:
             return False
         if any(t.active for t in stored):
             return True
-        return self.settings.ui.ui_password is not None and not path.startswith(DOORS)
+        return self.passwords() and not path.startswith(DOORS)
+
+    def passwords(self) -> bool:
+        """Whether people log in with a name and password (the single UI password, or named users)."""
+        return self.settings.ui.ui_password is not None or self.users.any()
 
     def login(self, fields: dict[str, str]) -> Identity | None:
         """A token, or the UI user and password, as typed into the login form."""
@@ -127,6 +133,9 @@ class Access:
         if token.startswith("kepol_"):
             t = self.tokens.check(token)
             return Identity(f"token:{t.name}", t.name, t.upload, t.rights) if t else None
+        user = self.users.check(fields.get("username", ""), fields.get("password", "")) if self.users.any() else None
+        if user is not None:  # a named user: its own collections (kepol user add)
+            return Identity(f"user:{user.name}:{secrets.token_hex(4)}", rights=user.rights)
         secret = self.settings.ui.ui_password
         if secret is None:
             return None
@@ -164,7 +173,7 @@ class AccessGate:
         if who is None:
             # a server that asks nobody for a credential (loopback, no token, no password) has one user, who
             # reads everything; anywhere else an anonymous caller reads öffentlich only
-            alone = not any(t.active for t in stored) and self.access.settings.ui.ui_password is None
+            alone = not any(t.active for t in stored) and not self.access.passwords()
             who = Identity(f"client:{request.client.host if request.client else '?'}",
                            rights=Rights(None, admin=True) if alone else PUBLIC_ONLY)
         file = next((unquote(path[len(r):]) for r in FILE_ROUTES if path.startswith(r)), None)
@@ -219,7 +228,7 @@ def refusal(request: Request, path: str, access: Access) -> Response:
 def login_page(access: Access, problem: str = "") -> str:
     """A self-contained form (no script, no asset to load before the login): a token, or the UI
     user and password when one is configured."""
-    password = access.settings.ui.ui_password is not None
+    password = access.passwords()
     fields = ('<label>Benutzer<input name="username" autocomplete="username"></label>'
               '<label>Passwort<input name="password" type="password" autocomplete="current-password"></label>'
               '<p class="or">oder</p>') if password else ""

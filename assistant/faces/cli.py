@@ -314,9 +314,10 @@ def serve(ctx: click.Context, host: str | None, port: int | None, do_ingest: boo
 
 
 def _service_commands() -> None:
-    from assistant.faces.cli_service import mcp, token
+    from assistant.faces.cli_service import mcp, token, user
 
     main.add_command(token)
+    main.add_command(user)
     main.add_command(mcp)
 
 

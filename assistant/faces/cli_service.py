@@ -1,11 +1,14 @@
 """`kepol token …` and `kepol mcp`: the command-line side of the service doors (faces/server.py)."""
 from __future__ import annotations
 
+import sys
+
 import click
 
 from assistant.core.rights import collection_names
 from assistant.core.settings import Settings
 from assistant.faces.tokens import TokenStore
+from assistant.faces.users import UserStore
 
 
 def _tokens(ctx: click.Context) -> TokenStore:
@@ -55,6 +58,52 @@ def token_revoke(ctx: click.Context, name: str) -> None:
     if not _tokens(ctx).revoke(name):
         raise click.ClickException(f"no active token named {name!r} (see `kepol token list`)")
     click.echo(f"Token „{name}“ widerrufen. / revoked.")
+
+
+def _users(ctx: click.Context) -> UserStore:
+    settings: Settings = ctx.obj["settings"]
+    return UserStore(settings.store.data_dir / "users.json")
+
+
+@click.group()
+def user() -> None:
+    """Named users of the chat, each with the collections it may read (passwords stored as scrypt hashes)."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--collections", default="", metavar="A,B", help="Collections the user reads (default: öffentlich).")
+@click.option("--admin", is_flag=True, help="May upload, delete and edit documents.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts).")
+@click.pass_context
+def user_add(ctx: click.Context, name: str, collections: str, admin: bool, password_stdin: bool) -> None:
+    """Add user NAME (or give an existing one a new password and rights)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = str(click.prompt("Passwort / password", hide_input=True, confirmation_prompt=True))
+    u = _users(ctx).add(name, password, collection_names(collections), admin)
+    click.echo(f"Benutzer „{u.name}“ liest: {', '.join(sorted(u.rights.collections or ()))}"
+               f"{'; Administrator' if u.admin else ''}. / user saved.", err=True)
+
+
+@user.command("list")
+@click.pass_context
+def user_list(ctx: click.Context) -> None:
+    """Names and rights of the users (never their passwords)."""
+    for u in _users(ctx).users():
+        click.echo(f"{u.name}\t{'admin' if u.admin else 'read'}\t{','.join(sorted(u.rights.collections or ()))}"
+                   f"\t{u.created_at}")
+
+
+@user.command("remove")
+@click.argument("name")
+@click.pass_context
+def user_remove(ctx: click.Context, name: str) -> None:
+    """Remove user NAME (a browser logged in as NAME keeps its session until it logs out or the server restarts)."""
+    if not _users(ctx).remove(name):
+        raise click.ClickException(f"no user named {name!r} (see `kepol user list`)")
+    click.echo(f"Benutzer „{name}“ entfernt. / removed.")
 
 
 @click.command()
