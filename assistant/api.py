@@ -11,7 +11,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant import generate
+from assistant import generate, manage
+from assistant.audit import AuditLog
 from assistant import library as library_view
 from assistant import llm as llm_module
 from assistant import weights as weights_module
@@ -107,19 +108,28 @@ class Assistant:
 
     # ---------- ingestion ----------
     def ingest(self, paths: Sequence[str | os.PathLike[str]] | None = None, progress: bool = False,
-               dry_run: bool = False, rebuild: bool = False, collection: str | None = None) -> IngestReport:
+               dry_run: bool = False, rebuild: bool = False, collection: str | None = None,
+               who: str = "") -> IngestReport:
         """Ingest files/folders (default: the configured corpus folder); returns an IngestReport.
         Paths may be `str` or any path-like. `rebuild` discards the index first (the embedding
         cache keeps this cheap). `collection` puts the files into that collection (default: their
-        catalogue's, else öffentlich)."""
+        catalogue's, else öffentlich). `who` (a door's caller): each file ingested is an upload in the
+        audit log."""
         if collection is not None:
             collection = collection_name(collection)
         if rebuild and not dry_run:
             with self._lock:  # a store too damaged to open is set aside, not fatal, when rebuilding
                 if self._index is None:
                     self._index = KepolIndex(self.settings, repair=True)
-        report = run_ingest(paths or [self.settings.store.corpus_dir], self.settings, self.index, self.embedder,
-                            progress=progress, dry_run=dry_run, rebuild=rebuild, collection=collection)
+        with self.index.writing():
+            report = run_ingest(paths or [self.settings.store.corpus_dir], self.settings, self.index, self.embedder,
+                                progress=progress, dry_run=dry_run, rebuild=rebuild, collection=collection)
+        if who and not dry_run:
+            committed = self.index.current().manifest
+            for r in report.by_status("ingested"):
+                d = committed.record(r.doc_id)
+                self.audit.add(who, "upload", r.doc_id, d.title if d else "", d.collection if d else "",
+                               file=Path(r.path).name)
         if self._warm and not dry_run:  # a serving process: the one who uploaded waits, not the next asker
             self._catalogue(self.index.current())
         return report
@@ -148,6 +158,22 @@ class Assistant:
     def source_file(self, doc_id: str, rights: Rights | None = None) -> Path | None:
         return library_view.source_file(self.version(rights), doc_id)
 
+    # ---------- managing documents (assistant/manage.py) ----------
+    @property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.settings.store.data_dir / "audit.jsonl")
+
+    def delete_document(self, doc_id: str, rights: Rights | None = None, who: str = "local") -> Any:
+        return manage.delete(self, doc_id, rights, who)
+
+    def edit_document(self, doc_id: str, changes: dict[str, Any], rights: Rights | None = None,
+                      who: str = "local") -> Any:
+        return manage.edit(self, doc_id, changes, rights, who)
+
+    def replace_document(self, doc_id: str, new_file: Path, rights: Rights | None = None, who: str = "local",
+                         remove_old: bool = False) -> IngestReport:
+        return manage.replace(self, doc_id, new_file, rights, who, remove_old)
+
     # ---------- feedback ----------
     @property
     def feedback(self) -> FeedbackStore:
@@ -172,7 +198,7 @@ class Assistant:
         from assistant.export import purge_exports
 
         rows = self.feedback.purge(older_than_days) if self.settings.feedback_file.exists() else 0
-        return {"feedback": rows, "exports": purge_exports(older_than_days)}
+        return {"feedback": rows, "exports": purge_exports(older_than_days), "audit": self.audit.purge(older_than_days)}
 
     # ---------- understanding, retrieval, evidence ----------
     def _catalogue(self, version: IndexVersion) -> library_view.Catalogue:

@@ -18,6 +18,7 @@ from assistant.core.settings import Settings
 from assistant.core.text import count_tokens, keyword_terms
 from assistant.core.types import DocumentInfo
 from assistant.storage import DocumentRecord, KepolIndex, search_text
+from ingest import overrides
 from ingest.chunk import chunks_of, document_text
 from ingest.embed_cache import EmbeddingCache, EmbedStats
 from ingest.prefetch import Prepared, prefetch, prepare
@@ -79,7 +80,8 @@ def _stage_files(files: list[Path], settings: Settings, docs: Docs, writer: Writ
     paths seen. A file that cannot be read is skipped with its reason; failing writes propagate."""
     seen: set[str] = set()
     snapshot = docs.snapshot()  # what the helper thread judges "unchanged" by
-    prepared = prefetch(files, lambda f: prepare(f, settings, snapshot, collection))
+    edits = overrides.load(settings.store.data_dir)
+    prepared = prefetch(files, lambda f: prepare(f, settings, snapshot, collection, edits.get(overrides.key(f))))
     try:
         for prep in prepared:
             bar.file(prep.path.name)

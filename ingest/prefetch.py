@@ -18,6 +18,7 @@ from assistant.storage import search_text
 from ingest.chunk import chunks_of
 from ingest.clean import Block
 from ingest.loaders import RawDocument
+from ingest import overrides
 from ingest.read import add_time, catalogue_entry, fingerprint, read_raw_document, sha256_of
 from ingest.write import Docs
 
@@ -42,9 +43,11 @@ class Prepared:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def prepare(path: Path, settings: Settings, docs: Docs, collection: str | None = None) -> Prepared:
-    """Everything about a file that needs no model and no store; runs in the helper thread. The run's
-    `collection` (`kepol ingest --collection`, an upload's) overrides the catalogue's."""
+def prepare(path: Path, settings: Settings, docs: Docs, collection: str | None = None,
+            edits: dict[str, Any] | None = None) -> Prepared:
+    """Everything about a file that needs no model and no store; runs in the helper thread. The
+    assistant's `edits` (ingest/overrides.py) lie over the catalogue entry, and the run's `collection`
+    (`kepol ingest --collection`, an upload's) over both."""
     prep = Prepared(path)
     try:
         t = time.perf_counter()
@@ -55,7 +58,14 @@ def prepare(path: Path, settings: Settings, docs: Docs, collection: str | None =
                                 de=f"Die Datei ist {size / 1024 / 1024:.1f} MB groß, erlaubt sind "
                                    f"{settings.ingest.max_file_mb:g} MB.")
         prep.sha = sha256_of(path)
-        prep.meta = catalogue_entry(path) if collection is None else {**catalogue_entry(path), "collection": collection}
+        if edits and edits.get("deleted"):
+            raise DocumentError(str(path), "deleted from the library by an administrator "
+                                f"({edits.get('deleted_by', '?')}, {edits.get('deleted_at', '?')})",
+                                "remove the file from the folder, or upload it again to restore it",
+                                de="Von einer Administratorin oder einem Administrator aus der Bibliothek gelöscht.")
+        prep.meta = overrides.applied(catalogue_entry(path), edits)
+        if collection is not None:
+            prep.meta = {**prep.meta, "collection": collection}
         prep.meta_fp = fingerprint(prep.meta)
         add_time(prep.timings, "hash", time.perf_counter() - t)
         if docs.known(path, prep.sha, prep.meta_fp) is not None:

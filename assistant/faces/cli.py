@@ -274,22 +274,91 @@ def feedback_export(ctx: click.Context, out: Path | None) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
 def purge(ctx: click.Context, older_than: float | None, yes: bool) -> None:
-    """Delete stored feedback (questions, answers, ratings, comments) and exported conversations."""
-    what = "all stored feedback and chat exports" if older_than is None else \
-        f"feedback and chat exports older than {older_than:g} days"
+    """Delete stored feedback (questions, answers, ratings, comments), exported conversations and audit log entries."""
+    what = "all stored feedback, chat exports and audit log entries" if older_than is None else \
+        f"feedback, chat exports and audit log entries older than {older_than:g} days"
     if not yes:
         click.confirm(f"Delete {what}?", abort=True)
     done = _assistant(ctx).purge(older_than)
-    click.echo(f"deleted {done['feedback']} feedback entries and {done['exports']} chat exports", err=True)
+    click.echo(f"deleted {done['feedback']} feedback entries, {done['exports']} chat exports and {done['audit']} "
+               "audit log entries", err=True)
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @click.pass_context
 def docs(ctx: click.Context) -> None:
-    """List the indexed documents with their collection (and OCR, lost pages and protection noted)."""
+    """List the indexed documents with their collection (and OCR, lost pages and protection noted);
+    `docs delete`, `docs edit` and `docs replace` manage them (written to the audit log)."""
+    if ctx.invoked_subcommand is not None:
+        return
     for row in _assistant(ctx).library():
         click.echo(f"{row['doc_id']:32} {row['collection']:14} {kind_label(row['kind']):17} {row['year'] or '':>4}  "
                    f"{row['title']}" + (f"\n{'':>71}{row['notes']}" if row["notes"] else ""))
+
+
+@docs.command("delete")
+@click.argument("doc_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def docs_delete(ctx: click.Context, doc_id: str, yes: bool) -> None:
+    """Delete document DOC_ID: its chunks, keyword entries, stored upload and cached embeddings."""
+    if not yes:
+        click.confirm(f"Delete {doc_id} from the library?", abort=True)
+    record = _assistant(ctx).delete_document(doc_id, who=_who())
+    click.echo(f"„{record.title}“ ({doc_id}) gelöscht. / deleted.")
+
+
+@docs.command("edit")
+@click.argument("doc_id")
+@click.option("--title")
+@click.option("--kind", type=click.Choice(list(KINDS)))
+@click.option("--publisher")
+@click.option("--year", type=click.IntRange(1900, 2100))
+@click.option("--collection")
+@click.pass_context
+def docs_edit(ctx: click.Context, doc_id: str, **fields: Any) -> None:
+    """Change catalogue data of DOC_ID (a new title or publisher re-embeds its chunks: both are part of
+    the embedded text; kind, year and collection do not)."""
+    changes = {k: v for k, v in fields.items() if v is not None}
+    if not changes:
+        raise click.UsageError("name at least one of --title, --kind, --publisher, --year, --collection")
+    done = _assistant(ctx).edit_document(doc_id, changes, who=_who())
+    click.echo(f"{doc_id}: {', '.join(f'{k} = {v}' for k, v in changes.items())}"
+               + (" (neu eingebettet / re-embedded)" if done.reembedded else ""))
+
+
+@docs.command("replace")
+@click.argument("doc_id")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--remove-old", is_flag=True, help="Delete the old version instead of keeping it as superseded.")
+@click.pass_context
+def docs_replace(ctx: click.Context, doc_id: str, file: Path, remove_old: bool) -> None:
+    """FILE becomes the current version of DOC_ID (the old one is kept as superseded, or removed)."""
+    report = _assistant(ctx).replace_document(doc_id, file, who=_who(), remove_old=remove_old)
+    click.echo(report.summary())
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_context
+def audit(ctx: click.Context, as_json: bool) -> None:
+    """Who uploaded, deleted, replaced or edited which document, and when (oldest first)."""
+    from assistant.audit import AuditLog
+
+    for e in AuditLog(ctx.obj["settings"].store.data_dir / "audit.jsonl").entries():
+        click.echo(json.dumps(e, ensure_ascii=False) if as_json else
+                   f"{e['at']}  {e['who']:20} {e['action']:8} {e['doc_id']:28} {e.get('collection', ''):12} "
+                   f"{e.get('title', '')}")
+
+
+def _who() -> str:
+    """The command line's user in the audit log: the machine's login name."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
 
 
 @main.command()

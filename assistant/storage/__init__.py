@@ -4,7 +4,11 @@ committed version as a value (`version`) and the writer that produces the next o
 `KepolIndex` ties them to one settings-hashed directory."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from assistant.core.errors import IndexCorruptError
@@ -37,6 +41,26 @@ class KepolIndex:
         self._stamp = -1  # mtime of the manifest the version was read from (0: no manifest)
         self._own_stamp = -1  # mtime of the manifest this process committed last
         self.writer = IndexWriter(self.dir, self.chroma, self.terms, self.sentences, self._install, self.current)
+        self._writing = threading.RLock()
+        self._write_depth = 0
+        self._write_fd = -1
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """One writer at a time for this index: threads of this process (RLock: an edit may ingest)
+        and other processes (an advisory lock on write.lock, released by the kernel if one is killed)."""
+        with self._writing:
+            if self._write_depth == 0:
+                self._write_fd = os.open(self.dir / "write.lock", os.O_RDWR | os.O_CREAT, 0o600)
+                fcntl.flock(self._write_fd, fcntl.LOCK_EX)
+            self._write_depth += 1
+            try:
+                yield
+            finally:
+                self._write_depth -= 1
+                if self._write_depth == 0:
+                    os.close(self._write_fd)  # closing releases the lock
+                    self._write_fd = -1
 
     @property
     def manifest_path(self) -> Path:

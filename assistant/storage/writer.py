@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.storage import removals
 from assistant.storage.chroma import ChromaStore, search_text
 from assistant.storage.keywords import Keywords, keyword_dirs
 from assistant.storage.manifest import Manifest, atomic_write, manifest_path
@@ -98,6 +99,7 @@ class IndexWriter:
     def collect_garbage(self) -> int:
         """Delete stored chunks, sidecar rows, texts and keyword indexes the committed manifest does not list."""
         manifest = self._current().manifest
+        removals.finish(self.dir, manifest)  # a delete's files and cached vectors, or its journal if it never committed
         active = manifest.active
         orphans = [i for i in self.chroma.ids() if i not in active]
         self.chroma.delete(orphans)
