@@ -77,3 +77,26 @@ def test_nested_belege_keep_their_indentation_through_gradios_chatbot():
     assert shown == belege
     assert inspect.cleandoc(belege) != belege  # without it, the items would be flattened
     assert _kept("Eine Zeile.\n- Punkt") == "Eine Zeile.\n- Punkt"  # nothing indented: left as it is
+
+
+def test_verwaltung_edits_deletes_and_shows_the_audit_log_to_administrators(tmp_path: Path):
+    (tmp_path / "corpus").mkdir()
+    for name, text in (("beirat.txt", "Der Klimabeirat der Stadt Nordheim tagt viermal im Jahr."),
+                       ("laden.txt", "Die Gemeinde Osterfeld unterstützt Eine-Welt-Läden mit Mietzuschüssen.")):
+        (tmp_path / "corpus" / name).write_text(text, encoding="utf-8")
+    a = Assistant(Settings(data_dir=tmp_path / "data", corpus_dir=tmp_path / "corpus", admin_password="geheim-7"))
+    assert a.ingest().usable
+    h = ChatHandlers(a)
+    assert {v for _, v in h.document_choices()["choices"]} == {"beirat", "laden"}
+    assert h.delete_document("laden", "falsch").startswith("**Falsches Passwort")
+    assert "Kein Dokument ausgewählt" in h.delete_document("", "geheim-7")
+    assert h.edit_document("laden", "", ALL, "", "", "", "geheim-7") == "Keine Änderung angegeben."
+    done = h.edit_document("laden", "Förderrichtlinie Läden", ALL, "", "2024", "rat-intern", "geheim-7")
+    assert done.startswith("„Förderrichtlinie Läden“ gespeichert.") and "neu eingebettet" in done
+    assert "nicht erlaubt" in h.edit_document("laden", "", ALL, "", "", "rat intern", "geheim-7")
+    assert h.delete_document("beirat", "geheim-7") == "„Der Klimabeirat der Stadt Nordheim tagt viermal im Jahr.“ gelöscht."
+    assert h.delete_document("beirat", "geheim-7") == "**Kein Dokument „beirat“ in der Bibliothek.**"
+    assert [r[8] for r in h.library()] == ["rat-intern"]  # the Sammlung column
+    assert h.audit_html("falsch").startswith("**Falsches Passwort")
+    log = h.audit_html("geheim-7")
+    assert log.index("gelöscht") < log.index("bearbeitet") and "rat-intern" in log  # newest first

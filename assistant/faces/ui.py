@@ -19,9 +19,10 @@ from assistant.faces.access import IDENTITY_HEADER, rights_of_headers
 from assistant.faces.ratelimit import RateLimiter
 from assistant.core.errors import KepolError
 from assistant.faces.upload import admin_allowed, store
+from assistant.manage import DocumentNotFound, EditError
 from ingest.loaders import SUPPORTED_SUFFIXES
 from assistant.answer import EVIDENCE_HEADING
-from assistant.core.types import OCR_LABEL, Answer, Citation, Delta, LibraryFilter, kind_label
+from assistant.core.types import KINDS, OCR_LABEL, Answer, Citation, Delta, LibraryFilter, kind_label
 
 if TYPE_CHECKING:  # the app is built around an Assistant; importing it here would load the core eagerly
     from assistant.api import Assistant
@@ -200,6 +201,9 @@ def _bubble(text: str) -> str:
     return _escape(text)
 
 
+AUDIT_COLUMNS = ("Zeit", "Wer", "Aktion", "Titel", "Kennung", "Sammlung")
+AUDIT_DE = {"upload": "hochgeladen", "ingest": "eingelesen", "delete": "gelöscht", "replace": "ersetzt",
+            "edit": "bearbeitet"}
 STATUS_DE = {"ingested": "eingelesen", "unchanged": "unverändert", "duplicate": "Duplikat", "skipped": "übersprungen",
              "removed": "entfernt"}
 
@@ -344,10 +348,67 @@ class ChatHandlers:
         lines += [f"| {html.escape(u.name)} | abgelehnt: {html.escape(u.reason)} |" for u in stored if not u.ok]
         good = [folder / u.name for u in stored if u.ok]
         if good:
-            for r in self.assistant.ingest(good, progress=True, collection=target).results:
+            who = (rights.who if rights and rights.who else "") or _session(request)
+            for r in self.assistant.ingest(good, progress=True, collection=target, who=who).results:
                 detail = f": {html.escape(r.reason_de or r.reason)}" if r.reason else ""
                 lines.append(f"| {html.escape(Path(r.path).name)} | {STATUS_DE.get(r.status, r.status)}{detail} |")
         return "\n".join(lines)
+
+    def document_choices(self, request: gr.Request | None = None) -> dict[str, Any]:
+        """The documents the caller may read, for the Verwaltung's document picker."""
+        return gr.update(choices=[(f"{r['title']} ({r['doc_id']})", r["doc_id"])
+                                  for r in self.assistant.library(_rights(request))], value=None)
+
+    def _manage(self, password: str, request: gr.Request | None, action: Callable[[Rights | None, str], str]) -> str:
+        """An administrator's action on a document, its outcome (or why it was refused) in German."""
+        allowed, why = _admin(self.assistant.settings, password, request)
+        if not allowed:
+            return f"**{html.escape(why)}**"
+        rights = _rights(request)
+        try:
+            return action(rights, (rights.who if rights and rights.who else "") or _session(request))
+        except (DocumentNotFound, EditError, CollectionNameError) as exc:
+            return f"**{html.escape(exc.de)}**"
+
+    def delete_document(self, doc_id: str, password: str, request: gr.Request | None = None) -> str:
+        if not doc_id:
+            return "Kein Dokument ausgewählt."
+        return self._manage(password, request, lambda rights, who: "„{}“ gelöscht.".format(
+            html.escape(self.assistant.delete_document(doc_id, rights, who).title)))
+
+    def edit_document(self, doc_id: str, title: str, kind: str, publisher: str, year: str, collection: str,
+                      password: str, request: gr.Request | None = None) -> str:
+        """Only the fields filled in change."""
+        if not doc_id:
+            return "Kein Dokument ausgewählt."
+        changes: dict[str, Any] = {k: v.strip() for k, v in (("title", title), ("publisher", publisher),
+                                                             ("year", year), ("collection", collection)) if v and v.strip()}
+        if kind and kind != ALL:
+            changes["kind"] = kind
+        if not changes:
+            return "Keine Änderung angegeben."
+
+        def edit(rights: Rights | None, who: str) -> str:
+            done = self.assistant.edit_document(doc_id, changes, rights, who)
+            note = " Titel oder Herausgeber sind Teil des eingebetteten Texts: neu eingebettet." if done.reembedded else ""
+            return f"„{html.escape(done.record.title)}“ gespeichert.{note}"
+        return self._manage(password, request, edit)
+
+    def audit_html(self, password: str, request: gr.Request | None = None) -> str:
+        """The audit log (newest first) as a table, for administrators, limited to what they may read."""
+        allowed, why = _admin(self.assistant.settings, password, request)
+        if not allowed:
+            return f"**{html.escape(why)}**"
+        rights = _rights(request)
+        entries = [e for e in reversed(self.assistant.audit.entries())
+                   if rights is None or rights.sees(e.get("collection") or "")]
+        if not entries:
+            return "<p>Noch keine Einträge.</p>"
+        head = "".join(f'<th scope="col">{c}</th>' for c in AUDIT_COLUMNS)
+        rows = "".join("<tr>" + "".join(f'<td data-label="{c}">{html.escape(str(v))}</td>' for c, v in zip(
+            AUDIT_COLUMNS, (_when(e["at"]), e["who"], AUDIT_DE.get(e["action"], e["action"]), e.get("title", ""),
+                            e["doc_id"], e.get("collection", "")))) + "</tr>" for e in entries)
+        return f'<table class="kepol-library"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
 
     @staticmethod
     def reset() -> tuple[list[Any], list[str], list[Answer], str, str, str]:
@@ -423,6 +484,22 @@ def create_app(assistant: Assistant, limiter: RateLimiter | None = None) -> gr.B
             password = gr.Textbox(label="Administrator-Passwort", type="password")
             upload_btn = gr.Button("Hochladen und einlesen", variant="primary")
             upload_result = gr.Markdown("")
+            gr.Markdown("### Dokument bearbeiten oder löschen")
+            managed = gr.Dropdown([], label="Dokument", value=None)
+            with gr.Row():
+                edit_title = gr.Textbox(label="Neuer Titel", max_lines=1)
+                edit_kind = gr.Dropdown([(ALL, ALL)] + [(kind_label(k), k) for k in KINDS], value=ALL,
+                                        label="Neue Dokumentart")
+                edit_publisher = gr.Textbox(label="Neuer Herausgeber", max_lines=1)
+                edit_year = gr.Textbox(label="Neues Jahr", max_lines=1)
+                edit_collection = gr.Textbox(label="Neue Sammlung", max_lines=1)
+            with gr.Row():
+                save_btn = gr.Button("Änderungen speichern")
+                delete_btn = gr.Button("Dokument löschen", variant="stop")
+            manage_result = gr.Markdown("")
+            gr.Markdown("### Protokoll (wer hat was hochgeladen, geändert oder gelöscht)")
+            audit_btn = gr.Button("Protokoll anzeigen")
+            audit_table = gr.HTML("")
         inputs = [box, chat, turns, answers, kind, publisher, all_versions]
         send.click(h.respond, inputs, [box, chat, turns, answers, sources], api_name="chat")
         box.submit(h.respond, inputs, [box, chat, turns, answers, sources], api_visibility="private")
@@ -439,11 +516,20 @@ def create_app(assistant: Assistant, limiter: RateLimiter | None = None) -> gr.B
         refresh.click(h.library, None, hidden_library, api_name="library")
         # what an upload added shows in the library and in the filters at once
         upload_btn.click(h.upload, [files, password, upload_collection], upload_result, api_name="upload").then(
-            h.library_html, None, table).then(h.refresh_filters, None, [kind, publisher])
+            h.library_html, None, table).then(h.refresh_filters, None, [kind, publisher]).then(
+            h.document_choices, None, managed)
         hidden_q = gr.Textbox(visible=False)
         hidden_h = gr.JSON(visible=False)
         hidden_out = gr.JSON(visible=False)
         hidden_q.submit(h.ask_json, [hidden_q, hidden_h], hidden_out, api_name="ask")
+        edits = [managed, edit_title, edit_kind, edit_publisher, edit_year, edit_collection, password]
+        save_btn.click(h.edit_document, edits, manage_result, api_name="edit_document").then(
+            h.library_html, None, table).then(h.document_choices, None, managed)
+        delete_btn.click(h.delete_document, [managed, password], manage_result, api_name="delete_document").then(
+            h.library_html, None, table).then(h.document_choices, None, managed).then(
+            h.refresh_filters, None, [kind, publisher])
+        audit_btn.click(h.audit_html, [password], audit_table, api_name="audit")
+        app.load(h.document_choices, None, managed, api_visibility="private")
         app.load(h.library_html, None, table, api_visibility="private").then(
             h.refresh_filters, None, [kind, publisher], api_visibility="private")
     return app
