@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from assistant.api import Assistant
+from assistant.core.rights import PUBLIC, Rights
 from assistant.core.types import Answer
 from assistant.core.settings import BUNDLED_CORPUS, Settings
 from evals.harness import load_questions
@@ -37,6 +38,15 @@ NEW_DOCUMENTS = {  # what the concurrent ingest adds: on topic, so stale or part
     "klima-ostheim.txt": "Ostheim pflegt eine kommunale Klimapartnerschaft mit Tumbaco in Ecuador. Gemeinsam wurde "
                          "ein Handlungsprogramm zu Wasser und Energie beschlossen.",
 }
+
+
+# the collections run (--collections): an internal paper in rat-intern, asked about in every conversation;
+# sessions alternate between tokens that read öffentlich only and tokens that also read rat-intern
+INTERN = "rat-intern"
+INTERN_DOCUMENTS = {"ratsvorlage-quelimane.txt": "Die vertrauliche Ratsvorlage Zitronenfalter sieht vor, dass die "
+                    "Partnerschaft mit Quelimane ab 2027 mit 48.500 Euro jährlich gefördert wird."}
+INTERN_QUESTION = "Mit wie viel Euro wird die Partnerschaft mit Quelimane gefördert?"
+INTERN_MARKS = ("Zitronenfalter", "48.500")  # in no answer a session without rat-intern is shown
 
 
 THIRD_TURNS = ("Und wie lautet die Telefonnummer dazu?", "Gibt es dazu ein Beispiel aus einer Stadt?",
@@ -67,13 +77,13 @@ def _text(message: dict[str, Any]) -> str:
     return c[0]["text"] if isinstance(c, list) else c
 
 
-def expected(a: Assistant, convo: list[str], door: str = "ui") -> list[Answer]:
-    """The answer each turn of this conversation gets when it runs alone (extractive answers are
-    deterministic); `shown` renders them as the door shows them."""
+def expected(a: Assistant, convo: list[str], door: str = "ui", rights: Rights | None = None) -> list[Answer]:
+    """The answer each turn of this conversation gets when it runs alone with these rights (extractive
+    answers are deterministic); `shown` renders them as the door shows them."""
     out: list[Answer] = []
     history: list[str] = []
     for q in convo:
-        out.append(a.ask(q, history=history))
+        out.append(a.ask(q, history=history, rights=rights))
         history.append(q)
     return out
 
@@ -106,7 +116,8 @@ def _session_asker(door: str, url: str, token: str = "") -> Callable[[str], str]
     if door == "ui":
         from gradio_client import Client
 
-        client = Client(url + "/", verbose=False)  # one browser session: its own state on the server
+        # one browser session: its own state on the server
+        client = Client(url + "/", verbose=False, headers={"Authorization": f"Bearer {token}"} if token else None)
         chat: list[Any] = []
 
         def ui(q: str) -> str:
@@ -136,16 +147,30 @@ def _session_asker(door: str, url: str, token: str = "") -> Callable[[str], str]
 
 
 def run(sessions: int = 20, during_ingest: bool = False, data_dir: Path | None = None,
-        timeout_s: float = 300, door: str = "ui") -> dict[str, Any]:
+        timeout_s: float = 300, door: str = "ui", intern: bool = False, collections: bool = False) -> dict[str, Any]:
+    """`intern`: the library also holds an internal paper in rat-intern and every conversation asks about
+    it; `collections`: sessions alternate between tokens reading öffentlich only and öffentlich and
+    rat-intern (without it every session reads everything, as before collections existed)."""
     from assistant.faces.server import launch
 
     with tempfile.TemporaryDirectory() as tmp:
         data = data_dir or Path(tmp) / "data"
         a = Assistant(Settings(data_dir=data, rate_limit_per_minute=60))
         a.ingest([BUNDLED_CORPUS])
-        a.warm_up()
+        rights: list[Rights | None] = [None] * sessions
         convos = conversations(sessions)
-        before = {tuple(c): expected(a, c, door) for c in convos}
+        if intern or collections:
+            folder = Path(tmp) / "intern"
+            folder.mkdir()
+            for name, text in INTERN_DOCUMENTS.items():
+                (folder / name).write_text(text, encoding="utf-8")
+            a.ingest([folder], collection=INTERN)
+            convos = [c + [INTERN_QUESTION] for c in convos]
+        if collections:
+            rights = [Rights(frozenset({PUBLIC, INTERN}) if i % 2 else frozenset({PUBLIC})) for i in range(sessions)]
+        a.warm_up()
+        keys = [(tuple(c), r) for c, r in zip(convos, rights)]
+        before = {k: expected(a, list(k[0]), door, k[1]) for k in dict.fromkeys(keys)}
         extra = Path(tmp) / "neu"
         extra.mkdir()
         for name, text in NEW_DOCUMENTS.items():
@@ -153,7 +178,9 @@ def run(sessions: int = 20, during_ingest: bool = False, data_dir: Path | None =
         # through the API doors every session has a token of its own: the rate limit is per token, as
         # for separate client applications
         store = TokenStore(data / "tokens.json")
-        tokens = [store.create(f"load-{i}") for i in range(sessions)] if door != "ui" else [""] * sessions
+        every = [PUBLIC, INTERN] if intern else []  # without collections every session reads everything
+        tokens = [store.create(f"load-{i}", collections=sorted(r.collections) if r and r.collections else every)
+                  for i, r in enumerate(rights)] if door != "ui" or collections else [""] * sessions
         app = launch(a, "127.0.0.1", free_port(), block=False)
         assert app is not None
         latencies: list[float] = []
@@ -199,22 +226,27 @@ def run(sessions: int = 20, during_ingest: bool = False, data_dir: Path | None =
             if ing is not None:
                 ing.result(timeout=timeout_s)
         wall = time.perf_counter() - t0
-        after = {tuple(c): expected(a, c, door) for c in convos} if during_ingest else before
+        after = {k: expected(a, list(k[0]), door, k[1]) for k in before} if during_ingest else before
+        leaks = 0
         for i, got in enumerate(results):
             if got is None:
                 continue
-            key = tuple(convos[i])
+            key = keys[i]
             for turn, text in enumerate(got):
                 if text not in acceptable(before[key], after[key], turn, door):
                     mismatches.append({"session": i, "turn": turn, "question": convos[i][turn], "got": text[:200]})
+                if collections and rights[i] is not None and not rights[i].sees(INTERN):  # type: ignore[union-attr]
+                    leaks += any(m in text for m in INTERN_MARKS)
         app.close()
         a.close()
     return {
         "door": door, "sessions": sessions, "turns": sum(len(c) for c in convos), "during_ingest": during_ingest,
+        "collections": collections, "cross_collection_leaks": leaks,
         "errors": errors, "mismatches": mismatches, "wall_s": round(wall, 2),
         "ingest_s": round(ingest_s, 2) if during_ingest else None,
         "conversations_changed_by_ingest": sum([x.answer for x in before[k]] != [x.answer for x in after[k]]
                                                for k in before) if during_ingest else 0,
+        "turns_per_s": round(len(latencies) / wall, 2) if wall else None,
         "answers_per_s": round(len(latencies) / wall, 1) if wall else None,
         "latency_ms": {"p50": round(statistics.median(latencies), 1), "p95": round(percentile(latencies, 95), 1),
                        "max": round(max(latencies), 1)} if latencies else None,
@@ -226,8 +258,22 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=20)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     ap.add_argument("--doors", nargs="+", choices=DOORS, default=list(DOORS))
+    ap.add_argument("--collections", action="store_true",
+                    help="only the collections comparison: sessions from two collections at once against the "
+                         "same sessions without collections, in one run")
     args = ap.parse_args()
     r: dict[str, Any] = {"cpu": cpu()}  # the load generator shares these cores: the figures are this CPU's
+    if args.collections:
+        for door in args.doors:
+            plain = run(args.sessions, door=door, intern=True)
+            mixed = run(args.sessions, door=door, intern=True, collections=True)
+            r[door] = {"without_collections": plain, "two_collections": mixed,
+                       "throughput_ratio": round(mixed["turns_per_s"] / plain["turns_per_s"], 3)
+                       if plain["turns_per_s"] and mixed["turns_per_s"] else None}
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "load_collections.json").write_text(json.dumps(r, indent=1, ensure_ascii=False), encoding="utf-8")
+        print(json.dumps(r, indent=1, ensure_ascii=False))
+        return
     r |= {door: {"plain": run(args.sessions, door=door), "during_ingest": run(args.sessions, True, door=door)}
           for door in args.doors}
     args.out.mkdir(parents=True, exist_ok=True)

@@ -72,6 +72,11 @@ def test_rest_and_openai_doors_show_a_public_token_nothing_of_the_canary(server:
             _clean("ask " + q, r)
             _clean("ask stream", c.post("/api/v1/ask", json={"question": q, "stream": True}))
             _clean("retrieve", c.post("/api/v1/retrieve", json={"question": q, "k": 50}))
+        # a follow-up whose history names the canary: the history is the caller's own text, retrieval still
+        # reads only its collections
+        r = c.post("/api/v1/ask", json={"question": "Und wie viel Geld gibt es dafür?", "history": CANARY_QUESTIONS})
+        assert r.status_code == 200
+        _clean("follow-up with the canary in its history", r)
         r = c.post("/api/v1/ask", json={"question": "Wie beginnt eine Städtepartnerschaft?"})
         assert "Ratsbeschluss" in r.json()["answer"]
         _clean("the public answer to what the canary answers better", r)

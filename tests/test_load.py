@@ -57,3 +57,10 @@ def test_rate_limiter_window_and_memory_bound():
     assert len(r._hits) <= 101
     assert RateLimiter(0).wait_seconds("x") == 0  # 0 switches it off
 
+
+
+def test_sessions_of_two_collections_at_once_see_only_their_own(corpus_assistant: Assistant, tmp_path: Path):
+    data = seed_embeddings(corpus_assistant, tmp_path / "data")
+    r = run(sessions=6, timeout_s=240, data_dir=data, door="ui", intern=True, collections=True)
+    assert r["errors"] == [] and r["mismatches"] == [] and r["cross_collection_leaks"] == 0, r
+    assert r["collections"] and r["turns"] >= 18

@@ -11,8 +11,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+from urllib.parse import quote
+
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from click.testing import CliRunner
 
 from assistant.api import Assistant
@@ -220,3 +224,72 @@ def test_the_rest_door_manages_documents_for_admin_tokens_only(tmp_path: Path):
             ("delete", "token:redaktion")]  # a replacement that removes the old version deletes it first
         # the public admin's audit view leaves out what happened in collections it may not read
         assert all(e["collection"] == PUBLIC for e in c.get("/api/v1/audit", headers=as_(public_admin)).json()["entries"])
+
+
+def test_the_readmes_collection_commands_as_written(corpus_assistant: Assistant, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch):
+    """Each line of the README's example, parsed as a shell would and run in this process (one model
+    load for all of them; `corpus/` is the bundled corpus, `< file` feeds standard input)."""
+    import shlex
+
+    from assistant.core.settings import BUNDLED_CORPUS
+    from tests.conftest import seed_embeddings
+    from tests.test_collections import CANARY
+    from tests.test_readme_connect import examples
+
+    data = seed_embeddings(corpus_assistant, tmp_path / "data")  # the corpus's vectors come cached
+    (tmp_path / "rat-intern").mkdir()
+    for name, text in CANARY.items():
+        (tmp_path / "rat-intern" / name).write_text(text, encoding="utf-8")
+    (tmp_path / "rat-intern-neu").mkdir()
+    (tmp_path / "rat-intern-neu" / "vorlage-2027.md").write_text(
+        CANARY["vorlage.md"].replace("48.500", "52.000"), encoding="utf-8")
+    (tmp_path / "passwort.txt").write_text("ein-langes-passwort\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    outputs, commands = [], []
+    for line in examples()["collections"].strip().splitlines():
+        words = shlex.split(line, comments=True)
+        assert words[0] == "kepol", line
+        stdin = None
+        if "<" in words:
+            at = words.index("<")
+            stdin, words = Path(words[at + 1]).read_text(encoding="utf-8"), words[:at]
+        args = [str(BUNDLED_CORPUS) if w == "corpus/" else w for w in words[1:]]
+        done = CliRunner().invoke(main, args, env={"KEPOL_DATA_DIR": str(data)}, input=stdin)
+        assert done.exit_code == 0, (line, done.output, done.exception)
+        outputs.append(done.output)
+        commands.append(args[0])
+    assert commands[5:8] == ["user", "docs", "ask"]  # the lines checked below
+    assert "redaktion\tadmin\trat-intern,öffentlich" in outputs[5]
+    assert "rat-intern" in outputs[6] and "öffentlich" in outputs[6]
+    assert "In den Dokumenten finde ich dazu keine Angabe" in outputs[7] and "48.500" not in outputs[7]
+    log = outputs[-1]
+    assert all(a in log for a in ("edit", "replace", "delete")) and "cli:" in log
+
+
+@pytest.fixture(scope="module")
+def managed_server(tmp_path_factory: pytest.TempPathFactory):
+    a = _library(tmp_path_factory.mktemp("fuzz"))
+    with serving(a) as running, httpx.Client(base_url=running.url, timeout=60) as c:
+        yield c
+
+
+names = st.one_of(st.text(max_size=60), st.sampled_from(["", " ", "../x", "rat intern", "a" * 41, "öffentlich",
+                                                          "rat-intern", "%00", "<script>"]))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(collection=names, doc_id=names, field=st.sampled_from(["title", "kind", "publisher", "year", "collection",
+                                                              "pages"]), value=st.one_of(names, st.integers()))
+def test_fuzzed_management_requests_get_a_bilingual_4xx_or_succeed(managed_server: httpx.Client, collection: str,
+                                                                  doc_id: str, field: str, value: object):
+    c = managed_server
+    checks = [c.post("/api/v1/documents", files={"file": ("n.txt", b"Nordheim hat einen Klimabeirat.", "text/plain")},
+                     data={"collection": collection}),
+              c.patch(f"/api/v1/documents/{quote(doc_id, safe='')}", json={field: value}),
+              c.request("DELETE", f"/api/v1/documents/{quote(doc_id, safe='')}x-{len(doc_id)}")]
+    for r in checks:
+        assert r.status_code < 500 and "Traceback" not in r.text, (r.request.url, r.status_code, r.text[:300])
+        if r.status_code >= 400:
+            error = r.json()["error"]
+            assert error["message_de"] and error["message_en"], r.text
