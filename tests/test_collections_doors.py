@@ -170,3 +170,36 @@ def test_named_users_log_in_with_their_own_collections(server: Running, library)
     with pytest.raises(KepolError, match="shorter than 10"):
         users.add("kurz", "kurz")
     assert users.remove("amt") and not users.remove("amt")
+
+
+def test_a_public_user_in_the_browser_sees_nothing_of_the_canary(server: Running, library):
+    from tests.test_browser import CHROMIUM
+
+    if CHROMIUM is None:
+        pytest.skip("needs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    a, _ = library
+    UserStore(a.settings.store.data_dir / "users.json").add("buergerbuero", "buergerbuero-passwort")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        seen: list[str] = []
+        page.on("response", lambda r: seen.append(r.url))
+        page.goto(server.url + "/", wait_until="domcontentloaded")
+        page.get_by_label("Benutzer").fill("buergerbuero")
+        page.get_by_label("Passwort").fill("buergerbuero-passwort")
+        page.get_by_role("button", name="Anmelden").click()
+        box = page.get_by_label("Ihre Frage")
+        box.wait_for(timeout=30_000)
+        box.fill(SECRET_ANSWER)
+        box.press("Enter")
+        page.locator(".kepol-src").first.wait_for(timeout=30_000)  # the answer's Belegstellen: public ones
+        page.get_by_role("tab", name="Dokumente").click()
+        page.locator(".kepol-library").wait_for(timeout=30_000)
+        page.get_by_role("tab", name="Verwaltung").click()
+        text = page.content().replace(SECRET_ANSWER, "")  # the question is the user's own text
+        browser.close()
+    assert "Leitfaden Städtepartnerschaften" in text and "Dazu steht in den Dokumenten nichts" in text
+    assert not [s for s in LEAKS if s in text], [s for s in LEAKS if s in text]
+    assert not [u for u in seen if "vorlage" in u]
