@@ -264,6 +264,12 @@ def main() -> None:
     args = ap.parse_args()
     r: dict[str, Any] = {"cpu": cpu()}  # the load generator shares these cores: the figures are this CPU's
     if args.collections:
+        # the per-question evidence cache off in both runs: sessions that differ in rights never share an
+        # entry, so with it the comparison would measure how often sessions ask alike, not the cost of rights
+        import assistant.api
+
+        assistant.api.EVIDENCE_CACHE = 0
+        r["evidence_cache"] = 0
         for door in args.doors:
             plain = run(args.sessions, door=door, intern=True)
             mixed = run(args.sessions, door=door, intern=True, collections=True)

@@ -203,3 +203,22 @@ def test_a_public_user_in_the_browser_sees_nothing_of_the_canary(server: Running
     assert "Leitfaden Städtepartnerschaften" in text and "Dazu steht in den Dokumenten nichts" in text
     assert not [s for s in LEAKS if s in text], [s for s in LEAKS if s in text]
     assert not [u for u in seen if "vorlage" in u]
+
+
+def test_mcp_without_http_reads_what_kepol_mcp_was_started_with(library):
+    """The stdio door's rule, through the SDK's in-process client (no HTTP request: `kepol mcp`):
+    everything by default, only the named collections with --collections."""
+    from assistant.core.rights import Rights
+    from assistant.faces.mcp_door import build
+
+    a, _ = library
+
+    async def ask(server) -> str:
+        async with McpClient(server) as c:
+            out = [await c.call_tool("ask", {"question": SECRET_ANSWER}), await c.call_tool("list_documents", {})]
+            return json.dumps([o.model_dump(mode="json") for o in out], ensure_ascii=False)
+
+    public = asyncio.run(ask(build(a, local=Rights(frozenset({PUBLIC})))))
+    assert "Leitfaden" in public and not [s for s in LEAKS if s in public.replace(SECRET_ANSWER, "")]
+    assert "48.500 Euro" in asyncio.run(ask(build(a)))
+    assert "--collections" in CliRunner().invoke(main, ["mcp", "--help"]).output

@@ -4,6 +4,7 @@ embedded text changes), replacing a document, and the audit log of who did what.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -233,11 +234,11 @@ def test_the_readmes_collection_commands_as_written(corpus_assistant: Assistant,
     import shlex
 
     from assistant.core.settings import BUNDLED_CORPUS
-    from tests.conftest import seed_embeddings
     from tests.test_collections import CANARY
     from tests.test_readme_connect import examples
 
-    data = seed_embeddings(corpus_assistant, tmp_path / "data")  # the corpus's vectors come cached
+    data = tmp_path / "data"  # a copy of the corpus's index: `kepol ingest corpus/` finds it unchanged
+    shutil.copytree(corpus_assistant.settings.store.data_dir, data)
     (tmp_path / "rat-intern").mkdir()
     for name, text in CANARY.items():
         (tmp_path / "rat-intern" / name).write_text(text, encoding="utf-8")

@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from assistant.core.rights import collection_names
+from assistant.core.rights import Rights, collection_names
 from assistant.core.settings import Settings
 from assistant.faces.tokens import TokenStore
 from assistant.faces.users import UserStore
@@ -31,7 +31,7 @@ def token_create(ctx: click.Context, name: str, upload: bool, collections: str) 
     """Create a token; it is printed once and stored only as a hash."""
     store = _tokens(ctx)
     secret = store.create(name, upload, collection_names(collections))
-    readable = ", ".join(next(t for t in store.tokens() if t.name == name and t.active).rights.collections or ())
+    readable = ", ".join(sorted(next(t for t in store.tokens() if t.name == name and t.active).rights.collections or ()))
     click.echo(secret)
     click.echo(f"Token „{name}“ angelegt{' (darf hochladen)' if upload else ''}, liest: {readable}. Es wird nur "
                "jetzt angezeigt: bitte sicher aufbewahren. / Shown only now: keep it safe.", err=True)
@@ -108,12 +108,15 @@ def user_remove(ctx: click.Context, name: str) -> None:
 
 @click.command()
 @click.option("--read-only", is_flag=True, help="Only search, ask and list; no add_documents tool.")
+@click.option("--collections", default=None, metavar="A,B",
+              help="Read only these collections, read-only (default: every collection, as the machine's user).")
 @click.pass_context
-def mcp(ctx: click.Context, read_only: bool) -> None:
+def mcp(ctx: click.Context, read_only: bool, collections: str | None) -> None:
     """Serve the MCP tools over stdio (for desktop MCP clients)."""
     from assistant.api import Assistant
     from assistant.faces.mcp_door import build
 
+    local = None if collections is None else Rights(collection_names(collections), who="mcp-stdio")
     a = Assistant(ctx.obj["settings"])
     a.warm_up()
-    build(a, read_only=read_only).run("stdio")
+    build(a, read_only=read_only or local is not None, local=local).run("stdio")

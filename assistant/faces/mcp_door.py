@@ -48,21 +48,19 @@ def _checked(text: str, limit: int, history: list[str] | None = None) -> str:
     return text
 
 
-def _rights(ctx: Context) -> Rights | None:
-    """Over HTTP, what the access gate let this request read; over stdio (`kepol mcp`, a local desktop
-    client started by the machine's user) everything, as at the command line."""
-    try:
-        request = ctx.request_context.request
-    except ValueError:
-        request = None
-    if request is None:
-        return None
-    return identity_of(request).rights
-
-
-def build(assistant: Assistant, read_only: bool = True) -> MCPServer:
+def build(assistant: Assistant, read_only: bool = True, local: Rights | None = None) -> MCPServer:
     """The MCP server over one Assistant. `read_only=False` adds `add_documents` (ingest local
-    files); the HTTP transport is always read-only (uploads go through the REST door and its token)."""
+    files); the HTTP transport is always read-only (uploads go through the REST door and its token).
+    Over HTTP a call reads what the access gate let its request read; over stdio (`kepol mcp`, started
+    by the machine's user) it reads `local` (None: everything, as at the command line)."""
+
+    def _rights(ctx: Context) -> Rights | None:
+        try:
+            request = ctx.request_context.request
+        except ValueError:
+            request = None
+        return local if request is None else identity_of(request).rights
+
     limit = assistant.settings.retrieval.max_question_chars
     # WARNING: the SDK configures the root logger at its log level (INFO would log every request's
     # "Terminating session: None")
