@@ -109,12 +109,12 @@ class Assistant:
     # ---------- ingestion ----------
     def ingest(self, paths: Sequence[str | os.PathLike[str]] | None = None, progress: bool = False,
                dry_run: bool = False, rebuild: bool = False, collection: str | None = None,
-               who: str = "") -> IngestReport:
+               who: str = "", action: str = "upload") -> IngestReport:
         """Ingest files/folders (default: the configured corpus folder); returns an IngestReport.
         Paths may be `str` or any path-like. `rebuild` discards the index first (the embedding
         cache keeps this cheap). `collection` puts the files into that collection (default: their
-        catalogue's, else öffentlich). `who` (a door's caller): each file ingested is an upload in the
-        audit log."""
+        catalogue's, else öffentlich). `who`: each file ingested goes to the audit log as `action`
+        (an upload through a door, an ingest at the command line)."""
         if collection is not None:
             collection = collection_name(collection)
         if rebuild and not dry_run:
@@ -128,7 +128,7 @@ class Assistant:
             committed = self.index.current().manifest
             for r in report.by_status("ingested"):
                 d = committed.record(r.doc_id)
-                self.audit.add(who, "upload", r.doc_id, d.title if d else "", d.collection if d else "",
+                self.audit.add(who, action, r.doc_id, d.title if d else "", d.collection if d else "",
                                file=Path(r.path).name)
         if self._warm and not dry_run:  # a serving process: the one who uploaded waits, not the next asker
             self._catalogue(self.index.current())

@@ -105,7 +105,7 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, strict: b
     """Ingest PATHS (files or folders; default: the bundled corpus/) into the index."""
     a = _assistant(ctx)
     report = a.ingest(list(paths) or None, progress=not quiet and sys.stderr.isatty(), dry_run=dry_run,
-                      rebuild=rebuild, collection=collection)
+                      rebuild=rebuild, collection=collection, who=_who(), action="ingest")
     click.echo(report.summary())
     click.echo(f"Index: {a.settings.index_dir}", err=True)
     if report.set_aside:

@@ -117,7 +117,7 @@ def build(assistant: Assistant, read_only: bool = True, local: Rights | None = N
             if not paths:
                 raise ToolError("paths ist leer. / paths is empty.")
             try:
-                report = await anyio.to_thread.run_sync(lambda: assistant.ingest(paths))
+                report = await anyio.to_thread.run_sync(lambda: assistant.ingest(paths, who="mcp:stdio"))
             except KepolError as exc:
                 raise _fail(exc) from exc
             return {"results": [{"file": r.path, "status": r.status, "reason": r.reason, "reason_de": r.reason_de}
