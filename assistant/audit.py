@@ -11,6 +11,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from assistant.storage.manifest import atomic_write
+
 ACTIONS = ("upload", "ingest", "delete", "replace", "edit")
 _LOCK = threading.Lock()
 
@@ -64,8 +66,5 @@ class AuditLog:
                 cutoff = _now() - timedelta(days=older_than_days)
                 kept = [e for e in entries if datetime.fromisoformat(e["at"]) >= cutoff]
             if len(kept) != len(entries):
-                tmp = self.path.with_suffix(".tmp")
-                tmp.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in kept), encoding="utf-8")
-                os.chmod(tmp, 0o600)
-                os.replace(tmp, self.path)
+                atomic_write(self.path, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in kept), private=True)
             return len(entries) - len(kept)

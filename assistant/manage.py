@@ -80,7 +80,6 @@ def delete(a: Assistant, doc_id: str, rights: Rights | None = None, who: str = "
         removals.write_journal(a.index.dir, doc_id, files, sorted(keys))
         docs = {k: d for k, d in version.manifest.documents.items() if k != doc_id}
         a.index.writer.commit(Manifest(docs))  # the commit point; its clean-up carries out the journal
-        removals.finish(a.index.dir, a.index.current().manifest)
     a.audit.add(who, "delete", doc_id, record.title, record.collection, source=record.source)
     return record
 

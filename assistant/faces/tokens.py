@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
 import threading
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from assistant.core.errors import KepolError, register_secret
 from assistant.core.rights import PUBLIC, Rights, collection_names
+from assistant.storage.manifest import atomic_write
 
 PREFIX = "kepol_"  # makes a leaked token recognisable (secret scanners, redaction in logs)
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
@@ -70,10 +70,7 @@ class TokenStore:
 
     def _save(self, tokens: list[Token]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"tokens": [asdict(t) for t in tokens]}, indent=1), encoding="utf-8")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, self.path)
+        atomic_write(self.path, json.dumps({"tokens": [asdict(t) for t in tokens]}, indent=1), private=True)
 
     def create(self, name: str, upload: bool = False, collections: Iterable[str] = ()) -> str:
         """A new token (returned once, never stored) under a unique name, reading `collections`."""

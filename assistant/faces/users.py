@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
 import threading
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from assistant.core.errors import KepolError
 from assistant.core.rights import PUBLIC, Rights, collection_names
+from assistant.storage.manifest import atomic_write
 
 NAME = re.compile(r"^[A-Za-z0-9ÄÖÜäöüß][A-Za-z0-9ÄÖÜäöüß._-]{0,63}$")
 SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}  # RFC 7914's interactive-login parameters: 16 MiB per hash
@@ -64,10 +64,8 @@ class UserStore:
 
     def _save(self, users: list[User]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"users": [asdict(u) for u in users]}, ensure_ascii=False, indent=1), encoding="utf-8")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, self.path)
+        atomic_write(self.path, json.dumps({"users": [asdict(u) for u in users]}, ensure_ascii=False, indent=1),
+                     private=True)
 
     def add(self, name: str, password: str, collections: Iterable[str] = (), admin: bool = False) -> User:
         """A new user (or new password and rights for an existing one)."""

@@ -118,8 +118,13 @@ class Manifest:
         return cls(docs, data.get("keyword_index") or "")
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write through a temporary file and one rename: readers see the old or the new file, never half."""
+def atomic_write(path: Path, text: str, private: bool = False) -> None:
+    """Write through a temporary file and one rename: readers see the old or the new file, never half.
+    `private`: readable by the owner only from its first byte (tokens, users, the audit log)."""
     tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
+    if private:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
