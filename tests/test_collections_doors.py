@@ -159,6 +159,8 @@ def test_named_users_log_in_with_their_own_collections(server: Running, library)
     users.add("ratsmitglied", "rat-passwort-456", [PUBLIC, INTERN], admin=True)
     stored = (a.settings.store.data_dir / "users.json").read_text(encoding="utf-8")
     assert "amt-passwort-123" not in stored and '"digest"' in stored  # only scrypt hashes are kept
+    for private in ("users.json", "tokens.json"):  # readable by the owner only
+        assert (a.settings.store.data_dir / private).stat().st_mode & 0o777 == 0o600
     with pytest.raises(Exception):  # a wrong password gets no session
         GradioClient(server.url + "/", verbose=False, auth=("amt", "falsch-falsch"))
     amt = GradioClient(server.url + "/", verbose=False, auth=("amt", "amt-passwort-123"))
