@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from assistant.api import Assistant
 from assistant.core.rights import PUBLIC, CollectionNameError, Rights, collection_name, collection_names
@@ -123,3 +125,32 @@ def test_a_collection_in_the_catalogue_and_a_bad_one_named_with_its_file(tmp_pat
     assert by_file["a.md"].status == "ingested"
     assert by_file["b.md"].status == "skipped" and "collection name 'rat intern'" in by_file["b.md"].reason
     assert [r["collection"] for r in a.library()] == [INTERN]
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.text(max_size=80))
+def test_any_collection_name_is_accepted_or_refused_with_its_reason(name: str):
+    try:
+        assert collection_name(name) == name.strip() and 1 <= len(name.strip()) <= 40
+    except CollectionNameError as e:
+        assert "not allowed" in e.message and "nicht erlaubt" in e.de
+    try:
+        parsed = collection_names(name)
+    except CollectionNameError:
+        return
+    assert all(1 <= len(c) <= 40 and not set(c) & set(" ,;/\\") for c in parsed)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.text(max_size=80))
+def test_any_user_name_is_added_or_refused_with_its_reason(tmp_path: Path, name: str):
+    from assistant.core.errors import KepolError
+    from assistant.faces.users import UserStore
+
+    store = UserStore(tmp_path / "users.json")
+    try:
+        user = store.add(name, "ein-langes-passwort")
+    except KepolError as e:
+        assert "not allowed" in e.message
+        return
+    assert store.check(name, "ein-langes-passwort") == user and store.check(name, "falsch") is None

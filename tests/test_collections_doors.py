@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -62,7 +63,9 @@ def _canary_id(a: Assistant) -> str:
     return next(r["doc_id"] for r in a.library() if r["collection"] == INTERN)
 
 
-def test_rest_and_openai_doors_show_a_public_token_nothing_of_the_canary(server: Running, library):
+def test_rest_and_openai_doors_show_a_public_token_nothing_of_the_canary(server: Running, library,
+                                                                       caplog: pytest.LogCaptureFixture):
+    caplog.set_level(logging.DEBUG)
     a, tokens = library
     auth = {"Authorization": f"Bearer {tokens['public']}"}
     with httpx.Client(base_url=server.url, timeout=60, headers=auth) as c:
@@ -97,6 +100,13 @@ def test_rest_and_openai_doors_show_a_public_token_nothing_of_the_canary(server:
     streamed = "".join(ch.model_dump_json() for ch in client.chat.completions.create(
         model="kepol", messages=[{"role": "user", "content": SECRET_ANSWER}], stream=True))
     assert streamed and not [s for s in LEAKS if s in streamed]
+    for rec in caplog.records:
+        if rec.name.split(".")[0] in ("httpx", "httpcore", "openai"):  # the client's side, in this process too
+            continue
+        line = rec.getMessage()
+        for q in CANARY_QUESTIONS + [SECRET_ANSWER]:  # the caller's own words are not the canary's
+            line = line.replace(q, "")
+        assert not [s for s in LEAKS if s in line], (rec.name, line[:300])
 
 
 def test_the_rat_token_reads_the_canary_through_the_same_doors(server: Running, library):
