@@ -200,3 +200,18 @@ def test_server_restart_mid_session_is_a_message_then_answers_again(tmp_path: Pa
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_collections_filter_at_the_bottom_with_a_chroma_server_too(chroma_server: int, tmp_path: Path):
+    from assistant.core.rights import PUBLIC, Rights
+    from tests.test_collections import CANARY, CANARY_QUESTIONS, INTERN, PUBLIC_DOCS, _write
+
+    a = Assistant(_server_settings(tmp_path / "data", chroma_server, corpus_dir=_write(tmp_path / "pub", PUBLIC_DOCS)))
+    assert a.ingest().usable and a.ingest([_write(tmp_path / "intern", CANARY)], collection=INTERN).usable
+    public = Rights(frozenset({PUBLIC}))
+    for q in CANARY_QUESTIONS:
+        answer = a.ask(q, rights=public)
+        assert answer.refused and "48.500" not in answer.answer and not any(
+            c.doc_id == "vorlage" for c in answer.citations)
+        assert all(p.doc_id != "vorlage" for p in a.retrieve(q, k=20, rights=public))
+    assert "48.500 Euro" in a.ask(CANARY_QUESTIONS[1]).answer
