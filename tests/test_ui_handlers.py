@@ -97,6 +97,11 @@ def test_verwaltung_edits_deletes_and_shows_the_audit_log_to_administrators(tmp_
     assert h.delete_document("beirat", "geheim-7") == "„Der Klimabeirat der Stadt Nordheim tagt viermal im Jahr.“ gelöscht."
     assert h.delete_document("beirat", "geheim-7") == "**Kein Dokument „beirat“ in der Bibliothek.**"
     assert [r[8] for r in h.library()] == ["rat-intern"]  # the Sammlung column
+    newer = tmp_path / "laden-2025.txt"
+    newer.write_text("Die Gemeinde Osterfeld unterstützt Eine-Welt-Läden ab 2025 mit 300 Euro im Monat.", encoding="utf-8")
+    assert h.replace_document("laden", str(newer), False, "falsch").startswith("**Falsches Passwort")
+    assert h.replace_document("laden", str(newer), True, "geheim-7") == "„laden-2025.txt“: eingelesen"
+    assert [r[8] for r in h.library()] == ["rat-intern"] and "300 Euro" in a.ask("Wie viel Geld gibt Osterfeld?").answer
     assert h.audit_html("falsch").startswith("**Falsches Passwort")
     log = h.audit_html("geheim-7")
-    assert log.index("gelöscht") < log.index("bearbeitet") and "rat-intern" in log  # newest first
+    assert log.index("ersetzt") < log.index("bearbeitet") and "rat-intern" in log  # newest first

@@ -394,6 +394,25 @@ class ChatHandlers:
             return f"„{html.escape(done.record.title)}“ gespeichert.{note}"
         return self._manage(password, request, edit)
 
+    def replace_document(self, doc_id: str, file: Any, remove_old: bool, password: str,
+                         request: gr.Request | None = None) -> str:
+        """A new file becomes the current version of the picked document (the old one kept as superseded,
+        or deleted)."""
+        if not doc_id:
+            return "Kein Dokument ausgewählt."
+        path = file if isinstance(file, str) else getattr(file, "name", "")
+        if not path:
+            return "Keine Datei ausgewählt."
+        name = Path(path).name
+        if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
+            return f"**Dateityp von „{html.escape(name)}“ wird nicht gelesen.**"
+
+        def replace(rights: Rights | None, who: str) -> str:
+            report = self.assistant.replace_document(doc_id, Path(path), rights, who, bool(remove_old))
+            return "\n".join(f"„{html.escape(Path(r.path).name)}“: {STATUS_DE.get(r.status, r.status)}"
+                             + (f" ({html.escape(r.reason_de or r.reason)})" if r.reason else "") for r in report.results)
+        return self._manage(password, request, replace)
+
     def audit_html(self, password: str, request: gr.Request | None = None) -> str:
         """The audit log (newest first) as a table, for administrators, limited to what they may read."""
         allowed, why = _admin(self.assistant.settings, password, request)
@@ -496,6 +515,10 @@ def create_app(assistant: Assistant, limiter: RateLimiter | None = None) -> gr.B
             with gr.Row():
                 save_btn = gr.Button("Änderungen speichern")
                 delete_btn = gr.Button("Dokument löschen", variant="stop")
+            with gr.Row():
+                new_version = gr.File(label="Neue Fassung", file_types=sorted(SUPPORTED_SUFFIXES), type="filepath")
+                remove_old = gr.Checkbox(False, label="Alte Fassung löschen (sonst bleibt sie als ältere Fassung)")
+                replace_btn = gr.Button("Durch neue Fassung ersetzen")
             manage_result = gr.Markdown("")
             gr.Markdown("### Protokoll (wer hat was hochgeladen, geändert oder gelöscht)")
             audit_btn = gr.Button("Protokoll anzeigen")
@@ -528,6 +551,9 @@ def create_app(assistant: Assistant, limiter: RateLimiter | None = None) -> gr.B
         delete_btn.click(h.delete_document, [managed, password], manage_result, api_name="delete_document").then(
             h.library_html, None, table).then(h.document_choices, None, managed).then(
             h.refresh_filters, None, [kind, publisher])
+        replace_btn.click(h.replace_document, [managed, new_version, remove_old, password], manage_result,
+                          api_name="replace_document").then(h.library_html, None, table).then(
+            h.document_choices, None, managed)
         audit_btn.click(h.audit_html, [password], audit_table, api_name="audit")
         app.load(h.document_choices, None, managed, api_visibility="private")
         app.load(h.library_html, None, table, api_visibility="private").then(
