@@ -250,8 +250,8 @@ def test_the_page_speaks_german_in_an_english_browser(app_url, browser):
     for english in ("Use via API", "Built with Gradio", "Settings", "Runs"):
         assert english not in body, english
     page.get_by_role("tab", name="Verwaltung").click()
-    upload = page.locator("input[type=file]").locator("xpath=ancestor::*[contains(@class,'block')][1]")
-    upload.wait_for(timeout=10_000)
+    uploads = page.locator("input[type=file]").locator("xpath=ancestor::*[contains(@class,'block')][1]")
+    uploads.first.wait_for(timeout=10_000)  # the upload box and the new version's box: both in German below
     text = page.locator("body").inner_text()
     assert "Datei hier ablegen" in text and "Drop File Here" not in text and "Click to Upload" not in text
     context.close()
