@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 import secrets
 import threading
@@ -17,7 +16,7 @@ from pathlib import Path
 
 from assistant.core.errors import KepolError, register_secret
 from assistant.core.rights import PUBLIC, Rights, collection_names
-from assistant.storage.manifest import atomic_write
+from assistant.faces.private_file import read_records, write_records
 
 PREFIX = "kepol_"  # makes a leaked token recognisable (secret scanners, redaction in logs)
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
@@ -56,21 +55,14 @@ class TokenStore:
         self._lock = threading.Lock()
 
     def tokens(self) -> list[Token]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return []
-        except (OSError, ValueError) as exc:
-            raise KepolError(f"{self.path}: the token file cannot be read ({type(exc).__name__})",
-                             "restore it from a backup, or delete it and create the tokens again") from exc
-        return [Token(**{**t, "collections": tuple(t.get("collections") or ())}) for t in data.get("tokens", [])]
+        return [Token(**{**t, "collections": tuple(t.get("collections") or ())})
+                for t in read_records(self.path, "tokens", "token", "create the tokens again")]
 
     def any_active(self) -> bool:
         return any(t.active for t in self.tokens())
 
     def _save(self, tokens: list[Token]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.path, json.dumps({"tokens": [asdict(t) for t in tokens]}, indent=1), private=True)
+        write_records(self.path, "tokens", [asdict(t) for t in tokens])
 
     def create(self, name: str, upload: bool = False, collections: Iterable[str] = ()) -> str:
         """A new token (returned once, never stored) under a unique name, reading `collections`."""

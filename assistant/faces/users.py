@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 import secrets
 import threading
@@ -16,7 +15,7 @@ from pathlib import Path
 
 from assistant.core.errors import KepolError
 from assistant.core.rights import PUBLIC, Rights, collection_names
-from assistant.storage.manifest import atomic_write
+from assistant.faces.private_file import read_records, write_records
 
 NAME = re.compile(r"^[A-Za-z0-9ÄÖÜäöüß][A-Za-z0-9ÄÖÜäöüß._-]{0,63}$")
 SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}  # RFC 7914's interactive-login parameters: 16 MiB per hash
@@ -50,22 +49,14 @@ class UserStore:
         self._lock = threading.Lock()
 
     def users(self) -> list[User]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return []
-        except (OSError, ValueError) as exc:
-            raise KepolError(f"{self.path}: the user file cannot be read ({type(exc).__name__})",
-                             "restore it from a backup, or delete it and add the users again") from exc
-        return [User(**{**u, "collections": tuple(u.get("collections") or ())}) for u in data.get("users", [])]
+        return [User(**{**u, "collections": tuple(u.get("collections") or ())})
+                for u in read_records(self.path, "users", "user", "add the users again")]
 
     def any(self) -> bool:
         return bool(self.users())
 
     def _save(self, users: list[User]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.path, json.dumps({"users": [asdict(u) for u in users]}, ensure_ascii=False, indent=1),
-                     private=True)
+        write_records(self.path, "users", [asdict(u) for u in users])
 
     def add(self, name: str, password: str, collections: Iterable[str] = (), admin: bool = False) -> User:
         """A new user (or new password and rights for an existing one)."""
