@@ -47,10 +47,22 @@ class UserStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._read: tuple[tuple[int, int, int], list[User]] | None = None
 
     def users(self) -> list[User]:
-        return [User(**{**u, "collections": tuple(u.get("collections") or ())})
-                for u in read_records(self.path, "users", "user", "add the users again")]
+        """The users as stored now; the file is parsed again only when it changed (the access gate asks on
+        every request without a credential; a change is a new file by rename, so inode and mtime tell)."""
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return []
+        seen = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if self._read is not None and self._read[0] == seen:
+            return list(self._read[1])
+        users = [User(**{**u, "collections": tuple(u.get("collections") or ())})
+                 for u in read_records(self.path, "users", "user", "add the users again")]
+        self._read = (seen, users)
+        return list(users)
 
     def any(self) -> bool:
         return bool(self.users())
