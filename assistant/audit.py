@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from assistant.core.rights import Rights
 from assistant.storage.manifest import atomic_write
 
 ACTIONS = ("upload", "ingest", "delete", "replace", "edit")
@@ -42,8 +43,9 @@ class AuditLog:
                 os.close(fd)
         return entry
 
-    def entries(self) -> list[dict[str, Any]]:
-        """Every entry, oldest first (a torn last line from a crash mid-write is left out)."""
+    def entries(self, rights: Rights | None = None) -> list[dict[str, Any]]:
+        """Every entry, oldest first (a torn last line from a crash mid-write is left out); with `rights`,
+        those of the collections they may read (an administrator sees what happened in its collections)."""
         try:
             lines = self.path.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
@@ -54,7 +56,7 @@ class AuditLog:
                 out.append(json.loads(line))
             except ValueError:
                 continue
-        return out
+        return out if rights is None else [e for e in out if rights.sees(e.get("collection") or "")]
 
     def purge(self, older_than_days: float | None = None) -> int:
         """Delete entries older than `older_than_days` (all of them when None); returns how many."""

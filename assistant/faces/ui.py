@@ -14,8 +14,9 @@ from urllib.parse import quote
 import gradio as gr  # the CLI sets GRADIO_ANALYTICS_ENABLED=False before this import (no outbound calls)
 
 from assistant.export import export_file as write_export
-from assistant.core.rights import PUBLIC, PUBLIC_ONLY, CollectionNameError, Rights, collection_name
+from assistant.core.rights import PUBLIC, PUBLIC_ONLY, CollectionNameError, Rights
 from assistant.faces.access import IDENTITY_HEADER, rights_of_headers
+from assistant.faces.service import ServiceError, upload_collection
 from assistant.faces.ratelimit import RateLimiter
 from assistant.core.errors import KepolError
 from assistant.faces.upload import admin_allowed, store
@@ -332,13 +333,10 @@ class ChatHandlers:
         allowed, why = _admin(settings, password, request)
         if not allowed:
             return f"**{html.escape(why)}**"
-        rights = _rights(request)
-        try:
-            target = collection_name(collection or PUBLIC)
-        except CollectionNameError as exc:
+        try:  # the same rule as the REST upload's: a valid name the uploader may read
+            target = upload_collection(collection, _rights(request) or Rights(None))
+        except ServiceError as exc:
             return f"**{html.escape(exc.de)}**"
-        if rights is not None and not rights.sees(target):
-            return f"**Keine Rechte für die Sammlung „{html.escape(target)}“.**"
         paths = [f if isinstance(f, str) else f.name for f in files or []]
         if not paths:
             return "Keine Datei ausgewählt."
@@ -348,8 +346,7 @@ class ChatHandlers:
         lines += [f"| {html.escape(u.name)} | abgelehnt: {html.escape(u.reason)} |" for u in stored if not u.ok]
         good = [folder / u.name for u in stored if u.ok]
         if good:
-            who = (rights.who if rights and rights.who else "") or _session(request)
-            for r in self.assistant.ingest(good, progress=True, collection=target, who=who).results:
+            for r in self.assistant.ingest(good, progress=True, collection=target, who=_actor(request)).results:
                 detail = f": {html.escape(r.reason_de or r.reason)}" if r.reason else ""
                 lines.append(f"| {html.escape(Path(r.path).name)} | {STATUS_DE.get(r.status, r.status)}{detail} |")
         return "\n".join(lines)
@@ -366,7 +363,7 @@ class ChatHandlers:
             return f"**{html.escape(why)}**"
         rights = _rights(request)
         try:
-            return action(rights, (rights.who if rights and rights.who else "") or _session(request))
+            return action(rights, _actor(request))
         except (DocumentNotFound, EditError, CollectionNameError) as exc:
             return f"**{html.escape(exc.de)}**"
 
@@ -418,9 +415,7 @@ class ChatHandlers:
         allowed, why = _admin(self.assistant.settings, password, request)
         if not allowed:
             return f"**{html.escape(why)}**"
-        rights = _rights(request)
-        entries = [e for e in reversed(self.assistant.audit.entries())
-                   if rights is None or rights.sees(e.get("collection") or "")]
+        entries = list(reversed(self.assistant.audit.entries(_rights(request))))
         if not entries:
             return "<p>Noch keine Einträge.</p>"
         head = "".join(f'<th scope="col">{c}</th>' for c in AUDIT_COLUMNS)
@@ -588,6 +583,12 @@ def _admin(settings: Any, password: str, request: gr.Request | None) -> tuple[bo
     if rights is not None and rights.admin and rights.who.startswith(("user:", "token:")):
         return True, ""
     return admin_allowed(settings, password)
+
+
+def _actor(request: gr.Request | None) -> str:
+    """Who the audit log names for a Verwaltung action: the token or user, else the browser session."""
+    rights = _rights(request)
+    return (rights.who if rights is not None else "") or _session(request)
 
 
 def _session(request: gr.Request | None) -> str:
