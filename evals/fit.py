@@ -308,7 +308,8 @@ def evaluate(assistants: dict[str, Assistant], w: Weights, items: list[Item]) ->
     return out
 
 
-def load_sets(a: Assistant, dev: Path | None, xquad: bool, reader: Any = None) -> tuple[dict[str, Assistant], list[Item]]:
+def load_sets(a: Assistant, dev: Path | None, xquad: bool, reader: Any = None,
+              mlqa: bool = False) -> tuple[dict[str, Assistant], list[Item]]:
     """Every question set with the assistant that answers it, and their items."""
     assistants = {"own": a}
     sets = [("own", q) for q in load_questions(QUESTIONS)]
@@ -324,6 +325,14 @@ def load_sets(a: Assistant, dev: Path | None, xquad: bool, reader: Any = None) -
             x.warm_up()
             assistants["xquad"] = x
             items += collect(x, [("xquad", q) for q in load_xquad()], reader)
+    if mlqa:
+        from evals.mlqa import TRAINSETS, mlqa_assistant
+
+        if TRAINSETS.exists():
+            m, questions = mlqa_assistant(a.settings, embedder=a.embedder)
+            m.warm_up()
+            assistants["mlqa"] = m
+            items += collect(m, [("mlqa", q) for q in questions], reader)
     return assistants, items
 
 
@@ -331,6 +340,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-dev", action="store_true", help="leave out the dev set")
     ap.add_argument("--no-xquad", action="store_true", help="leave out XQuAD-de")
+    ap.add_argument("--no-mlqa", action="store_true", help="leave out the MLQA-de questions the reader held out")
     ap.add_argument("--dev", type=Path, default=DEV_QUESTIONS, help="the dev set (its format is adapted)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--weights", type=Path, default=WEIGHTS)
@@ -344,7 +354,8 @@ def main() -> int:
 
         reader = shared_reader(a.settings.graph_dir, a.settings.retrieval.reader_precision)
     t0 = time.perf_counter()
-    assistants, items = load_sets(a, None if args.no_dev else args.dev, not args.no_xquad, reader)
+    assistants, items = load_sets(a, None if args.no_dev else args.dev, not args.no_xquad, reader,
+                                  not args.no_mlqa)
     fold = folds_of(items)
     held: dict[str, QuestionResult] = {}
     top_sentence: dict[str, dict[str, float]] = {}

@@ -94,7 +94,9 @@ class SetResult:
 
 SET_TITLES = {"own": "our own set (evals/questions.jsonl, written while building: flatters us)",
               "dev": "independent dev set (../shared/evalsets/dev.jsonl, written by someone who never saw the assistant)",
-              "xquad": "XQuAD-de, dev half (../shared/evalsets/xquad-de: 24 Wikipedia articles, another domain)"}
+              "xquad": "XQuAD-de, dev half (../shared/evalsets/xquad-de: 24 Wikipedia articles, another domain)",
+              "mlqa": "MLQA-de, the questions the reader's fit held out (../shared/trainsets: Wikipedia paragraphs, "
+                      "few words shared with the question)"}
 GAP_KEYS = ["hit@5", "recall@5", "fact_recall_50w", "key_fact_recall", "citation_precision", "citation_recall",
             "refusal_accuracy", "false_refusal_rate", "answer_words"]
 FIT_KEYS = ["hit@5", "fact_recall_50w", "key_fact_recall", "lead_contains_gold", "answer_contains_gold",
@@ -120,8 +122,9 @@ def write(out: Path, sets: dict[str, SetResult], meta: dict[str, Any], fit: dict
         f"Reproduce: `{meta['command']}` (the weights: `python -m evals.fit`)", "",
         "Judged with the dev set's rules (../shared/evalsets/README.md): a citation or passage supports a gold quote "
         "when it holds 60 % of its words; a fact counts when it stands in the answer (in its first 50 words for the "
-        "lead figure); refusals are judged on the unanswerable questions. XQuAD-de is judged by its own rules: the "
-        "answer span in the first 40 words, anywhere in the answer, in a top passage of the right article. "
+        "lead figure); refusals are judged on the unanswerable questions. XQuAD-de and MLQA-de are judged by "
+        "XQuAD's rules: the answer span in the first 40 words, anywhere in the answer, in a top passage of the right "
+        "article (file). "
         "The naive baseline is raw pypdf text, llama-index `SentenceSplitter` defaults, the same embedder, dense "
         "top-k only, the top 3 chunks as answer; the untuned probe takes our fused top 4 passages and their "
         "sentences by e5 cosine until 50 words. Neither refuses.", "",

@@ -17,14 +17,17 @@ FIT_REPORT = RESULTS / "fit" / "fit.json"
 
 
 XQUAD_SET = "xquad"  # the name `--questions` cannot give: XQuAD is asked of its own library
+MLQA_SET = "mlqa"  # likewise: the MLQA-de questions the reader held out, asked of their own library
 
 
 def default_sets() -> dict[str, Path]:
-    """Our own set, and beside this checkout the dev set and XQuAD-de (each when present)."""
+    """Our own set, and beside this checkout the dev set, XQuAD-de and the held-out MLQA-de questions
+    (each when present)."""
+    from evals.mlqa import TRAINSETS
     from evals.xquad import XQUAD
 
     return {"own": QUESTIONS} | ({"dev": DEV_QUESTIONS} if DEV_QUESTIONS.exists() else {}) \
-        | ({XQUAD_SET: XQUAD} if XQUAD.exists() else {})
+        | ({XQUAD_SET: XQUAD} if XQUAD.exists() else {}) | ({MLQA_SET: TRAINSETS} if TRAINSETS.exists() else {})
 
 
 def _set(assistant: Any, name: str, path: Path, fast: bool) -> tuple[Any, list[dict[str, Any]], Path]:
@@ -35,6 +38,12 @@ def _set(assistant: Any, name: str, path: Path, fast: bool) -> tuple[Any, list[d
         x = xquad_assistant(assistant.settings, fast=fast, embedder=assistant.embedder)
         x.warm_up()
         return x, load_xquad(path, fast=fast), x.settings.store.corpus_dir
+    if name == MLQA_SET:
+        from evals.mlqa import FAST_EVERY, mlqa_assistant
+
+        m, questions = mlqa_assistant(assistant.settings, embedder=assistant.embedder, data=path)
+        m.warm_up()
+        return m, questions[::FAST_EVERY] if fast else questions, m.settings.store.corpus_dir
     questions = load_questions(path, fast=fast, corpus=assistant.settings.store.corpus_dir)
     return assistant, questions, assistant.settings.store.corpus_dir
 

@@ -185,3 +185,43 @@ def test_xquad_fast_subset_clears_the_committed_floors(xquad_fast: Assistant):
     questions = load_xquad(fast=True)
     assert len(questions) >= 100
     _clears(summarize(run(xquad_fast, questions))["overall"], THRESHOLDS["xquad"])
+
+
+def _mlqa_rows(n: int, prefix: str) -> list[dict]:
+    rows = []
+    for i in range(n):
+        context = (f"Der Ort {prefix}{i} liegt am Fluss Nummer {i}. Er wurde im Jahr {1800 + i} gegründet. "
+                   f"Heute leben dort {1000 + i} Menschen, die vom Handel leben.")
+        start = context.index(str(1800 + i))
+        rows.append({"id": f"{prefix}-{i}", "set": f"mlqa-de-{prefix}", "lang": "de", "title": "", "context": context,
+                     "question": f"Wann wurde der Ort {prefix}{i} gegründet?",
+                     "answers": [{"text": str(1800 + i), "start": start}], "sentence_level": False})
+    return rows
+
+
+def test_mlqa_diagnostic_asks_only_held_out_questions_of_a_library_with_their_paragraphs(tmp_path: Path,
+                                                                                       monkeypatch: pytest.MonkeyPatch):
+    from evals import mlqa
+    from evals.reader_data import load_groups, split_holdout
+    from evals.fit_reader import HOLDOUT, SEED
+
+    data = tmp_path / "trainsets"
+    (data / "de").mkdir(parents=True)
+    for name, prefix in (("mlqa-de-dev.jsonl", "dev"), ("mlqa-de-test-part.jsonl", "test")):
+        (data / "de" / name).write_text("\n".join(json.dumps(r) for r in _mlqa_rows(60, prefix)), encoding="utf-8")
+    monkeypatch.setattr(mlqa, "DISTRACTORS", 5)
+    _, held = split_holdout(load_groups(data, SEED), HOLDOUT, SEED)
+    folder = tmp_path / "lib" / "corpus"
+    questions = mlqa.build(folder, data)
+    assert questions and {q["id"] for q in questions} == {g.id for g in held}  # the reader never saw them
+    files = sorted(folder.glob("*.md"))
+    texts = {f.name: f.read_text(encoding="utf-8") for f in files}
+    for q in questions:
+        assert q["context"] in texts[q["source"]] and q["spans"][0] in q["context"]
+    paragraphs = sum(t.count("Der Ort ") for t in texts.values())
+    assert paragraphs == len({q["context"] for q in questions}) + 5  # their paragraphs and the distractors
+    assert all(t.count("Der Ort ") <= mlqa.PARAGRAPHS_PER_FILE for t in texts.values())
+    cache = folder.parent / "held-out-ids.json"
+    assert cache.exists()
+    monkeypatch.setattr("evals.reader_data.load_groups", lambda *a: pytest.fail("the cached ids were not used"))
+    assert mlqa.build(folder, data) == questions

@@ -215,7 +215,8 @@ def retrieve(ctx: click.Context, question: str | None, batch: Path | None, k: in
 def eval_(ctx: click.Context, k: int, fast: bool, question_files: tuple[Path, ...], out: Path | None,
           no_baseline: bool, check: bool, as_json: bool) -> None:
     """Score the assistant (and the naive baseline and the untuned probe) on our question set and,
-    beside this checkout, the independent dev set and XQuAD-de; write report.md, metrics.json and plots."""
+    beside this checkout, the independent dev set, XQuAD-de and the MLQA-de questions the reader held out;
+    write report.md, metrics.json and plots."""
     from evals.check import check_questions
     from evals.harness import load_questions
 
