@@ -11,9 +11,10 @@ assistant/data/weights.json:
 4. the composer's thresholds (grid search), judged by what a reader sees: the facts in the lead
    (first 50/40 words) and in the whole answer, the citations, and a cost per word.
 
-Questions come from three sets: our own, the independent dev set and the XQuAD-de dev half (the
-last two beside the checkout in ../shared). Each set weighs the same in every fit, whatever its
-size. Folds keep each question whole (each XQuAD article whole: its questions share paragraphs) and
+Questions come from four sets: our own, the independent dev set, the XQuAD-de dev half and the
+MLQA-de questions the reader's fit held out (evals/mlqa.py; the last three beside the checkout in
+../shared). Each policy set weighs the same in every fit, whatever its size, and the two Wikipedia
+sets together weigh as much as one of them (DOMAIN). Folds keep each question whole (each XQuAD article whole: its questions share paragraphs) and
 spread the sets and the unanswerable questions evenly. The cross-validated figures come from the
 real `Assistant.ask`/`retrieve` with each fold's weights on its held-out questions; the full-fit
 figures from the weights fitted on everything (in-sample, so flattering).
@@ -140,12 +141,21 @@ def _ranked(item: Item, passage: Linear) -> list:
     return distinct(rank_passages(p.candidates, passage.prob(passage_matrix(item.u, p.candidates, p.qvec, p.idf))))
 
 
+# The Wikipedia sets (another domain, there to keep the weights general) together weigh as much as one
+# policy set, as XQuAD-de alone did before MLQA-de joined: the product answers policy questions.
+DOMAIN = {"xquad": "wikipedia", "mlqa": "wikipedia"}
+
+
 def _set_weights(items: list[Item]) -> dict[str, float]:
-    """Each set weighs the same in a fit: a question's weight is one over its set's size."""
+    """Each domain weighs the same in a fit (a policy set is a domain of its own, DOMAIN joins the
+    Wikipedia sets), each set within its domain the same: a question's weight is its share of that."""
     n: dict[str, int] = {}
     for it in items:
         n[it.set] = n.get(it.set, 0) + 1
-    return {s: len(items) / (len(n) * k) for s, k in n.items()}
+    sets_in: dict[str, int] = {}
+    for name in n:
+        sets_in[DOMAIN.get(name, name)] = sets_in.get(DOMAIN.get(name, name), 0) + 1
+    return {s: len(items) / (len(sets_in) * sets_in[DOMAIN.get(s, s)] * k) for s, k in n.items()}
 
 
 def fit_weights(items: list[Item], settings: Settings, grid: dict[str, tuple[float, ...]] = GRID) -> Weights:

@@ -225,3 +225,19 @@ def test_mlqa_diagnostic_asks_only_held_out_questions_of_a_library_with_their_pa
     assert cache.exists()
     monkeypatch.setattr("evals.reader_data.load_groups", lambda *a: pytest.fail("the cached ids were not used"))
     assert mlqa.build(folder, data) == questions
+
+
+def test_each_domain_weighs_the_same_in_a_fit_whatever_the_sets_sizes():
+    from types import SimpleNamespace
+
+    from evals.fit import _set_weights
+
+    sizes = {"own": 122, "dev": 100, "xquad": 612, "mlqa": 123}
+    items = [SimpleNamespace(set=name) for name, n in sizes.items() for _ in range(n)]
+    w = _set_weights(items)  # type: ignore[arg-type]
+    total = {name: w[name] * n for name, n in sizes.items()}
+    assert total["own"] == pytest.approx(total["dev"]) == pytest.approx(total["xquad"] + total["mlqa"])
+    assert total["xquad"] == pytest.approx(total["mlqa"])  # within the Wikipedia domain, set by set
+    assert sum(total.values()) == pytest.approx(len(items))  # weights average one
+    without = _set_weights([it for it in items if it.set != "mlqa"])  # type: ignore[arg-type]
+    assert without["xquad"] * 612 == pytest.approx(without["own"] * 122)  # XQuAD-de alone: as before
