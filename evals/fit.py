@@ -14,7 +14,8 @@ assistant/data/weights.json:
 Questions come from four sets: our own, the independent dev set, the XQuAD-de dev half and the
 MLQA-de questions the reader's fit held out (evals/mlqa.py; the last three beside the checkout in
 ../shared). Each policy set weighs the same in every fit, whatever its size, and the two Wikipedia
-sets together weigh as much as one of them (DOMAIN). Folds keep each question whole (each XQuAD article whole: its questions share paragraphs) and
+sets together weigh as much as one of them (DOMAIN). Folds keep each question whole (each XQuAD
+article whole: its questions share paragraphs) and
 spread the sets and the unanswerable questions evenly. The cross-validated figures come from the
 real `Assistant.ask`/`retrieve` with each fold's weights on its held-out questions; the full-fit
 figures from the weights fitted on everything (in-sample, so flattering).

@@ -61,7 +61,7 @@ def build_model(weights: E5Weights, recipe: ReaderRecipe) -> Any:
     h, heads = s.hidden, s.heads
     parts = (("q", h, h), ("k", h, h), ("v", h, h), ("ao", h, h), ("fi", s.ffn, h), ("fo", h, s.ffn))
 
-    class Reader(nn.Module):
+    class Reader(nn.Module):  # type: ignore[name-defined]  # torch is an optional extra, typed Any
         def __init__(self) -> None:
             super().__init__()
             t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))  # noqa: E731
@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                      "minutes": round((time.perf_counter() - t0) / 60, 2)}
             running = 0.0
             if step % (log_every * 8) == 0:
-                point["held_out"] = evaluate(model, weights, tok, held[:200])
+                point["held_out"] = evaluate(model, weights, tok, held[:200])  # type: ignore[assignment]
             curve.append(point)
             print(json.dumps(point), flush=True)
     seconds = time.perf_counter() - t0
