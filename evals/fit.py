@@ -15,10 +15,10 @@ Questions come from four sets: our own, the independent dev set, the XQuAD-de de
 MLQA-de questions the reader's fit held out (evals/mlqa.py; the last three beside the checkout in
 ../shared). Each policy set weighs the same in every fit, whatever its size, and the two Wikipedia
 sets together weigh as much as one of them (DOMAIN). Folds keep each question whole (each XQuAD
-article whole: its questions share paragraphs) and
-spread the sets and the unanswerable questions evenly. The cross-validated figures come from the
-real `Assistant.ask`/`retrieve` with each fold's weights on its held-out questions; the full-fit
-figures from the weights fitted on everything (in-sample, so flattering).
+article whole: its questions share paragraphs) and spread the sets and the unanswerable questions
+evenly. The cross-validated figures come from the real `Assistant.ask`/`retrieve` with each fold's
+weights on its held-out questions; the full-fit figures from the weights fitted on everything
+(in-sample, so flattering).
 
     python -m evals.fit                       # fit, cross-validate, write weights and report
     python -m evals.fit --no-dev --no-xquad   # our own set only
@@ -31,6 +31,7 @@ import itertools
 import json
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -150,12 +151,8 @@ DOMAIN = {"xquad": "wikipedia", "mlqa": "wikipedia"}
 def _set_weights(items: list[Item]) -> dict[str, float]:
     """Each domain weighs the same in a fit (a policy set is a domain of its own, DOMAIN joins the
     Wikipedia sets), each set within its domain the same: a question's weight is its share of that."""
-    n: dict[str, int] = {}
-    for it in items:
-        n[it.set] = n.get(it.set, 0) + 1
-    sets_in: dict[str, int] = {}
-    for name in n:
-        sets_in[DOMAIN.get(name, name)] = sets_in.get(DOMAIN.get(name, name), 0) + 1
+    n = Counter(it.set for it in items)
+    sets_in = Counter(DOMAIN.get(s, s) for s in n)
     return {s: len(items) / (len(sets_in) * sets_in[DOMAIN.get(s, s)] * k) for s, k in n.items()}
 
 

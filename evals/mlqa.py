@@ -80,9 +80,9 @@ def build(folder: Path, data: Path = TRAINSETS) -> list[dict[str, Any]]:
 def mlqa_assistant(settings: Settings, embedder: Any = None, data: Path = TRAINSETS) -> tuple[Any, list[dict[str, Any]]]:
     """An Assistant over the held-out MLQA-de library (ingested first if needed) and its questions."""
     from assistant.api import Assistant
+    from evals.xquad import evalset_settings
 
-    folder = settings.store.data_dir / "evalsets" / "mlqa-de-heldout"
-    s = settings.replace(data_dir=folder, corpus_dir=folder / "corpus")
+    s = evalset_settings(settings, "mlqa-de-heldout")
     questions = build(s.store.corpus_dir, data)
     a = Assistant(s, embedder=embedder)
     a.ingest([s.store.corpus_dir])

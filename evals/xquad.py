@@ -63,10 +63,16 @@ def load_xquad(data: Path = XQUAD, fast: bool = False) -> list[dict[str, Any]]:
     return out
 
 
-def xquad_settings(settings: Settings, fast: bool = False) -> Settings:
-    """The settings of the XQuAD library: the same in everything but where it lives."""
-    folder = settings.store.data_dir / "evalsets" / ("xquad-de-fast" if fast else "xquad-de")
+def evalset_settings(settings: Settings, name: str) -> Settings:
+    """The settings of an eval set's own library (`<data dir>/evalsets/<name>`, its files in `corpus`):
+    the same in everything but where it lives, so the bundled library is never mixed with it."""
+    folder = settings.store.data_dir / "evalsets" / name
     return settings.replace(data_dir=folder, corpus_dir=folder / "corpus")
+
+
+def xquad_settings(settings: Settings, fast: bool = False) -> Settings:
+    """The settings of the XQuAD library."""
+    return evalset_settings(settings, "xquad-de-fast" if fast else "xquad-de")
 
 
 def xquad_assistant(settings: Settings, fast: bool = False, embedder: Any = None) -> Any:
