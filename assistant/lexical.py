@@ -85,8 +85,8 @@ ANSWER_TYPES: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
 # a publisher stating its own position: demanding, advocating, recommending, or speaking as "wir"
 # (general German vocabulary of declarations and position papers, not of one document)
 VOICE = re.compile(
-    r"\b(forder\w*|fordert|setz\w* sich\b.{0,80}\bein|ersuch\w*|appellier\w*|sprich\w* sich|sprechen sich|"
-    r"befürwort\w*|begrüß\w*|empfiehlt|empfehlen|plädier\w*|muss|müssen|sollte\w*|sollen|soll|bedarf|"
+    r"\b(forder\w*|fordert|(auf)?gefordert\w*|setz\w* sich\b.{0,80}\bein|ersuch\w*|appellier\w*|sprich\w* sich|"
+    r"sprechen sich|befürwort\w*|begrüß\w*|empfiehlt|empfehlen|plädier\w*|muss|müssen|sollte\w*|sollen|soll|bedarf|"
     r"notwendig\w*|erforderlich\w*|wir|unser\w*)\b", re.IGNORECASE)
 
 

@@ -5,7 +5,7 @@ import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from pathlib import Path
 
 import pytest
@@ -22,18 +22,52 @@ if TYPE_CHECKING:
     from assistant.faces.server import Running
 
 
+@pytest.fixture(scope="session")
+def worker_id(request: pytest.FixtureRequest) -> str:
+    """xdist's worker name ("gw0", …), or "master" in a run without workers (xdist's own fixture
+    takes over when it is installed; this one keeps the suite running without it)."""
+    return getattr(request.config, "workerinput", {}).get("workerid", "master")
+
+
 
 @pytest.fixture(scope="session")
-def corpus_assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
-    """The bundled corpus ingested once per test session (about 30 s of embedding on 2 cores)."""
+def corpus_assistant(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Assistant:
+    """The bundled corpus ingested once per test process (about 30 s of embedding on 2 cores). Under
+    pytest-xdist the corpus is embedded once for all workers: the first worker to get here embeds it
+    and leaves its embedding cache beside the workers' temp dirs; the others seed theirs from it and
+    run every other stage of the ingest for real (as `seed_embeddings` does)."""
     data = tmp_path_factory.mktemp("corpus-data")
     # no per-session rate limit: one test client asks far more than a person would (tests/test_load.py
     # checks the limit itself)
     a = Assistant(Settings(data_dir=data, corpus_dir=BUNDLED_CORPUS, rate_limit_per_minute=0))
-    report = a.ingest()
+    if worker_id == "master":
+        report = a.ingest()
+    else:
+        report = _ingest_shared(a, tmp_path_factory.getbasetemp().parent)
     assert report.usable, report.summary()
     assert len(report.by_status("ingested")) == 5, report.summary()
     return a
+
+
+def _ingest_shared(a: Assistant, run_dir: Path) -> Any:
+    """Ingest with the corpus's vectors computed by one worker only (a lock in the run's temp dir,
+    which every xdist worker of this run shares)."""
+    import fcntl
+    import sqlite3
+
+    cache, name = run_dir / "corpus-embeddings.sqlite3", "embedding-cache.sqlite3"
+    with open(run_dir / "corpus-embeddings.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if cache.exists():
+            with sqlite3.connect(cache) as src, sqlite3.connect(a.settings.store.data_dir / name) as dst:
+                src.backup(dst)
+            return a.ingest()
+        report = a.ingest()
+        part = run_dir / "corpus-embeddings.part"
+        with sqlite3.connect(a.settings.store.data_dir / name) as src, sqlite3.connect(part) as dst:
+            src.backup(dst)
+        part.replace(cache)  # whole or absent: a worker never reads a half-written copy
+        return report
 
 
 def small_library(root: Path, files: dict[str, str]) -> Assistant:

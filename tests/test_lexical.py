@@ -26,3 +26,14 @@ def test_questions_about_now_or_a_later_year_ask_beyond_dated_documents():
     assert asks_beyond("Wer ist derzeit Vorsitzender?", 2021)
     assert asks_beyond("Was wurde 2023 beschlossen?", 2022)
     assert not asks_beyond("Was wurde 2019 beschlossen?", 2022)
+
+
+def test_a_publishers_voice_is_found_in_its_verbs_participles_and_we_but_not_in_a_report():
+    from assistant.lexical import VOICE
+
+    for stated in ("Der Städtetag fordert mehr Mittel.", "Die Kontaktstelle – wie vom Städtetag gefordert – hilft.",
+                   "Die Städte werden aufgefordert, Stellung zu nehmen.", "Er setzt sich für faire Beschaffung ein.",
+                   "Wir begrüßen die Initiative."):
+        assert VOICE.search(stated), stated
+    for told in ("Die Stadt Leipzig liegt an der Pleiße.", "Das Netzwerk wurde 1913 gegründet."):
+        assert not VOICE.search(told), told
