@@ -263,7 +263,9 @@ def test_the_readmes_collection_commands_as_written(corpus_assistant: Assistant,
     assert commands[5:8] == ["user", "docs", "ask"]  # the lines checked below
     assert "redaktion\tadmin\trat-intern,öffentlich" in outputs[5]
     assert "rat-intern" in outputs[6] and "öffentlich" in outputs[6]
-    assert "In den Dokumenten finde ich dazu keine Angabe" in outputs[7] and "48.500" not in outputs[7]
+    from assistant.answer import NEAR_MISS, REFUSAL
+
+    assert outputs[7].startswith((REFUSAL, NEAR_MISS)) and "48.500" not in outputs[7]  # refused, either way
     log = outputs[-1]
     assert all(a in log for a in ("edit", "replace", "delete")) and "cli:" in log
 
