@@ -8,7 +8,7 @@ __all__ = ["Answer", "Assistant", "Citation", "Passage", "Settings"]
 
 
 def _runtime_in_use(settings: Settings) -> str:
-    from assistant.embedding import runtime_in_use  # lazy: the model loads when an index is first named
+    from assistant.runtime import runtime_in_use  # lazy: the model loads when an index is first named
 
     return runtime_in_use(settings)
 

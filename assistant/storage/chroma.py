@@ -117,12 +117,20 @@ class ChromaStore:
                 self._collection.count()  # touches the segment files: damage shows now, not mid-answer
 
     def _attach(self, name: str) -> None:
-        from llama_index.vector_stores.chroma import ChromaVectorStore
-
         # embedding_function=None: Chroma must never instantiate its downloading default model.
         self._collection = self._client.get_or_create_collection(name=name, embedding_function=None,
                                                                  metadata={"hnsw:space": "cosine"})
-        self._vectors = ChromaVectorStore(chroma_collection=self._collection)
+        self._vectors_of: Any = None  # llama-index's store on it, made at the first write
+
+    @property
+    def _vectors(self) -> Any:
+        """llama-index's vector store on the collection: only writing needs it (and llama-index, whose
+        import costs about 2 s), so a process that only answers never loads it."""
+        if self._vectors_of is None:  # _attach resets it with every collection it opens
+            from llama_index.vector_stores.chroma import ChromaVectorStore
+
+            self._vectors_of = ChromaVectorStore(chroma_collection=self._collection)
+        return self._vectors_of
 
     @contextmanager
     def errors(self, doing: str) -> Iterator[None]:
