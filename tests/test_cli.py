@@ -13,6 +13,8 @@ CITATION_KEYS = {"n", "doc_id", "title", "source", "page", "quote", "passage", "
 
 
 def _run(assistant: Assistant, *args: str):
+    """The CLI in this process; JSON is read from its stdout alone (what a script reads), so a log line
+    or another thread's message on stderr cannot break the parse."""
     result = CliRunner().invoke(main, ["--data-dir", str(assistant.settings.store.data_dir), *args])
     return result
 
@@ -20,7 +22,7 @@ def _run(assistant: Assistant, *args: str):
 def test_ask_json_contract(corpus_assistant: Assistant):
     r = _run(corpus_assistant, "ask", "--json", "Was ist das Leitmotto des AKEZ?")
     assert r.exit_code == 0, r.output
-    obj = json.loads(r.output)
+    obj = json.loads(r.stdout)
     assert set(obj) == {"id", "answer", "lead", "emphasis", "refused", "citations", "latency_ms", "mode", "notice"}
     assert obj["mode"] == "extractive" and obj["notice"] == ""
     assert obj["refused"] is False and isinstance(obj["latency_ms"], float)
@@ -39,7 +41,7 @@ def test_ask_batch_keeps_order_ids_and_history(corpus_assistant: Assistant, tmp_
     batch.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines), encoding="utf-8")
     r = _run(corpus_assistant, "ask", "--batch", str(batch))
     assert r.exit_code == 0, r.output
-    out = [json.loads(line) for line in r.output.splitlines()]
+    out = [json.loads(line) for line in r.stdout.splitlines()]
     assert [o["id"] for o in out] == ["q1", "q2", 3]
     assert out[0]["refused"] is True  # plainly, or showing the closest passage as such
     assert out[0]["citations"] == [] or out[0]["answer"].startswith("Dazu steht in den Dokumenten nichts")
@@ -52,7 +54,7 @@ def test_retrieve_batch_contract(corpus_assistant: Assistant, tmp_path: Path):
     batch.write_text(json.dumps({"id": "r1", "question": "Leitmotto des AKEZ"}), encoding="utf-8")
     r = _run(corpus_assistant, "retrieve", "--batch", str(batch), "-k", "3")
     assert r.exit_code == 0, r.output
-    obj = json.loads(r.output)
+    obj = json.loads(r.stdout)
     assert obj["id"] == "r1" and [p["rank"] for p in obj["passages"]] == [1, 2, 3]
     assert set(obj["passages"][0]) == {"rank", "doc_id", "title", "source", "page", "text", "score",
                                             "relevance"}
@@ -90,10 +92,10 @@ def test_metadata_filters_restrict_the_library(corpus_assistant):
     out = CliRunner().invoke(main, ["retrieve", "Welche Angebote gibt es?", "--kind", "service brochure", "-k", "3"],
                              env=env)
     assert out.exit_code == 0, out.output
-    docs = {p["doc_id"] for p in json.loads(out.output)["passages"]}
+    docs = {p["doc_id"] for p in json.loads(out.stdout)["passages"]}
     assert docs == {"skew-migration-entwicklung"}
     out = CliRunner().invoke(main, ["ask", "--json", "Was fordert die Erklärung?", "--year", "2006"], env=env)
-    obj = json.loads(out.output)
+    obj = json.loads(out.stdout)
     assert obj["citations"] and {c["doc_id"] for c in obj["citations"]} == {"bukoko-2006-erklaerung"}
 
 
