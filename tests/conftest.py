@@ -15,6 +15,23 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 # every test's data dir shares one built ONNX graph (built once, a few seconds), kept between runs
 os.environ.setdefault("KEPOL_GRAPH_DIR", str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "kepol-graphs"))
 
+
+
+def _pin_worker() -> None:
+    """Under pytest-xdist each worker keeps to cores of its own (worker n of N: every N-th core from
+    n), and so do the processes it starts: ONNX Runtime sizes its thread pool by the cores a process
+    may use, and two workers each spinning a pool over both cores of a 2-core machine waste them."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if not (worker.startswith("gw") and count.isdigit()) or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    n, total = int(worker[2:]), int(count)
+    mine = cores[n % len(cores)::total] if total <= len(cores) else [cores[n % len(cores)]]
+    os.sched_setaffinity(0, mine)
+
+
+_pin_worker()
+
 from assistant.api import Assistant  # noqa: E402
 from assistant.core.settings import BUNDLED_CORPUS, Settings  # noqa: E402
 
