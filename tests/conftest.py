@@ -17,6 +17,10 @@ os.environ.setdefault("KEPOL_GRAPH_DIR", str(Path(__file__).resolve().parents[1]
 
 
 
+# the cores this test process was given, before a worker keeps to its share of them
+PROCESS_CORES = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+
+
 def _pin_worker() -> None:
     """Under pytest-xdist each worker keeps to cores of its own (worker n of N: every N-th core from
     n), and so do the processes it starts: ONNX Runtime sizes its thread pool by the cores a process
@@ -24,10 +28,13 @@ def _pin_worker() -> None:
     worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
     if not (worker.startswith("gw") and count.isdigit()) or not hasattr(os, "sched_setaffinity"):
         return
-    cores = sorted(os.sched_getaffinity(0))
-    n, total = int(worker[2:]), int(count)
-    mine = cores[n % len(cores)::total] if total <= len(cores) else [cores[n % len(cores)]]
-    os.sched_setaffinity(0, mine)
+    os.sched_setaffinity(0, worker_cores(int(worker[2:]), int(count), PROCESS_CORES))
+
+
+def worker_cores(n: int, workers: int, cores: list[int]) -> list[int]:
+    """The cores of worker n of `workers`: every workers-th core from the n-th (all of them shared out,
+    none twice), or one core each, shared round-robin, when there are more workers than cores."""
+    return cores[n::workers] if workers <= len(cores) else [cores[n % len(cores)]]
 
 
 _pin_worker()
