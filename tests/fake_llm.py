@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -95,6 +96,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 class FakeLLMServer(ThreadingHTTPServer):
     daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-stream (a cancelled answer) is normal here; anything else is
+        reported as socketserver reports it."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     def __init__(self, slow_seconds: float = 5.0) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)

@@ -78,13 +78,13 @@ def test_asking_an_empty_index_says_what_to_do(tmp_path: Path):
 def test_ingest_command_reports_and_is_incremental(corpus_assistant: Assistant):
     r = _run(corpus_assistant, "ingest", "--quiet")
     assert r.exit_code == 0, r.output
-    assert "5 unchanged" in r.output
+    assert "5 unchanged" in r.stdout
 
 
 def test_docs_lists_the_corpus(corpus_assistant: Assistant):
     r = _run(corpus_assistant, "docs")
-    assert r.exit_code == 0 and len(r.output.strip().splitlines()) == 5
-    assert "Servicebroschüre" in r.output
+    assert r.exit_code == 0 and len(r.stdout.strip().splitlines()) == 5
+    assert "Servicebroschüre" in r.stdout
 
 
 def test_metadata_filters_restrict_the_library(corpus_assistant):
