@@ -15,8 +15,6 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 # every test's data dir shares one built ONNX graph (built once, a few seconds), kept between runs
 os.environ.setdefault("KEPOL_GRAPH_DIR", str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "kepol-graphs"))
 
-
-
 # the cores this test process was given, before a worker keeps to its share of them
 PROCESS_CORES = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
 
@@ -78,21 +76,29 @@ def _ingest_shared(a: Assistant, run_dir: Path) -> IngestReport:
     """Ingest with the corpus's vectors computed by one worker only (a lock in the run's temp dir,
     which every xdist worker of this run shares)."""
     import fcntl
-    import sqlite3
 
-    cache, name = run_dir / "corpus-embeddings.sqlite3", "embedding-cache.sqlite3"
+    cache, mine = run_dir / "corpus-embeddings.sqlite3", a.settings.store.data_dir / EMBEDDING_CACHE
     with open(run_dir / "corpus-embeddings.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if cache.exists():
-            with sqlite3.connect(cache) as src, sqlite3.connect(a.settings.store.data_dir / name) as dst:
-                src.backup(dst)
+            copy_sqlite(cache, mine)
             return a.ingest()
         report = a.ingest()
         part = run_dir / "corpus-embeddings.part"
-        with sqlite3.connect(a.settings.store.data_dir / name) as src, sqlite3.connect(part) as dst:
-            src.backup(dst)
+        copy_sqlite(mine, part)
         part.replace(cache)  # whole or absent: a worker never reads a half-written copy
         return report
+
+
+EMBEDDING_CACHE = "embedding-cache.sqlite3"
+
+
+def copy_sqlite(src: Path, dst: Path) -> None:
+    """A consistent copy of a SQLite file, by SQLite's backup API (safe while another process reads it)."""
+    import sqlite3
+
+    with sqlite3.connect(src) as a, sqlite3.connect(dst) as b:
+        a.backup(b)
 
 
 def small_library(root: Path, files: dict[str, str]) -> Assistant:
@@ -110,12 +116,8 @@ def seed_embeddings(corpus: Assistant, data_dir: Path) -> Path:
     """A new data dir whose embedding cache already holds the bundled corpus's vectors (a consistent
     copy, by SQLite's backup API): a test that ingests the corpus again in a process of its own skips
     the half minute of embedding and still runs every other stage of the ingest for real."""
-    import sqlite3
-
     data_dir.mkdir(parents=True, exist_ok=True)
-    name = "embedding-cache.sqlite3"
-    with sqlite3.connect(corpus.settings.store.data_dir / name) as src, sqlite3.connect(data_dir / name) as dst:
-        src.backup(dst)
+    copy_sqlite(corpus.settings.store.data_dir / EMBEDDING_CACHE, data_dir / EMBEDDING_CACHE)
     return data_dir
 
 

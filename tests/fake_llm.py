@@ -94,14 +94,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-class FakeLLMServer(ThreadingHTTPServer):
+class QuietHTTPServer(ThreadingHTTPServer):
+    """A test server whose clients may hang up mid-answer (a cancelled stream, a retrying client):
+    that is normal and not reported; anything else is reported as socketserver reports it."""
+
     daemon_threads = True
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hangs up mid-stream (a cancelled answer) is normal here; anything else is
-        reported as socketserver reports it."""
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
+
+
+class FakeLLMServer(QuietHTTPServer):
 
     def __init__(self, slow_seconds: float = 5.0) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)

@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from assistant.api import Assistant
 from assistant.core.errors import StoreUnavailableError
 from assistant.core.settings import Settings
 from tests.conftest import free_port
+from tests.fake_llm import QuietHTTPServer
 
 CHROMA = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
 
@@ -108,17 +109,6 @@ def test_unreachable_server_is_a_clear_error(tmp_path: Path):
     assert f"http://127.0.0.1:{port}" in str(err.value) and "KEPOL_CHROMA_HOST" in str(err.value)
 
 
-class _QuietServer(ThreadingHTTPServer):
-    """A client that hangs up while the proxy answers is normal (Chroma's client retries); anything
-    else is reported as socketserver reports it."""
-
-    daemon_threads = True
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)  # type: ignore[arg-type]
-
-
 class _TokenProxy(BaseHTTPRequestHandler):
     """A reverse proxy that, like a real gateway in front of Chroma, wants `Authorization: Bearer …`."""
 
@@ -161,7 +151,7 @@ class _TokenProxy(BaseHTTPRequestHandler):
 def test_token_is_sent_and_a_refusal_is_explained(chroma_server: int, tmp_path: Path):
     _TokenProxy.upstream = chroma_server
     _TokenProxy.seen = []
-    proxy = _QuietServer(("127.0.0.1", 0), _TokenProxy)
+    proxy = QuietHTTPServer(("127.0.0.1", 0), _TokenProxy)
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     port = proxy.server_address[1]
     try:
