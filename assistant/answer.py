@@ -8,8 +8,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from assistant.evidence import Evidence, Sentence
-from assistant.lexical import answer_type, terms_of, weighted
+from assistant.evidence import MAX_DOCUMENTS, Evidence, Sentence
+from assistant.lexical import answer_in, answer_type, terms_of, weighted
 from assistant.core.text import ends_in_list_item, is_caption, units, words
 from assistant.core.types import Citation, Passage
 from assistant.understand import Understood
@@ -24,8 +24,6 @@ LEAD_WORDS = 50
 # a list of more than a dozen lines no longer fits the chat's screen with its lead-in: its first
 # items are shown and the number of the others; the whole list stays one click away in its source
 MAX_LIST_ITEMS = 12
-# documents that speak in one answer across documents: one line each still fits the answer's budget
-MAX_DOCUMENTS = 4
 # where a long sentence may be cut: after a comma, semicolon, colon or dash that is followed by a space
 _CLAUSE_END = re.compile(r"(?<=[,;:])\s+|\s+[–—-]\s+")
 
@@ -155,7 +153,7 @@ def _clause_window(u: Understood, p: Passage, start: int, end: int, idf: dict[st
             if n > LEAD_WORDS:
                 break
             score = (weighted(terms_of(piece), q, idf) if q.terms else 0.0) \
-                + (0.5 if typed is not None and typed[1].search(piece) else 0.0) + n / (100 * LEAD_WORDS)
+                + (0.5 if typed is not None and answer_in(typed[1], piece, u.focus) else 0.0) + n / (100 * LEAD_WORDS)
             if score > best_score:
                 best, best_score = (a, e), score
     a, e = best
@@ -312,7 +310,7 @@ def emphasis(u: Understood, text: str) -> tuple[tuple[int, int], ...]:
     contact …), widened to whole words: the faces show it in bold. It is kept apart from the text,
     as a search engine keeps its highlights, so the quote itself stays exactly the document's."""
     typed = answer_type(u.focus)
-    m = typed[1].search(_MARK.sub(lambda x: " " * len(x.group(0)), text)) if typed is not None else None
+    m = answer_in(typed[1], _MARK.sub(lambda x: " " * len(x.group(0)), text), u.focus) if typed is not None else None
     if m is None or not m.group(0).strip():
         return ()
     a, e = m.span()
@@ -329,24 +327,32 @@ def emphasis(u: Understood, text: str) -> tuple[tuple[int, int], ...]:
 
 def render(u: Understood | None, lead: Excerpt, evidence: list[Excerpt]) -> Composed:
     """The lead with [1], then "Belege:" with one line per excerpt; when several documents speak,
-    each line names its document and the lines of one document stand together."""
+    each line names its document and the lines of one document stand together. A question across
+    documents leads with one line per document (the lead, then each other document's likeliest
+    excerpt): what each of them says comes first, the further Belege after."""
     excerpts = [lead] + evidence
     docs = list(dict.fromkeys(e.passage.doc_id for e in excerpts))
-    ordered = [lead] + sorted(evidence, key=lambda e: docs.index(e.passage.doc_id))
+    across = u is not None and u.wants_documents and len(docs) > 1
+    voices = [next(e for e in evidence if e.passage.doc_id == d) for d in docs[1:]] if across else []
+    rest = [e for e in evidence if not any(e is v for v in voices)]
+    ordered = [lead] + voices + sorted(rest, key=lambda e: docs.index(e.passage.doc_id))
     cits = [_cite(n, e) for n, e in enumerate(ordered, start=1)]
     head = _marked(lead, 1)
     bold = emphasis(u, head) if u is not None and not lead.list_lines else ()
-    if u is not None and u.wants_documents and len(docs) > 1:  # each document speaks under its name
+    if across:  # each document speaks under its name
         prefix = f"{label(lead.passage)}: "
         head = prefix + head
         bold = tuple((a + len(prefix), e + len(prefix)) for a, e in bold)
+        head = "\n".join([head] + [f"{label(e.passage)}: {_unbulleted(_marked(e, n))}"
+                                   for n, e in enumerate(voices, start=2)])
     lines = []
-    for n, e in enumerate(ordered[1:], start=2):
+    for n, e in enumerate(ordered[1 + len(voices):], start=2 + len(voices)):
         prefix = f"{label(e.passage)}: " if len(docs) > 1 else ""
         body = _marked(e, n) if e.list_lines else _unbulleted(_marked(e, n))
         if e.list_lines and not body.startswith("- "):  # a list among the Belege: nested under its lead-in
-            first, *rest = body.split("\n")
-            body = "\n".join([f"- {first}"] + [f"  {line}" if line.startswith("- ") else f"  - {line}" for line in rest])
+            first, *more_lines = body.split("\n")
+            body = "\n".join([f"- {first}"] + [f"  {line}" if line.startswith("- ") else f"  - {line}"
+                                                for line in more_lines])
         lines.append(f"- {prefix}{body}" if not e.list_lines else f"{prefix}{body}")
     text = head if not lines else f"{head}\n\n{EVIDENCE_HEADING}\n" + "\n".join(lines)
     return Composed(text, head, cits, bold)

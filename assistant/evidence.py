@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from assistant.lexical import VOICE, answer_type, covered, passage_coverage, source_terms, terms_of, weighted
+from assistant.lexical import VOICE, answer_in, answer_type, covered, passage_coverage, source_terms, terms_of, weighted
 from assistant.query import Query
 from assistant.core.text import stopwords, words
 from assistant.core.types import Passage
@@ -60,7 +60,7 @@ GATE_FEATURES = (
     "relevance",  # best passage relevance
     "dense",  # best chunk cosine
     "coverage",  # best share of the asking sentences' key terms in one passage (history included)
-    "unknown",  # the question names something the corpus never mentions
+    "unknown",  # idf-weighted share of the asking sentences' terms that name something the corpus never mentions
     "typed_gap",  # it asks for a date/amount/…: 1 − how well the best sentence with one covers the question
     "beyond",  # it asks about now, what comes next, or a year after the newest document
     "english",  # asked in English (cross-lingual similarities run lower)
@@ -187,28 +187,39 @@ def distinct(ranked: list[tuple[Candidate, float]], max_shared: float = 0.5) -> 
     return out
 
 
-def _each_named_document(ranked: list[tuple[Candidate, float]], named: frozenset[str],
-                         read: int) -> list[tuple[Candidate, float]]:
-    """A question that names several documents ("Was sagen Städtetag und RGRE?") is read in each of
-    them: the best passage of a named document missing from the first `read` takes the last place."""
-    if len(named) < 2:
-        return ranked
-    out = list(ranked)
-    for doc in sorted(named):
-        head = out[:read]
-        if any(c.passage.doc_id == doc for c, _ in head):
-            continue
-        best = next((x for x in out[read:] if x[0].passage.doc_id == doc), None)
-        if best is None:
-            continue
-        # the last place not already held by another named document's only passage
-        for i in range(len(head) - 1, -1, -1):
-            d = head[i][0].passage.doc_id
-            if d not in named or sum(c.passage.doc_id == d for c, _ in head) > 1:
-                out.remove(best)
-                out.insert(i, best)
-                break
-    return out
+# documents that speak in one answer across documents: one line each still fits the answer's budget
+MAX_DOCUMENTS = 4
+
+
+def reading_order(u: Understood, ranked: list[tuple[Candidate, float]],
+                  read: int) -> tuple[list[tuple[Candidate, float]], int]:
+    """The ranked passages in the order they are read, and how many are read. A question across
+    documents (it names several, or asks what "the papers" say) hears each of them: the speaking
+    documents (those named, else those of the first `read` passages, at most MAX_DOCUMENTS) take
+    turns by their own best passages, `read` passages plus one for each further document, so every
+    one is read where it speaks best and not only where the question's words for all of them
+    match (the best passage of a second document ranked 2nd to 4th within it for most such
+    questions). The passages read keep their relevance order."""
+    if len(u.named) >= 2:
+        docs = [d for d in sorted(u.named) if any(c.passage.doc_id == d for c, _ in ranked)]
+    elif u.wants_documents:
+        docs = list(dict.fromkeys(c.passage.doc_id for c, _ in ranked[:read]))
+    else:
+        docs = []
+    docs = docs[:MAX_DOCUMENTS]
+    if len(docs) < 2:
+        return ranked, read
+    size = read + len(docs) - 1
+    queues = {d: [i for i, (c, _) in enumerate(ranked) if c.passage.doc_id == d] for d in docs}
+    chosen: set[int] = set()
+    turn = 0
+    while len(chosen) < size and any(queues.values()):
+        q = queues[docs[turn % len(docs)]]
+        if q:
+            chosen.add(q.pop(0))
+        turn += 1
+    head = [ranked[i] for i in sorted(chosen)]
+    return head + [x for i, x in enumerate(ranked) if i not in chosen], len(head)
 
 
 def sentence_matrix(u: Understood, ranked: list[tuple[Candidate, float]], pool: Pool) -> tuple[list[Sentence], np.ndarray]:
@@ -239,7 +250,7 @@ def sentence_matrix(u: Understood, ranked: list[tuple[Candidate, float]], pool: 
                 weighted(t | section, ctx, idf) if ctx is not None and ctx.terms else 0.0,
                 rel, max(before, after), heading, float(item), float(not item and not _ends_sentence(text)), float(n < 6),
                 float(text[:1].islower()),
-                float(typed is not None and bool(typed[1].search(text))),
+                float(typed is not None and answer_in(typed[1], text, u.focus) is not None),
                 float(u.wants_list and (item or (j + 1 < len(c.spans) and c.spans[j + 1][2]))),
             ])
             out.append(Sentence(p, rank, j, a, e, item, float(cos[j])))
@@ -292,6 +303,15 @@ def _with_context(q: Query, ctx: Query | None) -> Query:
                  q.unknown | ctx.unknown)
 
 
+def unknown_share(q: Query, idf: dict[str, float]) -> float:
+    """How much of the question is about names the corpus never mentions, weighed as `weighted`
+    weighs coverage: one unknown place among many known terms is a detail, three parties the documents
+    never name are the question."""
+    weight = {t: idf.get(t, 1.0) * (2.0 if t in q.unknown else 1.0) for t in q.terms}
+    total = sum(weight.values())
+    return sum(w for t, w in weight.items() if t in q.unknown) / total if total else 0.0
+
+
 def gate_row(u: Understood, ranked: list[tuple[Candidate, float]], sentences: list[Sentence],
              idf: dict[str, float], top: int = 5) -> np.ndarray:
     """GATE_FEATURES of one question."""
@@ -303,7 +323,7 @@ def gate_row(u: Understood, ranked: list[tuple[Candidate, float]], sentences: li
     if typed is not None:  # a sentence with a date says nothing unless it is about what was asked
         support = 0.0
         for i, s in enumerate(sentences):
-            if typed[1].search(s.text):
+            if answer_in(typed[1], s.text, u.focus) is not None:
                 prev = sentences[i - 1].text if i and sentences[i - 1].passage is s.passage else ""
                 terms = terms_of(s.text) | terms_of(prev) | terms_of(s.passage.section) | source_terms(s.passage)
                 support = max(support, weighted(terms, focus, idf) if focus.terms else 0.0)
@@ -311,7 +331,7 @@ def gate_row(u: Understood, ranked: list[tuple[Candidate, float]], sentences: li
     window = max((w for _, w in local_coverage(focus, sentences, idf)), default=0.0)
     return np.asarray([
         max((r for _, r in head), default=0.0), max((c.passage.score for c, _ in head), default=0.0), coverage,
-        float(bool(u.focus_query.unknown)), gap, float(u.beyond), float(u.english),
+        unknown_share(u.focus_query, idf), gap, float(u.beyond), float(u.english),
         max((s.prob for s in sentences), default=0.0), max((s.cos for s in sentences), default=0.0), window],
         dtype=np.float64)
 
@@ -338,7 +358,7 @@ def gather(u: Understood, pool: Pool, weights: Weights, k: int, read: int, read_
     compute the gate's features: everything the gate and the composer decide on."""
     cands, qvec, idf = pool.candidates, pool.qvec, pool.idf
     relevance = weights.passage.prob(passage_matrix(u, cands, qvec, idf))
-    ranked = _each_named_document(distinct(rank_passages(cands, relevance)), u.named, read)
+    ranked, read = reading_order(u, distinct(rank_passages(cands, relevance)), read)
     sentences, x = sentence_matrix(u, ranked[:read], pool)
     probs = weights.sentence.prob(x)
     reading = pool.reader is not None and weights.reader is not None and read_sentences > 0 and len(sentences) > 0
@@ -350,7 +370,7 @@ def gather(u: Understood, pool: Pool, weights: Weights, k: int, read: int, read_
     gate = gate_row(u, ranked, sentences, idf)
     if reading:
         gate = np.append(gate, r[:, 0].max())  # the best logit
-    return Evidence(tuple(c.passage for c, _ in ranked[:k]), tuple(sentences), gate, idf, reading)
+    return Evidence(tuple(c.passage for c, _ in ranked[:max(k, read)]), tuple(sentences), gate, idf, reading)
 
 
 def candidates_from(passages: list[Passage], fused: dict[str, float], keyword: dict[str, float],

@@ -72,10 +72,18 @@ ANSWER_TYPES: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
                         r"deadline|datum|termin|due date)\b", re.I), _DATE),
     ("count", re.compile(r"\b(wie viele|wieviele|wie viel|wieviel|wie (groß|hoch|lang|lange|alt|weit|schwer|teuer)|"
                          r"how (many|much|big|large|long|old|far)|anzahl|zahlen)\b", re.I),
-     re.compile(r"\d|\b" + _NUMBER_WORDS + r"\b", re.I)),
+     # a number, not a footnote mark run onto a word ("fertiggestellt.19")
+     re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?!\w)|\b" + _NUMBER_WORDS + r"\b", re.I)),
+    # a person: "Wer ist/leitet …?", the name of someone in a role ("Wie heißt die Leiterin?"); a question
+    # that only mentions a role ("Was macht die Leiterin?") asks what she does. Answered by a role or a
+    # name with its title
     ("person", re.compile(r"^\s*(wer (ist|war|leitet|führt)|who (is|was|leads|heads))\b|"
-                          r"\b(vorsitzende\w*|präsident\w*|leiter\w*|geschäftsführer\w*|koordinator\w*)\b", re.I),
-     re.compile(r"\b(präsident\w*|vorsitz\w*|leiter\w*|geschäftsführ\w*|koordinator\w*|bürgermeister\w*)\b", re.I)),
+                          r"\b(wie hei(ß|ss)t|name\w*)\b.{0,30}\b(\w*präsident|\w*vorsitzend|leiter|geschäftsführer|"
+                          r"koordinator|\w*bürgermeister|ansprechpart|kontaktperson)\w*|"
+                          r"\b(\w*präsident|\w*vorsitzend|leiter|geschäftsführer|koordinator|\w*bürgermeister|"
+                          r"ansprechpart|kontaktperson)\w*\b.{0,60}\b(mit )?namen\b", re.I),
+     re.compile(r"\b(präsident\w*|vorsitz\w*|leiter\w*|geschäftsführ\w*|koordinator\w*|\w*bürgermeister\w*)\b|"
+                r"\b(Dr\.|Prof\.|Herr|Frau)\s+[A-ZÄÖÜ]", re.I)),
     # a place: "Wo …?", "In welcher Stadt …?"; a sentence naming one has a preposition of place before a name
     ("place", re.compile(r"^\s*(wo|woher|wohin)\b|\b(in welche[mrn]? (stadt|land|staat|region|ort|gemeinde|kommune)|"
                          r"where)\b", re.I),
@@ -100,6 +108,19 @@ def asks_beyond(question: str, newest_year: int | None) -> bool:
     if _NOW_OR_NEXT.search(question):
         return True
     return newest_year is not None and any(int(y) > newest_year for y in _YEAR.findall(question))
+
+
+def answer_in(has: re.Pattern[str], text: str, question: str) -> re.Match[str] | None:
+    """The first span of `text` of the asked-for kind that the question does not already hold: a
+    sentence that repeats the role asked about ("Wie heißt der Koordinator …?" → "Der Koordinator
+    steuert …"), a number the question names ("Agenda 2030") or an item's numbering ("1. Der Ausschuss …")
+    does not give what was asked."""
+    asked = " ".join(question.lower().split())
+    for m in has.finditer(text):
+        numbering = not text[:m.start()].split("\n")[-1].strip() and text[m.end():m.end() + 1] in (".", ")")
+        if not numbering and " ".join(m.group(0).lower().split()) not in asked:
+            return m
+    return None
 
 
 def answer_type(question: str) -> tuple[str, re.Pattern[str]] | None:

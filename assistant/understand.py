@@ -201,6 +201,7 @@ def understand(question: str, condensed: Condensed, vocab: Collection[str],
         parts=parts_of(focus), named=named,
         wants_list=bool(_LIST_CUE.search(focus)), wants_overview=bool(_OVERVIEW_CUE.search(focus)),
         wants_position=bool(_POSITION_CUE.search(focus)),
-        wants_documents=len(named) >= 2 or bool(_DOCUMENTS_CUE.search(focus)),
+        # the form asked for may stand in a sentence that does not ask ("Ich hätte gern Belege aus mehreren Papieren.")
+        wants_documents=len(named) >= 2 or bool(_DOCUMENTS_CUE.search(condensed.question)),
         instruction=bool(_INSTRUCTION_CUE.search(question)), english=is_english(question),
         kind=kind[0] if kind else "")

@@ -93,6 +93,9 @@ def test_a_question_naming_two_publishers_hears_each_under_its_name(library: Ass
     assert not ans.refused, ans.answer
     assert {c.doc_id for c in ans.citations} >= {"nordland", "suedland"}
     assert re.match(r"^(Kommunalverband Nordland \(2024\)|Eine-Welt-Netz Südland \(2023\)): ", ans.lead), ans.lead
+    # what each of them says comes first: the lead holds one named line per document
+    lead_docs = {ans.citations[int(n) - 1].doc_id for n in re.findall(r"\[(\d+)\]$", ans.lead, re.M)}
+    assert lead_docs >= {"nordland", "suedland"} and len(ans.lead.splitlines()) == len(lead_docs), ans.answer
     _lines_name_their_documents(ans)
     assert all(c.quote in c.passage for c in ans.citations)
 
@@ -159,6 +162,9 @@ def test_understanding_reads_the_forms_off_general_cues():
         "Wie steht die Stadt zu Partnerschaften?": ("wants_position",),
         "Was sagen die Papiere zur Finanzierung?": ("wants_position", "wants_documents"),
         "Vergleiche die beiden Erklärungen.": ("wants_documents",),
+        # the wanted form may stand in a sentence that does not ask
+        "Ich schreibe eine Rede. Warum zählen Partnerschaften? Ich hätte gern Belege aus mehreren Papieren.":
+            ("wants_documents",),
         "Wann wurde die Partnerschaft gegründet?": (),
     }
     for question, forms in cases.items():
@@ -198,3 +204,28 @@ def test_an_overview_opens_where_the_document_says_what_it_is_for(tmp_path: Path
     assert first.startswith("**Handreichung Südwind**") and "Das vorliegende Papier zeigt" in first, first
     assert "Die Sonne schien" not in ans.answer
     assert "- einen Ratsbeschluss fassen" in ans.answer  # its list follows
+
+
+def test_a_question_across_documents_reads_each_where_it_speaks_best():
+    """The passages read take turns among the documents asked about, each by its own best passages
+    in relevance order, however low the second document's passages rank overall."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from assistant.core.types import Passage
+    from assistant.evidence import Candidate, reading_order
+
+    def cand(doc: str, i: int) -> tuple[Candidate, float]:
+        p = Passage(f"{doc}-{i}", doc, doc, f"{doc}.md", "position paper", "Text.", i, 0, 5)
+        return Candidate(p, 0.0, 0.0, (), np.zeros((0, 4))), 0.0
+
+    ranked = [cand("a", i) for i in range(6)] + [cand("b", i) for i in range(3)] + [cand("c", 0)]
+    q = "Was sagen A und B?"
+    u = understand(q, condense(q, [], 4), set())
+    order, n = reading_order(replace(u, named=frozenset({"a", "b"})), ranked, 5)
+    read = [c.passage.chunk_id for c, _ in order[:n]]
+    assert read == ["a-0", "a-1", "a-2", "b-0", "b-1", "b-2"]  # five plus one for the second document
+    assert sorted(c.passage.chunk_id for c, _ in order) == sorted(c.passage.chunk_id for c, _ in ranked)
+    single, n1 = reading_order(u, ranked, 5)  # a question about one document reads as ranked
+    assert single == ranked and n1 == 5

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.lexical import answer_type, asks_beyond
+from assistant.lexical import answer_in, answer_type, asks_beyond
 
 
 @pytest.mark.parametrize("question, kind", [
@@ -16,6 +16,8 @@ from assistant.lexical import answer_type, asks_beyond
     ("Wie lautet die E-Mail-Adresse der Servicestelle?", "contact"),
     ("Wie groß ist das Beschaffungsvolumen?", "count"),
     ("In welcher Stadt fand die Konferenz statt?", "place"),
+    ("Wie heißt die Leiterin der Servicestelle mit Namen?", "person"),
+    ("Was macht die Leiterin der Servicestelle?", None),
 ])
 def test_the_kind_of_answer_a_question_asks_for(question: str, kind: str | None):
     found = answer_type(question)
@@ -37,3 +39,23 @@ def test_a_publishers_voice_is_found_in_its_verbs_participles_and_we_but_not_in_
         assert VOICE.search(stated), stated
     for told in ("Die Stadt Leipzig liegt an der Pleiße.", "Das Netzwerk wurde 1913 gegründet."):
         assert not VOICE.search(told), told
+
+
+@pytest.mark.parametrize("question, text, found", [
+    ("Wie viele Mitglieder hat der Ausschuss?", "Der Ausschuss zählt 38 Mitglieder.", "38"),
+    ("Wie viele Mitglieder hat der Ausschuss?", "1. Der Ausschuss berät den Vorstand.", None),  # numbering
+    ("Wie viele Mitglieder hat der Ausschuss?", "Leitsätze\n 2) Der Ausschuss tagt im Rathaus.", None),
+    ("Wie viele Mitglieder hat der Ausschuss?", "Die Schule wurde fertiggestellt.19", None),  # a footnote mark
+    ("Wie viele Ziele hat die Agenda 2030?", "Die Agenda 2030 ist ein Rahmen.", None),  # the question's own number
+    ("Wie viele Ziele hat die Agenda 2030?", "Die Agenda 2030 hat 17 Ziele.", "17"),
+    ("Wie heißt der Koordinator für Partnerschaften mit Namen?", "Der Koordinator für Partnerschaften berät.", None),
+    ("Wie heißt der Koordinator für Partnerschaften mit Namen?", "Ihn leitet Dr. Anna Berg.", "Dr. A"),
+])
+def test_what_a_typed_question_asks_for_is_something_it_does_not_already_say(question: str, text: str,
+                                                                            found: str | None):
+    """A sentence that repeats the role or the number the question names, or an item's numbering,
+    does not give the asked-for kind; a new number or a titled name does."""
+    kind = answer_type(question)
+    assert kind is not None
+    m = answer_in(kind[1], text, question)
+    assert (m.group(0) if m else None) == found
