@@ -153,7 +153,7 @@ def _clause_window(u: Understood, p: Passage, start: int, end: int, idf: dict[st
             if n > LEAD_WORDS:
                 break
             score = (weighted(terms_of(piece), q, idf) if q.terms else 0.0) \
-                + (0.5 if typed is not None and answer_in(typed[1], piece, u.focus) else 0.0) + n / (100 * LEAD_WORDS)
+                + (0.5 if typed is not None and answer_in(typed, piece, u.focus) else 0.0) + n / (100 * LEAD_WORDS)
             if score > best_score:
                 best, best_score = (a, e), score
     a, e = best
@@ -310,7 +310,9 @@ def emphasis(u: Understood, text: str) -> tuple[tuple[int, int], ...]:
     contact …), widened to whole words: the faces show it in bold. It is kept apart from the text,
     as a search engine keeps its highlights, so the quote itself stays exactly the document's."""
     typed = answer_type(u.focus)
-    m = answer_in(typed[1], _MARK.sub(lambda x: " " * len(x.group(0)), text), u.focus) if typed is not None else None
+    if typed is not None and typed[0] == "funding":  # a topic (who pays), not a span to find at a glance
+        return ()
+    m = answer_in(typed, _MARK.sub(lambda x: " " * len(x.group(0)), text), u.focus) if typed is not None else None
     if m is None or not m.group(0).strip():
         return ()
     a, e = m.span()

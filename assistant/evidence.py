@@ -250,7 +250,7 @@ def sentence_matrix(u: Understood, ranked: list[tuple[Candidate, float]], pool: 
                 weighted(t | section, ctx, idf) if ctx is not None and ctx.terms else 0.0,
                 rel, max(before, after), heading, float(item), float(not item and not _ends_sentence(text)), float(n < 6),
                 float(text[:1].islower()),
-                float(typed is not None and answer_in(typed[1], text, u.focus) is not None),
+                float(typed is not None and answer_in(typed, text, u.focus) is not None),
                 float(u.wants_list and (item or (j + 1 < len(c.spans) and c.spans[j + 1][2]))),
             ])
             out.append(Sentence(p, rank, j, a, e, item, float(cos[j])))
@@ -323,7 +323,7 @@ def gate_row(u: Understood, ranked: list[tuple[Candidate, float]], sentences: li
     if typed is not None:  # a sentence with a date says nothing unless it is about what was asked
         support = 0.0
         for i, s in enumerate(sentences):
-            if answer_in(typed[1], s.text, u.focus) is not None:
+            if answer_in(typed, s.text, u.focus) is not None:
                 prev = sentences[i - 1].text if i and sentences[i - 1].passage is s.passage else ""
                 terms = terms_of(s.text) | terms_of(prev) | terms_of(s.passage.section) | source_terms(s.passage)
                 support = max(support, weighted(terms, focus, idf) if focus.terms else 0.0)

@@ -65,6 +65,14 @@ ANSWER_TYPES: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
                          r"zuschuss|fördersumme|kosten|wie hoch (ist|war|sind) (der|die|das) \w*(betrag|anteil|"
                          r"summe|budget|förderung|zuschuss|preisgeld))\b", re.I),
      re.compile(r"\d[\d.,]*\s*(euro|€|eur\b|mio|millionen|milliarden|prozent|%)|\b(euro|prozent)\b", re.I)),
+    # money for something, not an amount: "Wer bezahlt das?", "Gibt es dafür Geld?"; answered by a sentence
+    # about funding (a means, a programme, who pays), which may well use the question's own word for it
+    ("funding", re.compile(r"\b(wer (bezahlt|finanziert|zahlt|trägt die kosten|fördert)|gibt es (\w+ ){0,2}(geld|mittel|"
+                           r"fördermittel|förderung|zuschüsse|zuschuss|finanzierung)|(geld|fördermittel|förderung|"
+                           r"zuschüsse|finanzierung) (gibt es|bekomm\w*|beantrag\w*)|who pays|funding)\b", re.I),
+     re.compile(r"\b(förderung\w*|fördermittel\w*|förderprogramm\w*|finanzier\w*|finanziell\w*|geld\w*|mittel|"
+                r"mitteln|zuschuss\w*|zuschüsse\w*|kosten(?!frei|los)\w*|budget\w*|euro|spenden|bezahl\w*|"
+                r"ressourcen)\b", re.I)),
     ("frequency", re.compile(r"\b(wie oft|wie häufig|in welchem (rhythmus|turnus)|how often)\b", re.I),
      re.compile(r"\b(jährlich|halbjährlich|monatlich|wöchentlich|täglich|regelmäßig|alle \w+ jahre|\w+mal |"
                 r"pro jahr|im jahr|jedes jahr)", re.I)),
@@ -110,21 +118,26 @@ def asks_beyond(question: str, newest_year: int | None) -> bool:
     return newest_year is not None and any(int(y) > newest_year for y in _YEAR.findall(question))
 
 
-def answer_in(has: re.Pattern[str], text: str, question: str) -> re.Match[str] | None:
+# kinds whose answer may say the question's own word ("Gibt es Geld?" – "Geld gibt es von …")
+_REPEATABLE = frozenset({"funding"})
+
+
+def answer_in(typed: tuple[str, re.Pattern[str]], text: str, question: str) -> re.Match[str] | None:
     """The first span of `text` of the asked-for kind that the question does not already hold: a
     sentence that repeats the role asked about ("Wie heißt der Koordinator …?" → "Der Koordinator
     steuert …"), a number the question names ("Agenda 2030") or an item's numbering ("1. Der Ausschuss …")
-    does not give what was asked."""
+    does not give what was asked (except for the kinds in _REPEATABLE)."""
+    kind, has = typed
     asked = " ".join(question.lower().split())
     for m in has.finditer(text):
         numbering = not text[:m.start()].split("\n")[-1].strip() and text[m.end():m.end() + 1] in (".", ")")
-        if not numbering and " ".join(m.group(0).lower().split()) not in asked:
+        if not numbering and (kind in _REPEATABLE or " ".join(m.group(0).lower().split()) not in asked):
             return m
     return None
 
 
 def answer_type(question: str) -> tuple[str, re.Pattern[str]] | None:
-    """The kind of thing the question asks for (contact, money, frequency, date, count, person, place) and
+    """The kind of thing the question asks for (contact, money, funding, frequency, date, count, person, place) and
     the pattern a sentence answering it matches; None for open questions."""
     for name, asks, has in ANSWER_TYPES:
         if asks.search(question):

@@ -82,7 +82,7 @@ class Understood:
     wants_documents: bool = False  # asks across documents: names several, or "die Papiere", comparisons
     instruction: bool = False  # tries to change the assistant's instructions
     english: bool = False
-    kind: str = ""  # answer type: contact, money, frequency, date, count, person or ""
+    kind: str = ""  # answer type: contact, money, funding, frequency, date, count, person, place or ""
     beyond: bool = False  # asks about now, what comes next, or a year after the newest document
 
     @property
