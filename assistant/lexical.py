@@ -61,7 +61,7 @@ _NUMBER_WORDS = r"(zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf|z
 ANSWER_TYPES: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
     ("contact", re.compile(r"\b(telefon\w*|e-?mail\w*|adresse|kontaktdaten|phone|anschrift|erreiche ich)\b", re.I),
      re.compile(r"@|\+?\d[\d /-]{5,}\d|\b(str\.|straße)\b", re.I)),
-    ("money", re.compile(r"\b(wie viel geld|wieviel geld|how much money|betrag|summe|budget|preisgeld|eigenanteil|"
+    ("money", re.compile(r"\b(wie ?viel\w* (geld|euro|eur|mittel)|how much money|betrag|summe|budget|preisgeld|eigenanteil|"
                          r"zuschuss|fördersumme|kosten|wie hoch (ist|war|sind) (der|die|das) \w*(betrag|anteil|"
                          r"summe|budget|förderung|zuschuss|preisgeld))\b", re.I),
      re.compile(r"\d[\d.,]*\s*(euro|€|eur\b|mio|millionen|milliarden|prozent|%)|\b(euro|prozent)\b", re.I)),

@@ -19,6 +19,7 @@ from assistant.lexical import answer_in, answer_type, asks_beyond
     ("Wie heißt die Leiterin der Servicestelle mit Namen?", "person"),
     ("Was macht die Leiterin der Servicestelle?", None),
     ("Und gibt es dafür Geld?", "funding"),
+    ("Mit wie viel Euro wird die Partnerschaft gefördert?", "money"),
     ("Wer bezahlt das eigentlich?", "funding"),
 ])
 def test_the_kind_of_answer_a_question_asks_for(question: str, kind: str | None):
