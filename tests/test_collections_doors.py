@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -21,6 +22,7 @@ from mcp import Client as McpClient
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
+from assistant.answer import NEAR_MISS, REFUSAL
 from assistant.api import Assistant
 from assistant.core.errors import KepolError
 from assistant.core.rights import PUBLIC
@@ -34,6 +36,7 @@ from tests.test_collections import CANARY, CANARY_PHRASE, CANARY_QUESTIONS, INTE
 
 SECRET_ANSWER = CANARY_QUESTIONS[1]  # "Mit wie viel Euro …": only the canary answers it
 LEAKS = (CANARY_PHRASE, "Quelimane", "48.500", "vorlage", "Ratsvorlage", INTERN)
+REFUSED = re.compile(f"{re.escape(NEAR_MISS)}|{re.escape(REFUSAL)}")
 
 
 @pytest.fixture(scope="module")
@@ -206,13 +209,17 @@ def test_a_public_user_in_the_browser_sees_nothing_of_the_canary(server: Running
         box.wait_for(timeout=30_000)
         box.fill(SECRET_ANSWER)
         box.press("Enter")
+        # refused: plainly, or with the closest public passage ("Dazu steht in den Dokumenten nichts; …")
+        page.get_by_text(REFUSED).first.wait_for(timeout=30_000)
+        box.fill("Bis wann sind Anträge auf Fördermittel möglich?")  # then a public answer with its sources
+        box.press("Enter")
         page.locator(".kepol-src").first.wait_for(timeout=30_000)  # the answer's Belegstellen: public ones
         page.get_by_role("tab", name="Dokumente").click()
         page.locator(".kepol-library").wait_for(timeout=30_000)
         page.get_by_role("tab", name="Verwaltung").click()
         text = page.content().replace(SECRET_ANSWER, "")  # the question is the user's own text
         browser.close()
-    assert "Leitfaden Städtepartnerschaften" in text and "Dazu steht in den Dokumenten nichts" in text
+    assert "Leitfaden Städtepartnerschaften" in text and REFUSED.search(text) and "30. September" in text
     assert not [s for s in LEAKS if s in text], [s for s in LEAKS if s in text]
     assert not [u for u in seen if "vorlage" in u]
 
