@@ -9,7 +9,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from assistant.lexical import VOICE, answer_in, answer_type, covered, passage_coverage, source_terms, terms_of, weighted
+from assistant.lexical import (VOICE, answer_in, answer_type, covered, passage_coverage, source_terms, term_weights,
+                               terms_of, weighted)
 from assistant.query import Query
 from assistant.core.text import stopwords, words
 from assistant.core.types import Passage
@@ -307,7 +308,7 @@ def unknown_share(q: Query, idf: dict[str, float]) -> float:
     """How much of the question is about names the corpus never mentions, weighed as `weighted`
     weighs coverage: one unknown place among many known terms is a detail, three parties the documents
     never name are the question."""
-    weight = {t: idf.get(t, 1.0) * (2.0 if t in q.unknown else 1.0) for t in q.terms}
+    weight = term_weights(q, idf)
     total = sum(weight.values())
     return sum(w for t, w in weight.items() if t in q.unknown) / total if total else 0.0
 

@@ -39,10 +39,15 @@ def covered(t: str, terms: frozenset[str] | set[str], alternatives: tuple[frozen
     return min(spelled / len(t), 1.0) if spelled / len(t) >= 0.5 else 0.0
 
 
+def term_weights(q: Query, idf: dict[str, float]) -> dict[str, float]:
+    """Each query term's weight: its idf, doubled for a term found nowhere in the corpus (a place or
+    name the documents never mention)."""
+    return {t: idf.get(t, 1.0) * (2.0 if t in q.unknown else 1.0) for t in q.terms}
+
+
 def weighted(terms: frozenset[str] | set[str], q: Query, idf: dict[str, float]) -> float:
-    """idf-weighted share of the query's terms that `terms` cover; a term found nowhere in the
-    corpus (a place or name the documents never mention) weighs double."""
-    weight = {t: idf.get(t, 1.0) * (2.0 if t in q.unknown else 1.0) for t in q.terms}
+    """idf-weighted share of the query's terms that `terms` cover (`term_weights`)."""
+    weight = term_weights(q, idf)
     total = sum(weight.values())
     return sum(w * covered(t, terms, q.alternatives.get(t, ())) for t, w in weight.items()) / total if total else 0.0
 
@@ -130,7 +135,8 @@ def answer_in(typed: tuple[str, re.Pattern[str]], text: str, question: str) -> r
     kind, has = typed
     asked = " ".join(question.lower().split())
     for m in has.finditer(text):
-        numbering = not text[:m.start()].split("\n")[-1].strip() and text[m.end():m.end() + 1] in (".", ")")
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        numbering = not text[line_start:m.start()].strip() and text[m.end():m.end() + 1] in (".", ")")
         if not numbering and (kind in _REPEATABLE or " ".join(m.group(0).lower().split()) not in asked):
             return m
     return None
