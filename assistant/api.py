@@ -17,7 +17,7 @@ from assistant import library as library_view
 from assistant import llm as llm_module
 from assistant import weights as weights_module
 from assistant.answer import REFUSAL, Composed, compose, near_miss
-from assistant.overview import overview
+from assistant.overview import MAX_DOCUMENT_LINES, library_overview, overview
 from assistant.chat import Condensed, condense
 from assistant.evidence import Evidence, Pool, gather
 from assistant.pool import candidate_pool
@@ -318,7 +318,9 @@ class Assistant:
         base = Answer(question=q, answer="", refused=True, standalone_question=c.standalone, passages=ev.passages,
                       notice=notice)
         verdict = judge(u, ev, self.weights, self.settings.retrieval.min_dense_score)
-        if not verdict.answerable:
+        # an overview of a document it names (or of the library) is answered by the documents themselves
+        whole = not u.instruction and u.wants_overview and (len(u.summed_up) == 1 or self._library_overview(u))
+        if not (verdict.answerable or whole):
             answer = self._refusal(base, ev, verdict.near)
         else:
             generated = yield from generate.generate(llm, base, c) if llm is not None else generate.nothing()
@@ -339,7 +341,11 @@ class Assistant:
         s = self.settings
         doc = self._overview_document(u, ev)
         more = lambda p: with_next(version, p)  # noqa: E731
-        if doc is not None:
+        if self._library_overview(u):
+            docs = sorted(version.documents(), key=lambda d: d.title)
+            c = library_overview([version.document_passages(d.doc_id) for d in docs[:MAX_DOCUMENT_LINES]], len(docs),
+                                 s.retrieval.overview_words)
+        elif doc is not None:
             c = overview(version.document_passages(doc), s.retrieval.overview_words, more)
         else:
             c = compose(u, ev, self.weights, s.retrieval.answer_words, ev.idf, more)
@@ -348,13 +354,19 @@ class Assistant:
                        emphasis=c.emphasis)
 
     @staticmethod
+    def _library_overview(u: Understood) -> bool:
+        """An overview of no document in particular, asked of the documents ("Überblick über die Dokumente")."""
+        return u.wants_overview and not u.summed_up and u.wants_documents
+
+    @staticmethod
     def _overview_document(u: Understood, ev: Evidence) -> str | None:
-        """The document an overview question is about: the one it names, else the best passage's."""
+        """The document an overview question is about: the one it names (or whose title it gives), else
+        the best passage's."""
         if not u.wants_overview:
             return None
-        if len(u.named) == 1:
-            return next(iter(u.named))
-        return ev.passages[0].doc_id if ev.passages and not u.named else None
+        if len(u.summed_up) == 1:
+            return next(iter(u.summed_up))
+        return ev.passages[0].doc_id if ev.passages and not u.summed_up else None
 
     def _llm_or_notice(self) -> tuple[Any, str]:
         """The configured language model (built once), or None with the reason to show the user."""

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import replace
 
-from assistant.answer import REFUSAL, Composed, Excerpt, _cite, _list_excerpt, _marked, _statement
+from assistant.answer import MAX_LIST_ITEMS, REFUSAL, Composed, Excerpt, _cite, _list_excerpt, _marked, _statement
 from assistant.core.text import units, words
 from assistant.core.types import Passage, kind_label
 
@@ -26,6 +26,8 @@ SELF_REACH = 6  # a document says what it is for in its first pages: the first s
 HEADING_WORDS = 12  # a heading is a short line that does not end like a sentence
 LEAD_IN_REACH = 3  # units between a list's lead-in and its items at most (a box or column set between them)
 MAX_LISTS = 2  # a document's first lists carry its structure; later ones belong to single sections
+# the library at a glance: as many documents as a list in an answer shows (answer.MAX_LIST_ITEMS)
+MAX_DOCUMENT_LINES = MAX_LIST_ITEMS
 
 
 def header(p: Passage) -> str:
@@ -40,7 +42,7 @@ def _statements(p: Passage) -> list[tuple[int, int]]:
     return [(a, e) for a, e, item in units(p.text) if not item and _statement(p.text[a:e])]
 
 
-def _opening(doc: list[Passage]) -> Excerpt | None:
+def _opening(doc: list[Passage], sentences: int = OPENING_SENTENCES) -> Excerpt | None:
     """Where the document first speaks of itself (in its summary section, else in its first
     pages), else the first statements of its summary section, else of the document."""
     summary = [p for p in doc if SUMMARY_HEADING.match(p.section or "")]
@@ -49,10 +51,10 @@ def _opening(doc: list[Passage]) -> Excerpt | None:
         spans = _statements(p)
         at = next((k for k, (a, e) in enumerate(spans) if SELF_REFERENCE.search(p.text[a:e])), None)
         if at is not None:
-            chosen = spans[at:at + OPENING_SENTENCES]
+            chosen = spans[at:at + sentences]
             return Excerpt(p, chosen[0][0], chosen[-1][1])
     for p in summary + rest:
-        spans = _statements(p)[:OPENING_SENTENCES]
+        spans = _statements(p)[:sentences]
         if spans:
             return Excerpt(p, spans[0][0], spans[-1][1])
     return None
@@ -153,4 +155,33 @@ def _by_headings(head: str, outline: list[tuple[str, Excerpt]], budget: int) -> 
         parts.append(e)
         used += n
     text = "\n".join([f"{head}:"] + lines)
+    return Composed(text, text, [_cite(n, e) for n, e in enumerate(parts, start=1)])
+
+
+def library_overview(docs: list[list[Passage]], total: int, budget: int) -> Composed:
+    """What the library holds: one line per document (what it is, and, while `budget` words last,
+    the statement in which it says what it is for), the first MAX_DOCUMENT_LINES of `total`."""
+    lines: list[str] = []
+    parts: list[Excerpt] = []
+    used = 0
+    for doc in docs[:MAX_DOCUMENT_LINES]:
+        doc = sorted(doc, key=lambda x: x.ordinal)
+        if not doc:
+            continue
+        head = header(doc[0])
+        opening = _opening(doc, sentences=1)
+        n = len(words(head)) + (opening.words if opening else 0)
+        if opening is not None and used + n <= budget:
+            parts.append(opening)
+            lines.append(f"- {head}: {_marked(opening, len(parts))}")
+            used += n
+        else:
+            lines.append(f"- {head}")
+            used += len(words(head))
+    if not lines:
+        return Composed(REFUSAL, REFUSAL, [])
+    if total > len(lines):
+        lines.append(f"- … und {total - len(lines)} weitere")
+    intro = "Die Bibliothek umfasst ein Dokument:" if total == 1 else f"Die Bibliothek umfasst {total} Dokumente:"
+    text = "\n".join([intro] + lines)
     return Composed(text, text, [_cite(n, e) for n, e in enumerate(parts, start=1)])

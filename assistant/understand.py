@@ -25,7 +25,18 @@ _LIST_CUE = re.compile(
 # a summary of a whole document, not one fact in it
 _OVERVIEW_CUE = re.compile(
     r"\b(worum geht es|fasse\w* .{0,60}zusammen|zusammenfassung|überblick|kernaussagen|"
-    r"hauptaussagen|was steht (alles )?in|summari[sz]e|overview|what is .{0,40} about)\b", re.IGNORECASE)
+    r"hauptaussagen|was steht (alles )?(in|im)|summari[sz]e|overview|what is .{0,40} about)\b", re.IGNORECASE)
+# an overview is of a whole document: besides these words and the document's names, an overview question
+# names nothing ("Was steht in der Erklärung zur Migration?" asks about migration, not for a summary)
+_SUMMARY_WORDS = frozenset(keyword_terms(
+    "worum geht es fasse fass zusammen zusammenfassung kurzfassung überblick kernaussagen hauptaussagen was steht "
+    "alles darin inhalt inhalte wesentlichen kurz kurzen knapp gib gebe geben mir uns einen summarize summary overview "
+    "what is the about of this these give me brief short"))
+_DOCUMENT_WORDS = frozenset(keyword_terms(
+    "Papier Papiers Positionspapier Dokument Dokuments Dokumente Dokumenten Broschüre Servicebroschüre Erklärung "
+    "Leitbild Leitbilds Flyer Faltblatt Beitrag Artikel Artikels Webartikel Bericht Berichts Leitfaden Studie "
+    "Handreichung Text Texte Texten Unterlagen Bibliothek paper document documents brochure declaration article "
+    "report library"))
 # a question for a stance: what someone demands, wants, thinks or says about a matter
 _POSITION_CUE = re.compile(
     r"\b(forder\w*|position\w*|haltung|standpunkt|stellung\w*|wie steh\w*|steh\w* .{0,60}\bzu\b|"
@@ -76,6 +87,7 @@ class Understood:
     focus_query: Query  # … analysed (= query when there is no background)
     parts: tuple[str, ...] = ()  # sub-questions of a multi-part question (empty: one part)
     named: frozenset[str] = frozenset()  # doc ids the question names
+    summed_up: frozenset[str] = frozenset()  # an overview of these documents (by name or title; empty: by context)
     wants_list: bool = False
     wants_overview: bool = False
     wants_position: bool = False  # asks what someone demands, wants or thinks
@@ -146,8 +158,9 @@ class DocumentNames:
     """All names of the library's documents, indexed by term: recognising the documents a question
     names costs a few lookups per question term, whatever the size of the library."""
 
-    def __init__(self, names: Iterable[DocumentName]) -> None:
+    def __init__(self, names: Iterable[DocumentName], titles: dict[str, frozenset[str]] | None = None) -> None:
         self.names = tuple(names)
+        self.titles = titles or {}  # doc id → the terms of its title
         self._by_term: dict[str, list[DocumentName]] = {}
         self._single: dict[str, set[str]] = {}  # one-word alias stem → doc ids (for compounds)
         for n in self.names:
@@ -155,6 +168,15 @@ class DocumentNames:
                 self._by_term.setdefault(t, []).append(n)
             if len(n.terms) == 1 and len(next(iter(n.terms))) >= 5:
                 self._single.setdefault(next(iter(n.terms)), set()).add(n.doc_id)
+
+    def words_of(self, docs: frozenset[str]) -> frozenset[str]:
+        """The terms of the names and titles of `docs`."""
+        return frozenset(t for n in self.names if n.doc_id in docs for t in n.terms).union(
+            *(self.titles.get(d, frozenset()) for d in docs))
+
+    def compound_of(self, term: str, docs: frozenset[str]) -> bool:
+        """Whether `term` is a compound that starts with a one-word name of one of `docs` ("Städtetagspapier")."""
+        return any(docs & self._single.get(term[:end], set()) for end in range(5, len(term) + 1))
 
     @property
     def stems(self) -> frozenset[str]:
@@ -175,8 +197,25 @@ class DocumentNames:
 
 
 def document_names(docs: Iterable[tuple[str, str, str]]) -> DocumentNames:
-    """All names of the library's documents; `docs` are (doc_id, title, publisher)."""
-    return DocumentNames(n for d in docs for n in _aliases(*d))
+    """All names of the library's documents and their titles' terms; `docs` are (doc_id, title, publisher)."""
+    docs = list(docs)
+    return DocumentNames((n for d in docs for n in _aliases(*d)), {d[0]: frozenset(keyword_terms(d[1])) for d in docs})
+
+
+def whole_documents(focus: str, named: frozenset[str], names: DocumentNames) -> frozenset[str] | None:
+    """What an overview question asks to sum up, or None when it asks about a matter in a document.
+    Left of the question without summary and document words: nothing (the one its context points
+    at: empty), the names and title words of the documents it names, or, none named, words of one
+    title (which name that document when the question says it means a document or gives two)."""
+    terms = set(keyword_terms(focus))
+    rest = {t for t in terms - _SUMMARY_WORDS - _DOCUMENT_WORDS
+            if not ("-" in t and all(x in terms for x in t.split("-")))}  # a compound's parts count alone
+    if named or not rest:
+        words = names.words_of(named)
+        return named if not {t for t in rest if t not in words and not names.compound_of(t, named)} else None
+    if not (terms & _DOCUMENT_WORDS or len(rest) >= 2):
+        return None
+    return frozenset(d for d, title in names.titles.items() if rest <= title) or None
 
 
 def understand(question: str, condensed: Condensed, vocab: Collection[str],
@@ -195,11 +234,12 @@ def understand(question: str, condensed: Condensed, vocab: Collection[str],
     known = lambda q: replace(q, unknown=frozenset(t for t in q.unknown  # noqa: E731
                                                    if not any(t[:end] in stems for end in range(5, len(t) + 1))))
     query, focus_query = known(query), known(focus_query)
+    whole = whole_documents(focus, named, names) if _OVERVIEW_CUE.search(focus) else None
     return Understood(
         question=question, condensed=condensed, query=query, context=context, retrieval=retrieval, focus=focus,
         focus_query=focus_query, beyond=asks_beyond(focus, newest_year),
         parts=parts_of(focus), named=named,
-        wants_list=bool(_LIST_CUE.search(focus)), wants_overview=bool(_OVERVIEW_CUE.search(focus)),
+        wants_list=bool(_LIST_CUE.search(focus)), wants_overview=whole is not None, summed_up=whole or frozenset(),
         wants_position=bool(_POSITION_CUE.search(focus)),
         # the form asked for may stand in a sentence that does not ask ("Ich hätte gern Belege aus mehreren Papieren.")
         wants_documents=len(named) >= 2 or bool(_DOCUMENTS_CUE.search(condensed.question)),

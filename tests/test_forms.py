@@ -13,7 +13,7 @@ import pytest
 from assistant.api import Assistant
 from assistant.chat import condense
 from assistant.core.text import words
-from assistant.understand import understand
+from assistant.understand import document_names, understand
 from tests.conftest import small_library
 
 NORDLAND = """# Positionspapier zur Städtediplomatie
@@ -189,6 +189,36 @@ def test_a_long_list_shows_its_first_items_and_how_many_follow(tmp_path: Path):
     assert f"- … und {len(themes) - MAX_LIST_ITEMS} weitere" in ans.lead
     c = ans.citations[0]
     assert c.quote in c.passage and themes[MAX_LIST_ITEMS] not in c.quote  # the quote is what is shown
+
+
+def test_an_overview_is_asked_of_a_whole_document_not_of_a_matter_in_it():
+    names = document_names([(d["doc_id"], d["title"], d["publisher"]) for d in META.values()])
+    cases = {
+        "Worum geht es im Leitfaden Partnerschaft?": {"leitfaden"},  # by its title
+        "Fasse das Papier des Kommunalverbands Nordland kurz zusammen.": {"nordland"},  # by its publisher
+        "Was steht alles in der Stellungnahme zur kommunalen Außenarbeit?": {"suedland"},
+        "Gib mir einen Überblick über die Dokumente.": set(),  # the library: no document in particular
+        "Was steht im Leitfaden Partnerschaft zur Finanzierung?": None,  # a matter in it
+        "Gib mir einen Überblick über Förderprogramme für Partnerschaften.": None,
+        "Wie hoch sind die Mittel aus dem Förderprogramm?": None,  # no overview asked
+    }
+    for question, docs in cases.items():
+        u = understand(question, condense(question, [], 4), set(), names)
+        assert u.wants_overview == (docs is not None) and u.summed_up == frozenset(docs or ()), (question, u.summed_up)
+
+
+def test_an_overview_of_the_documents_names_each_of_them(library: Assistant):
+    ans = library.ask("Gib mir einen Überblick über die Dokumente.")
+    assert not ans.refused, ans.answer
+    lines = ans.answer.splitlines()
+    assert lines[0] == "Die Bibliothek umfasst 3 Dokumente:", ans.answer
+    for meta in META.values():
+        assert sum(f"**{meta['title']}**" in line for line in lines[1:]) == 1, ans.answer
+    assert ans.citations and all(c.quote in c.passage for c in ans.citations)
+    # a matter in one document is answered from that matter, not with the document's outline
+    ans = library.ask("Was steht im Leitfaden Partnerschaft zur Finanzierung?")
+    assert "Förderprogramm Nordlicht" in ans.answer and not ans.answer.startswith("**Leitfaden Partnerschaft**"), \
+        ans.answer
 
 
 def test_an_overview_opens_where_the_document_says_what_it_is_for(tmp_path: Path):
