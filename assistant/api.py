@@ -319,7 +319,7 @@ class Assistant:
                       notice=notice)
         verdict = judge(u, ev, self.weights, self.settings.retrieval.min_dense_score)
         # an overview of a document it names (or of the library) is answered by the documents themselves
-        whole = not u.instruction and u.wants_overview and (len(u.summed_up) == 1 or self._library_overview(u))
+        whole = not u.instruction and ((u.wants_overview and len(u.summed_up) == 1) or u.wants_library)
         if not (verdict.answerable or whole):
             answer = self._refusal(base, ev, verdict.near)
         else:
@@ -341,7 +341,7 @@ class Assistant:
         s = self.settings
         doc = self._overview_document(u, ev)
         more = lambda p: with_next(version, p)  # noqa: E731
-        if self._library_overview(u):
+        if u.wants_library:
             docs = sorted(version.documents(), key=lambda d: d.title)
             c = library_overview([version.document_passages(d.doc_id) for d in docs[:MAX_DOCUMENT_LINES]], len(docs),
                                  s.retrieval.overview_words)
@@ -352,11 +352,6 @@ class Assistant:
         citations = [x for x in c.citations if x.quote and x.quote in x.passage]  # never show an unverifiable quote
         return replace(base, answer=c.text, lead=c.lead, refused=not citations, citations=tuple(citations),
                        emphasis=c.emphasis)
-
-    @staticmethod
-    def _library_overview(u: Understood) -> bool:
-        """An overview of no document in particular, asked of the documents ("Überblick über die Dokumente")."""
-        return u.wants_overview and not u.summed_up and u.wants_documents
 
     @staticmethod
     def _overview_document(u: Understood, ev: Evidence) -> str | None:

@@ -26,17 +26,23 @@ _LIST_CUE = re.compile(
 _OVERVIEW_CUE = re.compile(
     r"\b(worum geht es|fasse\w* .{0,60}zusammen|zusammenfassung|überblick|kernaussagen|"
     r"hauptaussagen|was steht (alles )?(in|im)|summari[sz]e|overview|what is .{0,40} about)\b", re.IGNORECASE)
+# a question for what the library holds: which documents there are (whole_documents must leave nothing else asked)
+_LIBRARY_CUE = re.compile(
+    r"\b(welche|was für|was fuer) (dokumente|papiere|texte|unterlagen|quellen|publikationen)\b|"
+    r"\b(überblick|übersicht|liste) (über|der|aller) (die |alle |eure |deine )?(dokumente|papiere|texte|unterlagen|"
+    r"quellen|bibliothek)\b|\b(which|what) (documents|papers|sources)\b", re.IGNORECASE)
 # an overview is of a whole document: besides these words and the document's names, an overview question
 # names nothing ("Was steht in der Erklärung zur Migration?" asks about migration, not for a summary)
 _SUMMARY_WORDS = frozenset(keyword_terms(
     "worum geht es fasse fass zusammen zusammenfassung kurzfassung überblick kernaussagen hauptaussagen was steht "
     "alles darin inhalt inhalte wesentlichen kurz kurzen knapp gib gebe geben mir uns einen summarize summary overview "
-    "what is the about of this these give me brief short"))
+    "übersicht liste gibt es kennst hast habt enthält umfasst vorhanden verfügbar "
+    "what is the about of this these give me brief short which do you have are there"))
 _DOCUMENT_WORDS = frozenset(keyword_terms(
     "Papier Papiers Positionspapier Dokument Dokuments Dokumente Dokumenten Broschüre Servicebroschüre Erklärung "
     "Leitbild Leitbilds Flyer Faltblatt Beitrag Artikel Artikels Webartikel Bericht Berichts Leitfaden Studie "
-    "Handreichung Text Texte Texten Unterlagen Bibliothek paper document documents brochure declaration article "
-    "report library"))
+    "Handreichung Text Texte Texten Unterlagen Bibliothek Quelle Quellen Publikation Publikationen paper document "
+    "documents brochure declaration article report library source sources"))
 # a question for a stance: what someone demands, wants, thinks or says about a matter
 _POSITION_CUE = re.compile(
     r"\b(forder\w*|position\w*|haltung|standpunkt|stellung\w*|wie steh\w*|steh\w* .{0,60}\bzu\b|"
@@ -90,6 +96,7 @@ class Understood:
     summed_up: frozenset[str] = frozenset()  # an overview of these documents (by name or title; empty: by context)
     wants_list: bool = False
     wants_overview: bool = False
+    wants_library: bool = False  # asks what the library holds ("Welche Dokumente gibt es?", "Überblick über die Dokumente")
     wants_position: bool = False  # asks what someone demands, wants or thinks
     wants_documents: bool = False  # asks across documents: names several, or "die Papiere", comparisons
     instruction: bool = False  # tries to change the assistant's instructions
@@ -234,12 +241,15 @@ def understand(question: str, condensed: Condensed, vocab: Collection[str],
     known = lambda q: replace(q, unknown=frozenset(t for t in q.unknown  # noqa: E731
                                                    if not any(t[:end] in stems for end in range(5, len(t) + 1))))
     query, focus_query = known(query), known(focus_query)
-    whole = whole_documents(focus, named, names) if _OVERVIEW_CUE.search(focus) else None
+    overview_cue, library_cue = _OVERVIEW_CUE.search(focus), _LIBRARY_CUE.search(focus)
+    whole = whole_documents(focus, named, names) if overview_cue or library_cue else None
     return Understood(
         question=question, condensed=condensed, query=query, context=context, retrieval=retrieval, focus=focus,
         focus_query=focus_query, beyond=asks_beyond(focus, newest_year),
         parts=parts_of(focus), named=named,
-        wants_list=bool(_LIST_CUE.search(focus)), wants_overview=whole is not None, summed_up=whole or frozenset(),
+        wants_list=bool(_LIST_CUE.search(focus)), wants_overview=bool(overview_cue) and whole is not None,
+        summed_up=whole or frozenset(),
+        wants_library=whole == frozenset() and bool(library_cue or (overview_cue and _DOCUMENTS_CUE.search(focus))),
         wants_position=bool(_POSITION_CUE.search(focus)),
         # the form asked for may stand in a sentence that does not ask ("Ich hätte gern Belege aus mehreren Papieren.")
         wants_documents=len(named) >= 2 or bool(_DOCUMENTS_CUE.search(condensed.question)),

@@ -198,6 +198,7 @@ def test_an_overview_is_asked_of_a_whole_document_not_of_a_matter_in_it():
         "Fasse das Papier des Kommunalverbands Nordland kurz zusammen.": {"nordland"},  # by its publisher
         "Was steht alles in der Stellungnahme zur kommunalen Außenarbeit?": {"suedland"},
         "Gib mir einen Überblick über die Dokumente.": set(),  # the library: no document in particular
+        "Fasse zusammen.": set(),  # the document the conversation is about
         "Was steht im Leitfaden Partnerschaft zur Finanzierung?": None,  # a matter in it
         "Gib mir einen Überblick über Förderprogramme für Partnerschaften.": None,
         "Wie hoch sind die Mittel aus dem Förderprogramm?": None,  # no overview asked
@@ -205,16 +206,23 @@ def test_an_overview_is_asked_of_a_whole_document_not_of_a_matter_in_it():
     for question, docs in cases.items():
         u = understand(question, condense(question, [], 4), set(), names)
         assert u.wants_overview == (docs is not None) and u.summed_up == frozenset(docs or ()), (question, u.summed_up)
+    library = {"Welche Dokumente gibt es?": True, "Which documents do you have?": True,
+               "Gib mir einen Überblick über die Dokumente.": True, "Fasse zusammen.": False,
+               "Welche Dokumente sagen etwas zur Finanzierung?": False,  # a matter in them
+               "Worum geht es im Leitfaden Partnerschaft?": False}
+    for question, wanted in library.items():
+        assert understand(question, condense(question, [], 4), set(), names).wants_library == wanted, question
 
 
 def test_an_overview_of_the_documents_names_each_of_them(library: Assistant):
-    ans = library.ask("Gib mir einen Überblick über die Dokumente.")
-    assert not ans.refused, ans.answer
-    lines = ans.answer.splitlines()
-    assert lines[0] == "Die Bibliothek umfasst 3 Dokumente:", ans.answer
-    for meta in META.values():
-        assert sum(f"**{meta['title']}**" in line for line in lines[1:]) == 1, ans.answer
-    assert ans.citations and all(c.quote in c.passage for c in ans.citations)
+    for question in ("Gib mir einen Überblick über die Dokumente.", "Welche Dokumente gibt es?"):
+        ans = library.ask(question)
+        assert not ans.refused, ans.answer
+        lines = ans.answer.splitlines()
+        assert lines[0] == "Die Bibliothek umfasst 3 Dokumente:", ans.answer
+        for meta in META.values():
+            assert sum(f"**{meta['title']}**" in line for line in lines[1:]) == 1, ans.answer
+        assert ans.citations and all(c.quote in c.passage for c in ans.citations)
     # a matter in one document is answered from that matter, not with the document's outline
     ans = library.ask("Was steht im Leitfaden Partnerschaft zur Finanzierung?")
     assert "Förderprogramm Nordlicht" in ans.answer and not ans.answer.startswith("**Leitfaden Partnerschaft**"), \
