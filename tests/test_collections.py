@@ -34,7 +34,7 @@ INTERN = "rat-intern"
 CANARY_QUESTIONS = [f"Was sieht das {CANARY_PHRASE} vor?",
                     "Mit wie viel Euro wird die Partnerschaft mit Quelimane gefördert?"]
 PUBLIC_QUESTIONS = ["Wie beginnt eine Städtepartnerschaft?", "Bis wann sind Anträge auf Fördermittel möglich?",
-                    "Was erarbeiten Klimapartnerschaften?"]
+                    "Was erarbeiten Klimapartnerschaften?", "Welche Dokumente gibt es?"]
 SECRETS = (CANARY_PHRASE, "Quelimane", "48.500", "vorlage", "Ratsvorlage")
 
 
@@ -58,6 +58,10 @@ def libraries(tmp_path_factory: pytest.TempPathFactory) -> tuple[Assistant, Assi
     plain = Assistant(Settings(data_dir=root / "plain", corpus_dir=public, rate_limit_per_minute=0))
     assert plain.ingest().usable
     return mixed, plain
+
+
+def public_only() -> Rights:
+    return Rights(frozenset({PUBLIC}))
 
 
 def _leaks(obj: object) -> list[str]:
@@ -101,6 +105,10 @@ def test_granted_collections_answer_from_the_canary(libraries):
     assert not any(c.doc_id in ("klima", "partnerschaft") for c in only_intern.citations)
     assert "Handlungsprogramme" not in json.dumps(only_intern.to_contract(), ensure_ascii=False)
     assert mixed.ask(CANARY_QUESTIONS[1]).citations  # the command line (no rights given) sees everything
+    listed = mixed.ask("Welche Dokumente gibt es?", rights=rat)  # what the library holds: as the caller sees it
+    assert listed.answer.startswith("Die Bibliothek umfasst 3 Dokumente:") and CANARY_PHRASE in listed.answer
+    assert mixed.ask("Welche Dokumente gibt es?", rights=public_only()).answer.startswith(
+        "Die Bibliothek umfasst 2 Dokumente:")
 
 
 def test_collection_names_are_checked_in_both_languages(tmp_path: Path):
