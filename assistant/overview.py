@@ -159,12 +159,13 @@ def _by_headings(head: str, outline: list[tuple[str, Excerpt]], budget: int) -> 
 
 
 def library_overview(docs: list[list[Passage]], total: int, budget: int) -> Composed:
-    """What the library holds: one line per document (what it is, and, while `budget` words last,
-    the statement in which it says what it is for), the first MAX_DOCUMENT_LINES of `total`."""
+    """What the library holds: one line per document of `docs` (the caller reads only the first
+    MAX_DOCUMENT_LINES of `total`): what it is, and, while `budget` words last, the statement in
+    which it says what it is for."""
     lines: list[str] = []
     parts: list[Excerpt] = []
     used = 0
-    for doc in docs[:MAX_DOCUMENT_LINES]:
+    for doc in docs:
         doc = sorted(doc, key=lambda x: x.ordinal)
         if not doc:
             continue
