@@ -24,7 +24,7 @@ _LIST_CUE = re.compile(
     re.IGNORECASE)
 # a summary of a whole document, not one fact in it
 _OVERVIEW_CUE = re.compile(
-    r"\b(worum geht es|fasse\w* .{0,60}zusammen|zusammenfassung|überblick|kernaussagen|"
+    r"\b(worum (geht|ging) es|wovon handel\w*|fasse\w* .{0,60}zusammen|zusammenfassung|überblick|kernaussagen|"
     r"hauptaussagen|was steht (alles )?(in|im)|summari[sz]e|overview|what is .{0,40} about)\b", re.IGNORECASE)
 # a question for what the library holds: which documents there are (whole_documents must leave nothing else asked)
 _LIBRARY_CUE = re.compile(
@@ -34,7 +34,8 @@ _LIBRARY_CUE = re.compile(
 # an overview is of a whole document: besides these words and the document's names, an overview question
 # names nothing ("Was steht in der Erklärung zur Migration?" asks about migration, not for a summary)
 _SUMMARY_WORDS = frozenset(keyword_terms(
-    "worum geht es fasse fass zusammen zusammenfassung kurzfassung überblick kernaussagen hauptaussagen was steht "
+    "worum geht ging es wovon handelt handeln fasse fass zusammen zusammenfassung kurzfassung überblick kernaussagen "
+    "hauptaussagen was steht "
     "alles darin inhalt inhalte wesentlichen kurz kurzen knapp gib gebe geben mir uns einen summarize summary overview "
     "übersicht liste gibt es kennst hast habt enthält umfasst vorhanden verfügbar "
     "what is the about of this these give me brief short which do you have are there"))

@@ -197,6 +197,8 @@ def test_an_overview_is_asked_of_a_whole_document_not_of_a_matter_in_it():
         "Worum geht es im Leitfaden Partnerschaft?": {"leitfaden"},  # by its title
         "Fasse das Papier des Kommunalverbands Nordland kurz zusammen.": {"nordland"},  # by its publisher
         "Was steht alles in der Stellungnahme zur kommunalen Außenarbeit?": {"suedland"},
+        "Wovon handelt der Leitfaden Partnerschaft?": {"leitfaden"},
+        "Worum ging es bei der Finanzierung?": None,  # a matter
         "Gib mir einen Überblick über die Dokumente.": set(),  # the library: no document in particular
         "Fasse zusammen.": set(),  # the document the conversation is about
         "Was steht im Leitfaden Partnerschaft zur Finanzierung?": None,  # a matter in it
