@@ -36,6 +36,7 @@ CANARY_QUESTIONS = [f"Was sieht das {CANARY_PHRASE} vor?",
 PUBLIC_QUESTIONS = ["Wie beginnt eine Städtepartnerschaft?", "Bis wann sind Anträge auf Fördermittel möglich?",
                     "Was erarbeiten Klimapartnerschaften?", "Welche Dokumente gibt es?"]
 SECRETS = (CANARY_PHRASE, "Quelimane", "48.500", "vorlage", "Ratsvorlage")
+PUBLIC_ONLY = Rights(frozenset({PUBLIC}))  # a caller who may read the public collection alone
 
 
 def _write(folder: Path, files: dict[str, str]) -> Path:
@@ -60,10 +61,6 @@ def libraries(tmp_path_factory: pytest.TempPathFactory) -> tuple[Assistant, Assi
     return mixed, plain
 
 
-def public_only() -> Rights:
-    return Rights(frozenset({PUBLIC}))
-
-
 def _leaks(obj: object) -> list[str]:
     text = json.dumps(obj, ensure_ascii=False, default=str)
     return [s for s in SECRETS if s in text]
@@ -71,7 +68,7 @@ def _leaks(obj: object) -> list[str]:
 
 def test_public_callers_get_exactly_what_a_library_without_the_canary_gives(libraries):
     mixed, plain = libraries
-    public = Rights(frozenset({PUBLIC}))
+    public = PUBLIC_ONLY
     for q in PUBLIC_QUESTIONS + CANARY_QUESTIONS:
         seen, alone = mixed.ask(q, rights=public), plain.ask(q)
         assert seen.to_contract() | {"latency_ms": 0} == alone.to_contract() | {"latency_ms": 0}, q
@@ -85,7 +82,7 @@ def test_public_callers_get_exactly_what_a_library_without_the_canary_gives(libr
 
 def test_the_canary_is_refused_and_absent_from_every_listing_for_public_callers(libraries):
     mixed, _ = libraries
-    public = Rights(frozenset({PUBLIC}))
+    public = PUBLIC_ONLY
     for q in CANARY_QUESTIONS:
         a = mixed.ask(q, rights=public)
         assert a.refused and not _leaks(a.to_contract()), a.answer
@@ -107,7 +104,7 @@ def test_granted_collections_answer_from_the_canary(libraries):
     assert mixed.ask(CANARY_QUESTIONS[1]).citations  # the command line (no rights given) sees everything
     listed = mixed.ask("Welche Dokumente gibt es?", rights=rat)  # what the library holds: as the caller sees it
     assert listed.answer.startswith("Die Bibliothek umfasst 3 Dokumente:") and CANARY_PHRASE in listed.answer
-    assert mixed.ask("Welche Dokumente gibt es?", rights=public_only()).answer.startswith(
+    assert mixed.ask("Welche Dokumente gibt es?", rights=PUBLIC_ONLY).answer.startswith(
         "Die Bibliothek umfasst 2 Dokumente:")
 
 
