@@ -17,9 +17,10 @@ from assistant.query import Query, analyze, synonym_groups
 from assistant.core.text import is_english, keyword_terms, sentence_spans, words
 
 # "Welches/Welcher …" ask for one thing; "Welche …", "nenne …", plural nouns of enumeration ask for a list
+# (the singular names one: "mit diesem Handlungsfeld", "ihre Forderung nach …")
 _LIST_CUE = re.compile(
-    r"\b(welche|welchen|nenne\w*|liste\w*|aufz[äa]hl\w*|angebote?n?|handlungsfeld\w*|schwerpunkt\w*|aufgaben|"
-    r"ziele|ans[äa]tze|leits[äa]tze|forderung\w*|mehrwerte|vorteile|themen|bietet|bieten|which|list|offers?|"
+    r"\b(welche|welchen|nenne\w*|liste\w*|aufz[äa]hl\w*|angebote|angeboten|handlungsfeldern?|schwerpunkten?|aufgaben|"
+    r"ziele|ans[äa]tze|leits[äa]tze|forderungen|mehrwerte|vorteile|themen|bietet|bieten|which|list|offers?|"
     r"provides?)\b",
     re.IGNORECASE)
 # a summary of a whole document, not one fact in it

@@ -191,6 +191,33 @@ def test_a_long_list_shows_its_first_items_and_how_many_follow(tmp_path: Path):
     assert c.quote in c.passage and themes[MAX_LIST_ITEMS] not in c.quote  # the quote is what is shown
 
 
+def test_a_list_answers_by_its_introduction_or_by_two_lines_not_by_one_mention():
+    """whole_lists: a table of contents whose one line names the asked topic does not outrank the list
+    whose lead-in and items answer; a lead-in that introduces its list ("…:") speaks for it."""
+    from assistant.answer import whole_lists
+    from assistant.core.types import Passage
+    from assistant.evidence import Sentence
+
+    def listed(lines: list[tuple[str, float]]) -> list[Sentence]:
+        text = "\n".join(t for t, _ in lines)
+        p = Passage("c", "d", "T", "s", "md", text, 0, 0, len(text))
+        out, at = [], 0
+        for i, (t, prob) in enumerate(lines):
+            out.append(Sentence(p, 0, i, at, at + len(t), t.startswith("- "), prob, prob))
+            at += len(t) + 1
+        return out
+
+    contents = whole_lists(listed([("Inhalt", 0.05), ("- 1. Agenda 2030 und die Städte", 0.9),
+                                   ("- 2. Städtediplomatie", 0.02), ("- 3. Partnerschaften", 0.02)]))
+    benefits = whole_lists(listed([("Agenda 2030", 0.3), ("- Städte handeln ganzheitlich.", 0.5),
+                                   ("- Städte übernehmen Verantwortung.", 0.45)]))
+    offers = whole_lists(listed([("Was wir den Kommunen bieten:", 0.8), ("- Beratung", 0.05), ("- Netzwerke", 0.04)]))
+    assert [len(x) for x in (contents, benefits, offers)] == [1, 1, 1]  # each list is one unit
+    assert benefits[0].prob > contents[0].prob  # one matching line of a table of contents is a mention
+    assert offers[0].prob == pytest.approx(0.8)  # the introducing lead-in speaks for its items
+    assert contents[0].prob < 0.9
+
+
 def test_an_overview_is_asked_of_a_whole_document_not_of_a_matter_in_it():
     names = document_names([(d["doc_id"], d["title"], d["publisher"]) for d in META.values()])
     cases = {
