@@ -197,8 +197,9 @@ def choose_evidence(lead: Sentence, shown: Excerpt, sents: list[Sentence], weigh
     """Supporting units after the lead, likeliest first (the lead's own passage preferred): those
     at least `evidence_ratio` × the lead's probability, at most `max_evidence` of them, within the
     word budget. When the question names several documents, each of them speaks with its likeliest
-    unit first. When a list is asked for (`lists`), a whole list may run past the budget: cutting it
-    would drop the items asked for, and leaving it out would answer with everything but the list."""
+    unit first. When a list is asked for (`lists`), the likeliest list (at least the floor) is taken first,
+    and a whole list may run past the budget: cutting it would drop the items asked for, and leaving it
+    out would answer with everything but the list."""
     c = weights.compose
     at = lambda s: s.passage.char_start + s.start  # noqa: E731
     covered = (shown.passage.doc_id, shown.passage.char_start + shown.start, shown.passage.char_start + shown.end)
@@ -222,6 +223,12 @@ def choose_evidence(lead: Sentence, shown: Excerpt, sents: list[Sentence], weigh
             if voice is not None and voice.text not in seen:
                 take(voice)
     floor = c.get("evidence_ratio", 0.5) * lead.prob
+    # a list asked for that did not come close enough to lead is among the Belege, not left out
+    # behind likelier sentences ("Welche Angebote hat die SKEW?": the offers, under their lead-in)
+    if lists and not lead.is_item:
+        listed = max((s for s in pool if s.is_item and s.prob >= floor), key=lambda s: s.prob, default=None)
+        if listed is not None and listed.text not in seen:
+            take(listed)
     # evidence from the lead's own passage carries the lead on (a definition's second sentence, the
     # reason after a claim): it counts (1 + same_passage) times its probability
     boost = c.get("same_passage", 0.0)
