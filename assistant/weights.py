@@ -31,9 +31,22 @@ class Linear:
 
     @classmethod
     def fit(cls, features: tuple[str, ...], x: np.ndarray, y: np.ndarray, l2: float = 1.0,
-            weight: np.ndarray | None = None) -> Linear:
+            weight: np.ndarray | None = None, never_up: frozenset[str] = frozenset()) -> Linear:
         """L2-regularised logistic regression by Newton's method on standardised features (the
-        penalty then treats every feature alike); the intercept is not penalised."""
+        penalty then treats every feature alike); the intercept is not penalised. A feature in
+        `never_up` may only lower the probability: when its fitted coefficient is positive, it is
+        left out (coefficient 0) and the rest fitted again."""
+        model, out = cls._fit(features, x, y, l2, weight), set[int]()
+        while up := {i for i, f in enumerate(features) if f in never_up and model.coef[i] > 0} - out:
+            out |= up
+            x = x.copy()
+            x[:, sorted(out)] = 0.0
+            model = cls._fit(features, x, y, l2, weight)
+        return model
+
+    @classmethod
+    def _fit(cls, features: tuple[str, ...], x: np.ndarray, y: np.ndarray, l2: float,
+             weight: np.ndarray | None) -> Linear:
         mu, sd = x.mean(0), x.std(0) + 1e-9
         z = np.hstack([(x - mu) / sd, np.ones((len(x), 1))])
         w = np.zeros(z.shape[1])

@@ -253,3 +253,20 @@ def test_policy_answer_words_are_the_longest_sets_mean_and_leave_wikipedia_out()
     assert policy_words(answers) == pytest.approx(120.0)  # the longest set's mean: the budget holds for each
     assert policy_words(answers[:30]) <= WORD_BUDGET < policy_words(answers[30:40])
     assert policy_words(answers[40:]) == 0.0
+
+
+def test_a_feature_that_may_only_lower_the_gate_never_raises_it():
+    """Linear.fit(never_up=…): a feature fitted with a positive sign is left out, the rest fitted again."""
+    import numpy as np
+
+    from assistant.weights import Linear
+    from evals.fit import GATE_NEVER_UP
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(400, 3))
+    y = (x[:, 0] + 0.8 * x[:, 1] + rng.normal(size=400) > 0).astype(float)  # the second feature raises p
+    free = Linear.fit(("a", "b", "c"), x, y)
+    bound = Linear.fit(("a", "b", "c"), x, y, never_up=frozenset({"b"}))
+    assert free.coef[1] > 0.5 and bound.coef[1] == 0.0 and bound.coef[0] > 0.5
+    assert Linear.fit(("a", "b", "c"), x, y, never_up=frozenset({"a"})).coef[0] == 0.0
+    assert {"unknown", "typed_gap", "beyond"} <= GATE_NEVER_UP
