@@ -31,6 +31,10 @@ def test_questions_about_now_or_a_later_year_ask_beyond_dated_documents():
     assert asks_beyond("Wer ist derzeit Vorsitzender?", 2021)
     assert asks_beyond("Was wurde 2023 beschlossen?", 2022)
     assert not asks_beyond("Was wurde 2019 beschlossen?", 2022)
+    assert asks_beyond("Wer leitet aktuell die Servicestelle?", None)
+    # "heute" sets the present against a past the text tells of: no question beyond the documents
+    assert not asks_beyond("Warum ist das heute wichtiger als früher?", 2021)
+    assert not asks_beyond("Wer bewohnte das heute als Jacksonville bekannte Gebiet?", None)
 
 
 def test_a_publishers_voice_is_found_in_its_verbs_participles_and_we_but_not_in_a_report():
