@@ -95,6 +95,11 @@ def list_prob(members: list[Sentence]) -> float:
     return two
 
 
+def likeliest_list(units: list[Sentence]) -> Sentence | None:
+    """The likeliest list (or lone item) among the quotable units, None when there is none."""
+    return max((s for s in units if s.is_item), key=lambda s: s.prob, default=None)
+
+
 def whole_lists(sents: list[Sentence]) -> list[Sentence]:
     """The sentences with every list (two or more consecutive items, with the lead-in line before
     them) replaced by one unit: a list is shown whole (up to MAX_LIST_ITEMS) or not at all."""
@@ -226,8 +231,8 @@ def choose_evidence(lead: Sentence, shown: Excerpt, sents: list[Sentence], weigh
     # a list asked for that did not come close enough to lead is among the Belege, not left out
     # behind likelier sentences ("Welche Angebote hat die SKEW?": the offers, under their lead-in)
     if lists and not lead.is_item:
-        listed = max((s for s in pool if s.is_item and s.prob >= floor), key=lambda s: s.prob, default=None)
-        if listed is not None and listed.text not in seen:
+        listed = likeliest_list(pool)
+        if listed is not None and listed.prob >= floor and listed.text not in seen:
             take(listed)
     # evidence from the lead's own passage carries the lead on (a definition's second sentence, the
     # reason after a claim): it counts (1 + same_passage) times its probability
@@ -388,7 +393,7 @@ def compose(u: Understood, ev: Evidence, weights: Weights, budget: int, idf: dic
         return Composed(REFUSAL, REFUSAL, [])
     lead = choose_lead(sents)
     if u.wants_list:  # a list question is answered by a list when one comes close enough
-        listed = max((s for s in sents if s.is_item), key=lambda s: s.prob, default=None)
+        listed = likeliest_list(sents)
         if listed is not None and listed.prob >= weights.compose.get("list_ratio", 2.0) * lead.prob:
             lead = listed
     shown = lead_excerpt(u, lead, sents, weights, idf or {}, more, budget)
