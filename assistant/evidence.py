@@ -4,7 +4,7 @@ gets a fitted probability of answering the question. The features are named here
 live in assistant/data/weights.json (fitted by `python -m evals.fit`)."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -192,6 +192,19 @@ def distinct(ranked: list[tuple[Candidate, float]], max_shared: float = 0.5) -> 
 MAX_DOCUMENTS = 4
 
 
+def speakers(u: Understood, ranked: list[tuple[Candidate, float]], read: int) -> list[str]:
+    """The documents that each speak in an answer across documents: those named, else those of the
+    first `read` passages when the question asks what "the papers" say (at most MAX_DOCUMENTS);
+    none for a question about one matter."""
+    if len(u.named) >= 2:
+        docs = [d for d in sorted(u.named) if any(c.passage.doc_id == d for c, _ in ranked)]
+    elif u.wants_documents:
+        docs = list(dict.fromkeys(c.passage.doc_id for c, _ in ranked[:read]))
+    else:
+        docs = []
+    return docs[:MAX_DOCUMENTS] if len(docs) >= 2 else []
+
+
 def reading_order(u: Understood, ranked: list[tuple[Candidate, float]],
                   read: int) -> tuple[list[tuple[Candidate, float]], int]:
     """The ranked passages in the order they are read, and how many are read. A question across
@@ -201,13 +214,7 @@ def reading_order(u: Understood, ranked: list[tuple[Candidate, float]],
     one is read where it speaks best and not only where the question's words for all of them
     match (the best passage of a second document ranked 2nd to 4th within it for most such
     questions). The passages read keep their relevance order."""
-    if len(u.named) >= 2:
-        docs = [d for d in sorted(u.named) if any(c.passage.doc_id == d for c, _ in ranked)]
-    elif u.wants_documents:
-        docs = list(dict.fromkeys(c.passage.doc_id for c, _ in ranked[:read]))
-    else:
-        docs = []
-    docs = docs[:MAX_DOCUMENTS]
+    docs = speakers(u, ranked, read)
     if len(docs) < 2:
         return ranked, read
     size = read + len(docs) - 1
@@ -337,15 +344,23 @@ def gate_row(u: Understood, ranked: list[tuple[Candidate, float]], sentences: li
         dtype=np.float64)
 
 
-def reader_matrix(sentences: list[Sentence], first: np.ndarray, reader: ReaderScores, n: int) -> np.ndarray:
+def reader_matrix(sentences: list[Sentence], first: np.ndarray, reader: ReaderScores, n: int,
+                  docs: Sequence[str] = ()) -> np.ndarray:
     """READER_FEATURES of every sentence: the reader reads the `n` the first-stage sentence model
-    rates highest (reading all of five passages' sentences would cost a second per question). Logits,
+    rates highest (reading all of five passages' sentences would cost a second per question); in an
+    answer across documents (`docs`, evidence.speakers) each document's likeliest take an equal share
+    of the `n`, as a document's line is its likeliest unit and was else chosen unread. Logits,
     not probabilities: the logistic model above combines them linearly (σ squeezed the differences
     among likely sentences, and cross-validated top-1 on XQuAD-de was 0.75 with it against 0.77)."""
     out = np.zeros((len(sentences), len(READER_FEATURES)))
     if not sentences:
         return out
-    chosen = np.argsort(-first, kind="stable")[:n]
+    order = [int(i) for i in np.argsort(-first, kind="stable")]
+    share = -(-n // len(docs)) if docs else 0
+    # across documents, each speaking document is read where the first stage likes it best (its
+    # share of the n), so each document's line is chosen by the reader too; the rest go by rank
+    chosen = [i for d in docs for i in [i for i in order if sentences[i].passage.doc_id == d][:share]]
+    chosen += [i for i in order if i not in chosen][:max(n - len(chosen), 0)]
     logits = reader([sentences[i].text for i in chosen])
     out[:, 0] = logits.min() - 1.0
     out[chosen, 0] = logits
@@ -359,13 +374,15 @@ def gather(u: Understood, pool: Pool, weights: Weights, k: int, read: int, read_
     compute the gate's features: everything the gate and the composer decide on."""
     cands, qvec, idf = pool.candidates, pool.qvec, pool.idf
     relevance = weights.passage.prob(passage_matrix(u, cands, qvec, idf))
-    ranked, read = reading_order(u, distinct(rank_passages(cands, relevance)), read)
+    ranked = distinct(rank_passages(cands, relevance))
+    docs = speakers(u, ranked, read)
+    ranked, read = reading_order(u, ranked, read)
     sentences, x = sentence_matrix(u, ranked[:read], pool)
     probs = weights.sentence.prob(x)
     reading = pool.reader is not None and weights.reader is not None and read_sentences > 0 and len(sentences) > 0
     if reading:
         assert pool.reader is not None and weights.reader is not None
-        r = reader_matrix(sentences, probs, pool.reader, read_sentences)
+        r = reader_matrix(sentences, probs, pool.reader, read_sentences, docs)
         probs = weights.reader.sentence.prob(np.hstack([x, r]))
     sentences = [replace(s, prob=float(p)) for s, p in zip(sentences, probs)]
     gate = gate_row(u, ranked, sentences, idf)

@@ -44,7 +44,7 @@ from assistant.chat import condense
 from assistant.core.text import sentence_spans
 from assistant.evidence import (GATE_FEATURES, PASSAGE_FEATURES, READER_FEATURES, READER_GATE_FEATURES,
                                 SENTENCE_FEATURES, Evidence, Pool, ReaderScores, distinct, gather, passage_matrix,
-                                rank_passages, reader_matrix, reading_order, sentence_matrix)
+                                rank_passages, reader_matrix, reading_order, sentence_matrix, speakers)
 from assistant.core.settings import PROJECT_ROOT, Settings
 from assistant.understand import Understood
 from assistant.weights import WEIGHTS, Linear, ReaderWeights, Weights
@@ -150,12 +150,14 @@ def near_miss(item: Item) -> Item | None:
     return Item(q, item.set, item.u, replace(item.pool, candidates=keep))
 
 
-def _read(item: Item, passage: Linear, read: int) -> list:
-    """The passages whose sentences the composer scores, as `gather` reads them."""
+def _read(item: Item, passage: Linear, read: int) -> tuple[list, list[str]]:
+    """The passages whose sentences the composer scores, as `gather` reads them, and the documents
+    that each speak (evidence.speakers)."""
     p = item.pool
     ranked = distinct(rank_passages(p.candidates, passage.prob(passage_matrix(item.u, p.candidates, p.qvec, p.idf))))
+    docs = speakers(item.u, ranked, read)
     ranked, n = reading_order(item.u, ranked, read)
-    return ranked[:n]
+    return ranked[:n], docs
 
 
 # The Wikipedia sets (another domain, there to keep the weights general) together weigh as much as one
@@ -186,7 +188,7 @@ def fit_weights(items: list[Item], settings: Settings, grid: dict[str, tuple[flo
     # 2. sentences of the best passages, as the composer will see them
     x, y, w = [], [], []
     for it in answerable_items:
-        sents, m = sentence_matrix(it.u, _read(it, passage, settings.retrieval.read_passages), it.pool)
+        sents, m = sentence_matrix(it.u, _read(it, passage, settings.retrieval.read_passages)[0], it.pool)
         x.append(m)
         y += [sentence_label(s.text, it) for s in sents]
         w += [sw[it.set]] * len(sents)
@@ -202,9 +204,10 @@ def fit_weights(items: list[Item], settings: Settings, grid: dict[str, tuple[flo
         n = settings.retrieval.reader_sentences
         rx = []
         for it, m in zip(answerable_items, x):
-            sents, _ = sentence_matrix(it.u, _read(it, passage, settings.retrieval.read_passages), it.pool)
+            read, docs = _read(it, passage, settings.retrieval.read_passages)
+            sents, _ = sentence_matrix(it.u, read, it.pool)
             assert it.pool.reader is not None
-            rx.append(reader_matrix(sents, sentence.prob(m), it.pool.reader, n))
+            rx.append(reader_matrix(sents, sentence.prob(m), it.pool.reader, n, docs))
         second = Linear.fit(SENTENCE_FEATURES + READER_FEATURES, np.hstack([x_all, np.vstack(rx)]), sentence_rows[0],
                             L2, sentence_rows[1])
         placeholder = Linear(READER_GATE_FEATURES, (0.0,) * len(READER_GATE_FEATURES), 0.0)
