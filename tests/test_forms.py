@@ -296,3 +296,34 @@ def test_a_question_across_documents_reads_each_where_it_speaks_best():
     assert sorted(c.passage.chunk_id for c, _ in order) == sorted(c.passage.chunk_id for c, _ in ranked)
     single, n1 = reading_order(u, ranked, 5)  # a question about one document reads as ranked
     assert single == ranked and n1 == 5
+
+
+def test_across_documents_the_reader_reads_each_documents_likeliest_sentences():
+    """Each speaking document's line is its likeliest unit, so the reader reads each document's
+    likeliest sentences (an equal share of what it reads), not only those of the document the
+    first stage prefers; a question about one matter reads the likeliest overall."""
+    import numpy as np
+
+    from assistant.core.types import Passage
+    from assistant.evidence import ReaderScores, Sentence, reader_matrix
+
+    def sentence(doc: str, i: int) -> Sentence:
+        text = f"Satz {i} aus {doc}."
+        return Sentence(Passage(f"{doc}-{i}", doc, doc, f"{doc}.md", "position paper", text, i, 0, len(text)),
+                        0, 0, 0, len(text), False, 0.5)
+
+    sents = [sentence("a", i) for i in range(6)] + [sentence("b", i) for i in range(4)]
+    first = np.linspace(1.0, 0.1, len(sents))  # the first stage prefers every sentence of a to any of b
+    asked: list[str] = []
+
+    def score(question: str, texts: list[str]) -> np.ndarray:
+        asked.extend(texts)
+        return np.arange(len(texts), dtype=np.float64)
+
+    across = reader_matrix(sents, first, ReaderScores("Was sagen A und B?", score), 4, ["a", "b"])
+    assert sorted(asked) == sorted(["Satz 0 aus a.", "Satz 1 aus a.", "Satz 0 aus b.", "Satz 1 aus b."])
+    unread = across[:, 0] == across[:, 0].min()
+    assert unread.sum() == len(sents) - 4 and not unread[6] and unread[2]
+    asked.clear()
+    reader_matrix(sents, first, ReaderScores("Was sagt A?", score), 4)
+    assert asked == [f"Satz {i} aus a." for i in range(4)]
