@@ -18,7 +18,7 @@ from assistant.core.text import is_english, keyword_terms, sentence_spans, words
 
 # "Welches/Welcher …" ask for one thing; "Welche …", "nenne …", plural nouns of enumeration ask for a list
 # (the singular names one: "mit diesem Handlungsfeld", "ihre Forderung nach …"). Only the imperative of
-# "nennen" asks for an enumeration: "Welches Instrument nennt der Leitfaden?" says where, and asks for one
+# "nennen" asks for an enumeration: "Welches Instrument nennen die Leitfäden?" says where, and asks for one
 _LIST_CUE = re.compile(
     r"\b(welche|welchen|nenne|nennen sie|nenn mir|liste\w*|aufz[äa]hl\w*|angebote|angeboten|handlungsfeldern?|"
     r"schwerpunkten?|aufgaben|ziele|ans[äa]tze|leits[äa]tze|forderungen|mehrwerte|vorteile|themen|bietet|bieten|which|list|offers?|"

@@ -171,6 +171,12 @@ def test_understanding_reads_the_forms_off_general_cues():
         u = understand(question, condense(question, [], 4), set())
         got = tuple(f for f in ("wants_position", "wants_documents") if getattr(u, f))
         assert got == forms, (question, got)
+    # a list is asked for by the imperative of "nennen", not by saying where something is named
+    lists = {"Nenne drei Beispiele für Partnerschaften.": True, "Nennen Sie mir drei Beispiele.": True,
+             "Welches Instrument nennen die Leitfäden für die Prüfung?": False,
+             "Wie nennen die Städte ihr Programm?": False}
+    for question, wanted in lists.items():
+        assert understand(question, condense(question, [], 4), set()).wants_list is wanted, question
 
 
 def test_a_long_list_shows_its_first_items_and_how_many_follow(tmp_path: Path):
