@@ -270,3 +270,23 @@ def test_a_feature_that_may_only_lower_the_gate_never_raises_it():
     assert free.coef[1] > 0.5 and bound.coef[1] == 0.0 and bound.coef[0] > 0.5
     assert Linear.fit(("a", "b", "c"), x, y, never_up=frozenset({"a"})).coef[0] == 0.0
     assert {"unknown", "typed_gap", "beyond"} <= GATE_NEVER_UP
+
+
+def test_the_ceiling_leads_with_the_sentence_that_answers_and_otherwise_answers_as_shipped(tmp_path: Path):
+    """evals.ceiling rates the labelled answer likeliest among the sentences read (what a perfect
+    ranker would lead with), and without a question to know behaves as the Assistant."""
+    from evals.ceiling import Ceiling
+    from tests.conftest import small_library
+
+    text = ("# Klimabeirat Nordheim\n\nDer Klimabeirat der Stadt Nordheim tagt viermal im Jahr im Rathaus. "
+            "Er wurde im Jahr 2019 vom Stadtrat eingerichtet. Die Sitzungen des Klimabeirats sind für alle "
+            "Bürgerinnen und Bürger öffentlich zugänglich.\n")
+    a = small_library(tmp_path, {"beirat.md": text})
+    question = "Wie oft tagt der Klimabeirat der Stadt Nordheim?"
+    shipped = a.ask(question)
+    assert shipped.answer.startswith("Der Klimabeirat der Stadt Nordheim tagt viermal"), shipped.answer
+    c = Ceiling(a.settings, embedder=a.embedder)
+    assert c.ask(question).answer.splitlines()[0] == shipped.answer.splitlines()[0]
+    gold = "Die Sitzungen des Klimabeirats sind für alle Bürgerinnen und Bürger öffentlich zugänglich."
+    c.question = {"question": question, "gold": [{"doc_id": "beirat", "quote": gold}]}
+    assert c.ask(question).answer.startswith(gold)
