@@ -187,8 +187,11 @@ def fit_weights(items: list[Item], settings: Settings, grid: dict[str, tuple[flo
     passage = Linear.fit(PASSAGE_FEATURES, np.vstack(x), np.asarray(y), L2, np.asarray(w))
     # 2. sentences of the best passages, as the composer will see them
     x, y, w = [], [], []
+    read = []  # each question's sentences and speaking documents, read once for both sentence models
     for it in answerable_items:
-        sents, m = sentence_matrix(it.u, _read(it, passage, settings.retrieval.read_passages)[0], it.pool)
+        passages, docs = _read(it, passage, settings.retrieval.read_passages)
+        sents, m = sentence_matrix(it.u, passages, it.pool)
+        read.append((sents, docs))
         x.append(m)
         y += [sentence_label(s.text, it) for s in sents]
         w += [sw[it.set]] * len(sents)
@@ -203,9 +206,7 @@ def fit_weights(items: list[Item], settings: Settings, grid: dict[str, tuple[flo
     if any(it.pool.reader is not None for it in items):
         n = settings.retrieval.reader_sentences
         rx = []
-        for it, m in zip(answerable_items, x):
-            read, docs = _read(it, passage, settings.retrieval.read_passages)
-            sents, _ = sentence_matrix(it.u, read, it.pool)
+        for it, m, (sents, docs) in zip(answerable_items, x, read):
             assert it.pool.reader is not None
             rx.append(reader_matrix(sents, sentence.prob(m), it.pool.reader, n, docs))
         second = Linear.fit(SENTENCE_FEATURES + READER_FEATURES, np.hstack([x_all, np.vstack(rx)]), sentence_rows[0],
